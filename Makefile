@@ -1,0 +1,33 @@
+# The two commands of the README: `make run` and `make test`. Each sets up .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lab lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/fallback-kit run sample_works.csv --plan plans/default.yaml --sandbox --profile mixed --seed 7 --out runs/sample
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider notebooks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check fallback_kit tests
+	$(BIN)/mypy fallback_kit
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/resolve.py --profile mixed --n 2000
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

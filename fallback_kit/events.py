@@ -1,0 +1,154 @@
+"""What a run records: one Attempt per source try, one Resolution per work.
+
+These records are the contract between the orchestrator (which emits them), the run
+store (which persists them) and the analysis (which reads them back as DataFrames).
+`t_start_ms`/`t_end_ms` are relative to the start of the work, so that a work's
+attempts draw its waterfall directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+__all__ = [
+    "Attempt",
+    "BreakerEvent",
+    "Event",
+    "EventSink",
+    "ListSink",
+    "Outcome",
+    "Resolution",
+    "ResolutionStatus",
+]
+
+
+class Outcome(StrEnum):
+    """How one source try ended (DESIGN.md, "Attempt outcome")."""
+
+    SUCCESS = "success"
+    NO_PDF = "no_pdf"
+    NOT_APPLICABLE = "not_applicable"
+    INVALID_PDF = "invalid_pdf"
+    SKIPPED = "skipped"
+    RETRYABLE = "retryable"
+    NONRETRYABLE = "nonretryable"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+class ResolutionStatus(StrEnum):
+    """How a whole work ended."""
+
+    RESOLVED = "resolved"
+    NOT_FOUND = "not_found"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attempt:
+    """One source try (retries of the same try are counted in `retries`)."""
+
+    run_id: str
+    work_id: str
+    tier: str
+    source: str
+    outcome: Outcome
+    reason: str = ""
+    url: str | None = None
+    status: int | None = None
+    host: str | None = None
+    retries: int = 0
+    t_start_ms: float = 0.0
+    t_end_ms: float = 0.0
+    bytes: int = 0
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_ms(self) -> float:
+        return self.t_end_ms - self.t_start_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["outcome"] = str(self.outcome)
+        d["meta"] = dict(self.meta)
+        return d
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolution:
+    """The end of one work: resolved with a PDF, or why not."""
+
+    run_id: str
+    work_id: str
+    status: ResolutionStatus
+    pdf_url: str | None = None
+    source: str | None = None
+    tier: str | None = None
+    elapsed_ms: float = 0.0
+    attempts: int = 0
+    requests: int = 0
+    reason: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def resolved(self) -> bool:
+        return self.status is ResolutionStatus.RESOLVED
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = str(self.status)
+        d["meta"] = dict(self.meta)
+        return d
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerEvent:
+    """A circuit breaker changed state for a host (closed / open / half_open)."""
+
+    host: str
+    old: str
+    new: str
+    at_s: float
+    failures: int = 0
+
+
+Event = Attempt | Resolution | BreakerEvent
+
+
+class EventSink(Protocol):
+    """Receives events as they happen. Must be cheap and must not raise."""
+
+    def emit(self, event: Event) -> None: ...
+
+
+class ListSink:
+    """Keeps every event in memory, in order; handy in tests and notebooks."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        return [e for e in self.events if isinstance(e, Attempt)]
+
+    @property
+    def resolutions(self) -> list[Resolution]:
+        return [e for e in self.events if isinstance(e, Resolution)]
+
+    @property
+    def breaker_events(self) -> list[BreakerEvent]:
+        return [e for e in self.events if isinstance(e, BreakerEvent)]
+
+    def __repr__(self) -> str:
+        return (
+            f"ListSink(attempts={len(self.attempts)}, resolutions={len(self.resolutions)}, "
+            f"breaker_events={len(self.breaker_events)})"
+        )
