@@ -1,0 +1,267 @@
+"""The orchestrator on fake sources and a fake loop clock (looptime)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from fakes import WORK, FakeSource, Step, fake_factory, make_plan, no_pdf, ok, transient
+
+from fallback_kit.events import ListSink, Outcome, ResolutionStatus
+from fallback_kit.orchestrator import Orchestrator
+from fallback_kit.works import Work
+
+pytestmark = pytest.mark.looptime
+
+
+def orch(plan, sources, **kw):
+    sink = ListSink()
+    o = Orchestrator(plan, sources={s.name: s for s in sources}, sink=sink,
+                     fetcher_factory=fake_factory, **kw)
+    return o, sink
+
+
+async def test_tiers_run_in_order():
+    """A later tier starts only after the earlier one found nothing."""
+    a = FakeSource("unpaywall", [Step(2, no_pdf())])
+    b = FakeSource("doi_redirect", [Step(1, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["doi_redirect"]}])
+    o, sink = orch(plan, [a, b])
+    res = await o.resolve(WORK)
+    assert res.status is ResolutionStatus.RESOLVED and res.tier == "t2"
+    assert b.calls[0] >= a.finished[0]
+    assert [x.source for x in sink.attempts] == ["unpaywall", "doi_redirect"]
+
+
+async def test_parallel_limit_within_tier():
+    """No more than `parallel` sources of a tier run at once."""
+    srcs = [FakeSource(n, [Step(1, no_pdf())]) for n in ("unpaywall", "arxiv", "pmc")]
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "arxiv", "pmc"], "parallel": 2}],
+                     budgets={"max_concurrent": 3})
+    shared_running = []
+
+    for s in srcs:
+        orig = s.find
+
+        async def find(work, ctx, orig=orig):
+            shared_running.append(1)
+            peak.append(len(shared_running))
+            try:
+                return await orig(work, ctx)
+            finally:
+                shared_running.pop()
+
+        s.find = find  # type: ignore[method-assign]
+    peak: list[int] = []
+    o, _ = orch(plan, srcs)
+    await o.resolve(WORK)
+    assert max(peak) == 2
+
+
+async def test_max_concurrent_caps_parallel():
+    """budgets.max_concurrent caps tries in flight even when parallel is larger."""
+    srcs = [FakeSource(n, [Step(1, no_pdf())]) for n in ("unpaywall", "arxiv", "pmc")]
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "arxiv", "pmc"], "parallel": 3}],
+                     budgets={"max_concurrent": 1})
+    o, _ = orch(plan, srcs)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await o.resolve(WORK)
+    assert loop.time() - t0 == pytest.approx(3, abs=0.01)
+
+
+async def test_first_success_cancels_siblings_and_stops_later_tiers():
+    """The winner cancels its running siblings at once; no later tier starts."""
+    fast = FakeSource("unpaywall", [Step(1, ok())])
+    slow = FakeSource("arxiv", [Step(50, ok("https://slow.example/x.pdf"))])
+    later = FakeSource("doi_redirect", [Step(0, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "arxiv"], "parallel": 2},
+                      {"name": "t2", "sources": ["doi_redirect"]}])
+    o, sink = orch(plan, [fast, slow, later])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    res = await o.resolve(WORK)
+    assert res.source == "unpaywall"
+    assert loop.time() - t0 == pytest.approx(1, abs=0.01)
+    assert slow.cancelled == 1 and not slow.finished
+    assert later.calls == []
+    by_source = {a.source: a for a in sink.attempts}
+    assert by_source["arxiv"].outcome is Outcome.CANCELLED
+    assert by_source["arxiv"].t_end_ms == pytest.approx(1000, abs=5)
+
+
+async def test_deadline_is_hard():
+    """Nothing runs past total_timeout_ms; in-flight tries end as timeout."""
+    hang = FakeSource("unpaywall", [Step(10_000, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     budgets={"total_timeout_ms": 5000, "per_source_timeout_ms": 5000})
+    o, sink = orch(plan, [hang])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    res = await o.resolve(WORK)
+    assert loop.time() - t0 == pytest.approx(5, abs=0.01)
+    assert res.status is ResolutionStatus.BUDGET_EXHAUSTED
+    assert sink.attempts[0].outcome is Outcome.TIMEOUT
+    assert sink.attempts[0].t_end_ms <= 5000 + 1
+
+
+async def test_per_source_timeout_bounds_a_try():
+    """A source slower than its timeout_ms ends as timeout and the plan goes on."""
+    slow = FakeSource("unpaywall", [Step(30, ok())])
+    nxt = FakeSource("doi_redirect", [Step(1, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["doi_redirect"]}],
+                     sources={"unpaywall": {"timeout_ms": 2000, "retries_max": 0}})
+    o, sink = orch(plan, [slow, nxt])
+    res = await o.resolve(WORK)
+    assert res.source == "doi_redirect"
+    first = sink.attempts[0]
+    assert (first.outcome, first.reason) == (Outcome.TIMEOUT, "source_timeout")
+    assert first.t_end_ms == pytest.approx(2000, abs=5)
+
+
+async def test_attempts_cap_is_exact():
+    """total_attempts counts every try and retry and is never exceeded."""
+    flaky = FakeSource("unpaywall", [Step(0.1, transient())])
+    other = FakeSource("arxiv", [Step(0.1, transient())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "arxiv"], "parallel": 1}],
+                     budgets={"total_attempts": 3},
+                     sources={"unpaywall": {"retries_max": 5, "backoff_base_ms": 1},
+                              "arxiv": {"retries_max": 5, "backoff_base_ms": 1}})
+    o, sink = orch(plan, [flaky, other])
+    res = await o.resolve(WORK)
+    assert len(flaky.calls) + len(other.calls) == 3
+    assert res.status is ResolutionStatus.BUDGET_EXHAUSTED and res.reason == "attempts"
+
+
+async def test_retry_only_on_retryable():
+    """Transient failures are retried up to retries_max; terminal ones never."""
+    flaky = FakeSource("unpaywall", [Step(0, transient(503)), Step(0, transient(503)),
+                                     Step(0, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     sources={"unpaywall": {"retries_max": 2}})
+    o, sink = orch(plan, [flaky])
+    res = await o.resolve(WORK)
+    assert res.resolved and len(flaky.calls) == 3
+    assert sink.attempts[0].retries == 2
+
+    from fallback_kit.sources.base import SourceResult
+
+    terminal = FakeSource("unpaywall", [Step(0, SourceResult(
+        outcome=Outcome.RETRYABLE, reason="http_404", status=404))])
+    o, sink = orch(plan, [terminal])
+    res = await o.resolve(WORK)
+    assert len(terminal.calls) == 1 and sink.attempts[0].outcome is Outcome.NONRETRYABLE
+    nopdf = FakeSource("unpaywall", [Step(0, no_pdf())])
+    o, _ = orch(plan, [nopdf])
+    await o.resolve(WORK)
+    assert len(nopdf.calls) == 1
+
+
+async def test_retry_after_is_honoured():
+    """A Retry-After longer than the backoff sets the wait before the retry."""
+    flaky = FakeSource("unpaywall", [Step(0, transient(429, retry_after=7)), Step(0, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     sources={"unpaywall": {"retries_max": 1, "backoff_base_ms": 1}})
+    o, _ = orch(plan, [flaky])
+    await o.resolve(WORK)
+    assert flaky.calls[1] - flaky.calls[0] == pytest.approx(7, abs=0.01)
+
+
+async def test_retry_after_beyond_deadline_gives_up_now():
+    """A Retry-After that would outlast the deadline is not waited for."""
+    flaky = FakeSource("unpaywall", [Step(0, transient(429, retry_after=600)), Step(0, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     budgets={"total_timeout_ms": 10_000},
+                     sources={"unpaywall": {"retries_max": 3, "timeout_ms": 5000}})
+    o, sink = orch(plan, [flaky])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    res = await o.resolve(WORK)
+    assert len(flaky.calls) == 1 and loop.time() - t0 < 0.01
+    assert res.status is ResolutionStatus.NOT_FOUND
+    assert sink.attempts[0].outcome is Outcome.RETRYABLE
+
+
+async def test_backoff_is_clamped_by_time_scale():
+    """Plan durations shrink with time_scale; recorded times stay in World ms."""
+    flaky = FakeSource("unpaywall", [Step(0, transient(429, retry_after=100)), Step(0, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     sources={"unpaywall": {"retries_max": 1}})
+    o, sink = orch(plan, [flaky], time_scale=0.01)
+    res = await o.resolve(WORK)
+    assert flaky.calls[1] - flaky.calls[0] == pytest.approx(1.0, abs=0.01)
+    assert res.elapsed_ms == pytest.approx(100_000, rel=0.01)
+
+
+async def test_source_exception_becomes_error():
+    """An exception inside a source is recorded as `error` and the run goes on."""
+    boom = FakeSource("unpaywall", [Step(0, exc=KeyError("oa_locations"))])
+    nxt = FakeSource("doi_redirect", [Step(0, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["doi_redirect"]}])
+    o, sink = orch(plan, [boom, nxt])
+    res = await o.resolve(WORK)
+    assert res.resolved
+    err = sink.attempts[0]
+    assert err.outcome is Outcome.ERROR and err.reason == "KeyError"
+    assert "oa_locations" in err.meta["error"]
+
+
+async def test_not_applicable_makes_no_call():
+    """A source whose identifier is missing is recorded not_applicable and never called."""
+    arx = FakeSource("arxiv", [Step(0, ok())], needs=("arxiv_id",))
+    plan = make_plan([{"name": "t1", "sources": ["arxiv"]}])
+    o, sink = orch(plan, [arx])
+    res = await o.resolve(Work(work_id="x", doi="10.1000/x"))
+    assert arx.calls == [] and sink.attempts[0].outcome is Outcome.NOT_APPLICABLE
+    assert res.reason == "no_source_applicable"
+
+
+async def test_offline_block_all_sends_nothing():
+    """With gates.offline and block_all, every try is skipped as offline."""
+    src = FakeSource("unpaywall", [Step(0, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     gates={"offline": True, "offline_behavior": "block_all"})
+    o, sink = orch(plan, [src])
+    res = await o.resolve(WORK)
+    assert src.calls == []
+    assert (sink.attempts[0].outcome, sink.attempts[0].reason) == (Outcome.SKIPPED, "offline")
+    assert res.reason == "all_skipped"
+
+
+async def test_breaker_open_host_is_skipped_before_the_try():
+    """A source whose host's breaker is open is skipped without a call."""
+    src = FakeSource("unpaywall", [Step(0, ok())], hosts=("api.unpaywall.org",))
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     gates={"breaker": {"failure_threshold": 2}})
+    o, sink = orch(plan, [src])
+    o.gates.after_response("api.unpaywall.org", ok=False)
+    o.gates.after_response("api.unpaywall.org", ok=False)
+    await o.resolve(WORK)
+    assert src.calls == [] and sink.attempts[0].reason == "breaker_open"
+    assert [e.new for e in sink.breaker_events] == ["open"]
+
+
+async def test_hedging_starts_next_tier_early():
+    """With hedge_after_ms, the next tier starts while the slow tier still runs."""
+    slow = FakeSource("unpaywall", [Step(30, ok("https://slow/x.pdf"))])
+    fast = FakeSource("doi_redirect", [Step(1, ok("https://fast/x.pdf"))])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"], "hedge_after_ms": 2000},
+                      {"name": "t2", "sources": ["doi_redirect"]}])
+    o, sink = orch(plan, [slow, fast])
+    res = await o.resolve(WORK)
+    assert res.source == "doi_redirect" and res.elapsed_ms == pytest.approx(3000, abs=5)
+    assert slow.cancelled == 1
+
+
+async def test_many_works_yield_as_they_finish():
+    """resolve_many yields one Resolution per work, fastest first."""
+    src = FakeSource("unpaywall", [Step(1, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}])
+    o, sink = orch(plan, [src])
+    works = [Work(work_id=f"w{i}", doi=f"10.1000/{i}") for i in range(10)]
+    got = [r.work_id async for r in o.resolve_many(works, concurrency=4)]
+    assert sorted(got) == sorted(w.work_id for w in works)
+    assert len(sink.resolutions) == 10

@@ -1,0 +1,124 @@
+"""Plan loading, precedence, validation messages and round trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fallback_kit.plan import PlanError, load_plan, load_plan_text
+
+PLANS = Path(__file__).parent.parent / "plans"
+MINIMAL = "tiers:\n  - {name: a, sources: [unpaywall]}\n"
+
+
+def problems(text: str) -> list[tuple[str, str]]:
+    with pytest.raises(PlanError) as info:
+        load_plan_text(text)
+    return info.value.problems
+
+
+@pytest.mark.parametrize("name", ["default", "fast", "thorough"])
+def test_shipped_plans_load_and_round_trip(name):
+    """Every shipped plan loads and to_yaml() reads back equal."""
+    plan = load_plan(PLANS / f"{name}.yaml", env={})
+    assert load_plan_text(plan.to_yaml()) == plan
+
+
+def test_default_plan_is_the_four_tier_plan():
+    """The default plan has the tiers, budgets and thresholds the README promises."""
+    plan = load_plan(PLANS / "default.yaml", env={})
+    assert [(t.name, t.sources, t.parallel) for t in plan.tiers] == [
+        ("direct_oa", ("unpaywall", "arxiv", "pmc"), 2),
+        ("doi_follow", ("doi_redirect",), 1),
+        ("landing_scrape", ("landing_scrape", "europe_pmc"), 2),
+        ("archive", ("wayback",), 1),
+    ]
+    b = plan.budgets
+    assert (b.total_timeout_ms, b.total_attempts, b.max_concurrent, b.per_source_timeout_ms) == (
+        120_000, 20, 3, 10_000)
+    assert plan.thresholds.retryable_statuses == (429, 502, 503, 504)
+    assert plan.thresholds.terminal_statuses == (400, 401, 403, 404, 405, 410)
+    for name in plan.source_names:
+        assert 6000 <= plan.timeout_ms(name) <= 12000
+        assert 1 <= plan.policy(name).retries_max <= 3
+
+
+def test_precedence_yaml_env_override():
+    """Environment beats YAML and overrides beat both; origins say which."""
+    text = MINIMAL + "budgets: {total_attempts: 5, max_concurrent: 2}\n"
+    env = {"FALLBACK_KIT_BUDGETS__TOTAL_ATTEMPTS": "7",
+           "FALLBACK_KIT_BUDGETS__MAX_CONCURRENT": "4", "FALLBACK_KIT_EMAIL": "me@lab.org",
+           "FALLBACK_KIT_PROGRESS": "0"}
+    plan = load_plan_text(text, env=env, overrides={"budgets.max_concurrent": 9})
+    assert plan.budgets.total_attempts == 7 and plan.budgets.max_concurrent == 9
+    assert plan.politeness.email == "me@lab.org"
+    origins = {path: origin for path, _, origin in plan.describe_sources()}
+    assert origins["budgets.total_attempts"] == "env"
+    assert origins["budgets.max_concurrent"] == "override"
+    assert origins["tiers[0].name"] == "yaml"
+    assert origins["budgets.total_timeout_ms"] == "default"
+
+
+def test_parallel_below_one_names_its_path():
+    """A non-positive parallel is reported with its YAML path."""
+    text = MINIMAL + "  - {name: b, sources: [arxiv]}\n  - {name: c, sources: [pmc], parallel: 0}\n"
+    assert ("tiers[2].parallel", "must be >= 1") in problems(text)
+
+
+def test_unknown_source_gets_a_suggestion():
+    """A misspelt source names the place and suggests the right name."""
+    text = "tiers:\n  - {name: a, sources: [arxiv]}\n  - {name: b, sources: [unpaywal]}\n"
+    with pytest.raises(PlanError) as info:
+        load_plan_text(text)
+    assert "tiers[1].sources[0]: unknown source 'unpaywal' — did you mean 'unpaywall'?" in str(
+        info.value)
+
+
+def test_source_in_two_tiers_is_refused():
+    """A source may appear in one tier only."""
+    text = "tiers:\n  - {name: a, sources: [arxiv]}\n  - {name: b, sources: [arxiv]}\n"
+    (path, msg), = problems(text)
+    assert path == "tiers[1].sources[0]" and "already in tier 'a'" in msg
+
+
+def test_tier_without_sources_is_refused():
+    """An empty tier is a fault at load time."""
+    assert ("tiers[0].sources", "must list at least one source") in problems(
+        "tiers:\n  - {name: a, sources: []}\n")
+
+
+@pytest.mark.parametrize("field", ["total_timeout_ms", "total_attempts", "max_concurrent",
+                                   "per_source_timeout_ms"])
+@pytest.mark.parametrize("value", [0, -5])
+def test_non_positive_budget_is_refused(field, value):
+    """Budgets must be positive."""
+    assert (f"budgets.{field}", "must be >= 1") in problems(MINIMAL + f"budgets: {{{field}: {value}}}\n")
+
+
+def test_wrong_type_and_unknown_key():
+    """Wrong types and unknown keys are named, with a suggestion for the key."""
+    got = problems(MINIMAL + "budgets: {total_attempts: many, total_timeout: 5}\n")
+    assert ("budgets.total_attempts", "must be an integer, got a string 'many'") in got
+    assert any(p == "budgets.total_timeout" and "did you mean 'total_timeout_ms'" in m
+               for p, m in got)
+
+
+def test_yaml_syntax_error_has_line_and_column():
+    """A YAML syntax error says where."""
+    (path, msg), = problems("tiers:\n  - {name: a, sources: [arxiv]\n")
+    assert msg.startswith("YAML syntax error at line ") and "column" in msg
+
+
+def test_offline_behavior_must_be_known():
+    """offline_behavior is one of the three behaviours."""
+    got = problems(MINIMAL + "gates: {offline_behavior: cache_onyl}\n")
+    assert got[0][0] == "gates.offline_behavior" and "did you mean 'cache_only'" in got[0][1]
+
+
+def test_replace_revalidates():
+    """Plan.replace applies dotted overrides and validates again."""
+    plan = load_plan_text(MINIMAL)
+    assert plan.replace(**{"tiers[0].parallel": 3}).tiers[0].parallel == 3
+    with pytest.raises(PlanError):
+        plan.replace(**{"budgets.total_attempts": 0})
