@@ -1,0 +1,33 @@
+"""The public API is exactly what __all__ says, and importing it stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import fallback_kit
+
+
+def test_all_names_resolve():
+    """Every name in __all__ is importable from the package."""
+    for name in fallback_kit.__all__:
+        assert getattr(fallback_kit, name) is not None, name
+
+
+def test_public_names_are_exported():
+    """No public name of the package is missing from __all__."""
+    public = {n for n in vars(fallback_kit) if not n.startswith("_")}
+    submodules = {"api", "events", "orchestrator", "plan", "runner", "works", "resilience",
+                  "sources", "net", "politeness", "store", "run", "analysis", "sandbox",
+                  "downloads", "html_links", "plots", "widgets", "cli", "annotations",
+                  "import_module", "TYPE_CHECKING", "Any", "simulate", "tuning"}
+    assert public - submodules <= set(fallback_kit.__all__)
+
+
+def test_import_does_not_load_pandas_or_matplotlib():
+    """`import fallback_kit` keeps the heavy libraries out."""
+    code = ("import sys, fallback_kit; "
+            "print(sorted(m for m in ('pandas', 'matplotlib', 'ipywidgets', 'starlette') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
