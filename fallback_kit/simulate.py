@@ -168,10 +168,12 @@ def replay_work(plan: Plan, work_id: str, models: Mapping[str, SourceModel]) -> 
             running[id(attempt)] = (t, attempt)
 
     start_tier(0.0)
+    now = 0.0
     while events:
         t, _, kind, payload = heapq.heappop(events)
         if t > deadline:
             break
+        now = t
         if kind == "end":
             i, attempt, started = payload  # type: ignore[misc]
             running.pop(id(attempt), None)
@@ -203,9 +205,8 @@ def replay_work(plan: Plan, work_id: str, models: Mapping[str, SourceModel]) -> 
         return ReplayResult(work_id=work_id, status="budget_exhausted", source=None, tier=None,
                             elapsed_ms=deadline, requests=requests, tries=tries)
     status = "budget_exhausted" if budget_hit else "not_found"
-    last = max((s + a.duration_ms for s, a in running.values()), default=0.0)
     return ReplayResult(work_id=work_id, status=status, source=None, tier=None,
-                        elapsed_ms=last, requests=requests, tries=tries)
+                        elapsed_ms=now, requests=requests, tries=tries)
 
 
 def replay(plan: Plan, table: Mapping[str, Mapping[str, SourceModel]]) -> list[ReplayResult]:
