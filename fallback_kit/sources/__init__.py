@@ -1,0 +1,58 @@
+"""The sources, by name.
+
+`SOURCES` maps each plan name to its class; `get_source(name)` builds one (sources are
+stateless, so one instance serves a whole run).
+"""
+
+from __future__ import annotations
+
+from .arxiv import Arxiv
+from .base import Source, SourceContext, SourceResult
+from .crossref import Crossref
+from .doi_redirect import DoiRedirect
+from .europe_pmc import EuropePmc
+from .landing_scrape import LandingScrape
+from .openalex import OpenAlex
+from .pmc import Pmc
+from .semantic_scholar import SemanticScholar
+from .unpaywall import Unpaywall
+from .wayback import Wayback
+
+__all__ = ["SOURCES", "Source", "SourceContext", "SourceResult", "UnknownSource", "get_source"]
+
+SOURCES: dict[str, type[Source]] = {
+    cls.name: cls
+    for cls in (
+        Unpaywall,
+        Arxiv,
+        Pmc,
+        DoiRedirect,
+        LandingScrape,
+        EuropePmc,
+        Wayback,
+        OpenAlex,
+        Crossref,
+        SemanticScholar,
+    )
+}
+
+
+class UnknownSource(KeyError):
+    """A plan names a source that does not exist."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def get_source(name: str) -> Source:
+    """A source by its plan name; an unknown name lists the known ones."""
+    try:
+        return SOURCES[name]()
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, SOURCES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownSource(
+            f"unknown source {name!r}.{hint} Known sources: {', '.join(sorted(SOURCES))}"
+        ) from None

@@ -1,0 +1,261 @@
+"""What the sources share: candidate checking, outcome ranking, metadata errors.
+
+A source lists candidate URLs; `Candidates` checks them in order through the PDF
+gate, skips duplicates (by normalised URL), keeps a short trace for `meta`, and when
+none is valid returns the most telling outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ..events import Outcome
+from ..net import (
+    BadResponse,
+    HttpStatusError,
+    NetError,
+    PdfCheck,
+    RedirectError,
+    ResponseTooLarge,
+    host_of,
+    normalize_url,
+)
+from ..resilience import GateClosed
+from ..works import Work
+from .base import Source, SourceContext, SourceResult
+
+__all__ = [
+    "PLACEHOLDER_EMAIL",
+    "ApiSource",
+    "Candidate",
+    "Candidates",
+    "contact_email",
+    "metadata_failure",
+    "outcome_for_reason",
+    "quote_doi",
+]
+
+#: sent when the user gave no email (politeness warns once in live mode); a
+#: reserved example domain, so nobody real receives the services' mail
+PLACEHOLDER_EMAIL = "anonymous@example.org"
+
+#: gate reasons that concern the whole try, not one candidate: they propagate
+_TRY_WIDE_GATES = ("offline", "offline_metadata_only", "offline_not_cached")
+_RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_INVALID_REASONS = frozenset({"html_instead_of_pdf", "truncated_pdf", "not_pdf", "empty_body"})
+# the higher, the more telling when no candidate was valid
+_RANK = {Outcome.RETRYABLE: 4, Outcome.INVALID_PDF: 3, Outcome.SKIPPED: 2, Outcome.NO_PDF: 1}
+
+
+def contact_email(ctx: SourceContext) -> str:
+    """The contact to send to APIs that ask for one (ctx, then settings, else placeholder)."""
+    return ctx.email or ctx.http.settings.email or PLACEHOLDER_EMAIL
+
+
+def quote_doi(doi: str) -> str:
+    """A DOI for a URL path: slashes kept, reserved characters escaped."""
+    return quote(doi, safe="/:;()[]._-~+,")
+
+
+def outcome_for_reason(reason: str, status: int | None = None) -> Outcome:
+    """The outcome of one failed candidate, from the PDF gate's reason."""
+    if reason == "ok":
+        return Outcome.SUCCESS
+    if reason in _INVALID_REASONS:
+        return Outcome.INVALID_PDF
+    if status in _RETRYABLE_STATUSES or reason in ("transport_error", "timeout"):
+        return Outcome.RETRYABLE
+    if reason in ("robots", "breaker_open", "rate_wait", "unsafe_url"):
+        return Outcome.SKIPPED
+    return Outcome.NO_PDF
+
+
+def metadata_failure(exc: NetError, ctx: SourceContext, **meta: Any) -> SourceResult:
+    """A SourceResult for a service API call that failed (status, size, bad body)."""
+    status = getattr(exc, "status", None)
+    retry_after = getattr(exc, "retry_after_s", None)
+    if isinstance(exc, HttpStatusError):
+        reason = f"http_{exc.status}"
+        outcome = Outcome.RETRYABLE if exc.status in _RETRYABLE_STATUSES else Outcome.NONRETRYABLE
+    elif isinstance(exc, RedirectError):
+        reason, outcome = exc.reason, Outcome.NONRETRYABLE
+    elif isinstance(exc, ResponseTooLarge):
+        reason, outcome = "too_large", Outcome.NONRETRYABLE
+    elif isinstance(exc, BadResponse):
+        reason, outcome = "bad_response", Outcome.RETRYABLE
+    else:
+        reason, outcome = "net_error", Outcome.RETRYABLE
+    return SourceResult(
+        outcome=outcome,
+        reason=reason,
+        url=exc.url,
+        status=status,
+        host=host_of(exc.url),
+        requests=ctx.http.requests,
+        bytes=ctx.http.bytes_read,
+        retry_after_s=retry_after,
+        meta={**meta, "error": str(exc)},
+    )
+
+
+def result(
+    ctx: SourceContext,
+    outcome: Outcome,
+    reason: str,
+    *,
+    url: str | None = None,
+    status: int | None = None,
+    **meta: Any,
+) -> SourceResult:
+    """A SourceResult with the fetcher's request and byte counts filled in."""
+    return SourceResult(
+        outcome=outcome,
+        reason=reason,
+        url=url,
+        status=status,
+        host=host_of(url) if url else None,
+        requests=ctx.http.requests,
+        bytes=ctx.http.bytes_read,
+        meta=meta,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A URL that may hold the PDF, with where it came from."""
+
+    url: str
+    label: str = ""
+    referer: str | None = None
+
+
+class Candidates:
+    """Checks candidates in order; remembers what each one gave."""
+
+    def __init__(self, ctx: SourceContext, meta: Mapping[str, Any] | None = None) -> None:
+        self.ctx = ctx
+        self.meta: dict[str, Any] = dict(meta or {})  # the source's findings, in every result
+        self.tried: list[dict[str, Any]] = []
+        self._seen: set[str] = set()
+        self._best: tuple[int, Outcome, str, str | None, int | None, float | None] | None = None
+        self._last_exc: BaseException | None = None
+        self._only_exceptions = True
+
+    def __repr__(self) -> str:
+        return f"<Candidates tried={len(self.tried)}>"
+
+    def fresh(self, urls: Iterable[Candidate]) -> list[Candidate]:
+        """The candidates not seen yet (by normalised URL), in order, without repeats."""
+        out: list[Candidate] = []
+        keys = set(self._seen)
+        for c in urls:
+            if not c.url or not isinstance(c.url, str):
+                continue
+            key = normalize_url(c.url)
+            if key in keys:
+                continue
+            keys.add(key)
+            out.append(c)
+        return out
+
+    async def first_valid(self, candidates: Iterable[Candidate]) -> SourceResult | None:
+        """Check each fresh candidate; the first valid PDF's SourceResult, else None."""
+        for c in self.fresh(candidates):
+            self._seen.add(normalize_url(c.url))
+            found = await self.check(c)
+            if found is not None:
+                return found
+        return None
+
+    async def check(self, c: Candidate) -> SourceResult | None:
+        try:
+            verdict = await self.ctx.http.check_pdf(c.url, referer=c.referer)
+        except GateClosed as exc:
+            if exc.reason in _TRY_WIDE_GATES:
+                raise
+            self._note(c, exc.reason, None, None, exc.host)
+            self._only_exceptions = False
+            return None
+        except (httpx.TransportError, NetError) as exc:  # one bad host: try the next one
+            reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport_error"
+            self._note(c, reason, None, None, host_of(c.url))
+            self._last_exc = exc
+            return None
+        self._only_exceptions = False
+        if verdict.ok:
+            self.tried.append({"url": c.url, "reason": "ok", "status": verdict.status})
+            return SourceResult(
+                outcome=Outcome.SUCCESS,
+                reason="ok",
+                url=c.url,
+                status=verdict.status,
+                host=host_of(c.url),
+                requests=self.ctx.http.requests,
+                bytes=self.ctx.http.bytes_read,
+                meta={
+                    **self.meta,
+                    "final_url": verdict.final_url,
+                    "candidate": c.label,
+                    "tried": self.tried,
+                },
+            )
+        self._note(c, verdict.reason, verdict.status, verdict.retry_after_s, verdict.host, verdict)
+        return None
+
+    def _note(
+        self,
+        c: Candidate,
+        reason: str,
+        status: int | None,
+        retry_after: float | None,
+        host: str | None,
+        verdict: PdfCheck | None = None,
+    ) -> None:
+        self.tried.append({"url": c.url, "label": c.label, "reason": reason, "status": status})
+        outcome = outcome_for_reason(reason, status)
+        rank = _RANK.get(outcome, 0)
+        if self._best is None or rank > self._best[0]:
+            self._best = (rank, outcome, reason, c.url, status, retry_after)
+
+    def conclude(self, *, empty_reason: str, meta: Mapping[str, Any] | None = None) -> SourceResult:
+        """The outcome when no candidate was valid: the most telling failure, or
+        NO_PDF with `empty_reason` when there was nothing to check.
+
+        If every candidate failed with a transport exception, that exception is raised
+        again so the orchestrator classifies it (timeout / retryable).
+        """
+        extra = {**self.meta, **(meta or {}), "tried": self.tried}
+        if self._best is None:
+            return result(self.ctx, Outcome.NO_PDF, empty_reason, **extra)
+        if self._only_exceptions and self._last_exc is not None:
+            raise self._last_exc
+        _, outcome, reason, url, status, retry_after = self._best
+        return SourceResult(
+            outcome=outcome,
+            reason=reason,
+            url=url,
+            status=status,
+            host=host_of(url or ""),
+            requests=self.ctx.http.requests,
+            bytes=self.ctx.http.bytes_read,
+            retry_after_s=retry_after if outcome is Outcome.RETRYABLE else None,
+            meta=extra,
+        )
+
+
+class ApiSource(Source):
+    """A source whose `find` turns service-API failures (NetError) into results."""
+
+    async def find(self, work: Work, ctx: SourceContext) -> SourceResult:
+        try:
+            return await self.search(work, ctx)
+        except NetError as exc:
+            return metadata_failure(exc, ctx)
+
+    async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
+        raise NotImplementedError

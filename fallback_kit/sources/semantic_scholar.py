@@ -1,0 +1,63 @@
+"""Semantic Scholar Graph API: the paper's openAccessPdf.url."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..events import Outcome
+from ..works import Work
+from ._common import ApiSource, Candidate, Candidates, quote_doi, result
+from .base import SourceContext, SourceResult
+
+API = "https://api.semanticscholar.org/graph/v1/paper/"
+
+
+def s2_ids(work: Work) -> list[str]:
+    """The paper ids to ask for, most specific first (DOI, ARXIV, PMCID digits, PMID)."""
+    ids = []
+    if work.doi:
+        ids.append("DOI:" + quote_doi(work.doi))
+    if work.arxiv_id:
+        ids.append("ARXIV:" + work.arxiv_id)
+    if work.pmcid:
+        ids.append("PMCID:" + work.pmcid.removeprefix("PMC"))
+    if work.pmid:
+        ids.append("PMID:" + work.pmid)
+    return ids
+
+
+def s2_candidate(paper: dict[str, Any]) -> tuple[Candidate | None, str | None]:
+    """(candidate, OA status) of a paper object; CLOSED is still a candidate."""
+    pdf = paper.get("openAccessPdf")
+    if not isinstance(pdf, dict) or not pdf.get("url"):
+        return None, (pdf or {}).get("status") if isinstance(pdf, dict) else None
+    status = pdf.get("status")
+    return Candidate(str(pdf["url"]), f"openAccessPdf/{status}"), status
+
+
+class SemanticScholar(ApiSource):
+    name = "semantic_scholar"
+    needs = ("doi", "arxiv_id", "pmcid", "pmid")
+    hosts = ("api.semanticscholar.org",)
+    summary = "Semantic Scholar: openAccessPdf.url (status CLOSED still tried, noted in meta)"
+
+    async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
+        paper: dict[str, Any] | None = None
+        last_url = None
+        for ident in s2_ids(work):
+            resp = await ctx.http.get_json(API + ident, params={"fields": "openAccessPdf"})
+            last_url = resp.url
+            if resp.status == 200 and isinstance(resp.data, dict):
+                paper = resp.data
+                break
+        if paper is None:
+            return result(ctx, Outcome.NO_PDF, "not_in_service", url=last_url, status=404)
+        candidate, oa_status = s2_candidate(paper)
+        meta = {"paperId": paper.get("paperId"), "oa_status": oa_status}
+        if oa_status == "CLOSED":
+            meta["closed_status"] = True
+        cands = Candidates(ctx, meta)
+        found = await cands.first_valid([candidate] if candidate else [])
+        if found is not None:
+            return found
+        return cands.conclude(empty_reason="no_oa_location", meta=meta)
