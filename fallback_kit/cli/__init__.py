@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from ._common import CliError
-from . import analysis_cmds, plan_cmds, run_cmd, sandbox_cmd
+from . import analysis_cmds, plan_cmds, run_cmd, sandbox_cmd, tune_cmd
 
 __all__ = ["CliError", "build_parser", "main"]
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find a validated open-access PDF for each work by walking a fallback plan.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (plan_cmds, run_cmd, analysis_cmds, sandbox_cmd):
+    for module in (plan_cmds, run_cmd, analysis_cmds, tune_cmd, sandbox_cmd):
         module.register(subparsers)
     return parser
 

@@ -1,0 +1,175 @@
+"""`tune`: recommendations for a plan, each with its effect projected by replaying the
+run's recorded attempts under the changed plan (no network).
+
+The projections come from the same replay engine as the benchmarks' plan-ideal figures
+(`simulate`). A try that was cancelled or never started tells us little about what it
+would have done, so a projection that promotes such a source is cautious.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .plan import Plan, PlanError
+from .simulate import ReplayResult, SourceModel, models_from_attempts, replay
+
+__all__ = ["Projection", "Recommendation", "project", "recommend", "tuned_plan"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Projection:
+    """The replayed figures of a plan on a run's works."""
+
+    works: int
+    resolved: int
+    coverage: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    requests_per_resolved: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recommendation:
+    """One change to the plan, why, and what the replay says it does."""
+
+    title: str
+    why: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    plan: Plan | None = None
+    before: Projection | None = None
+    after: Projection | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "why": self.why, "overrides": dict(self.overrides),
+                "before": self.before.as_dict() if self.before else None,
+                "after": self.after.as_dict() if self.after else None}
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    k = (len(values) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def summarize(results: list[ReplayResult]) -> Projection:
+    resolved = [r for r in results if r.status == "resolved"]
+    lat = [r.elapsed_ms for r in resolved]
+    reqs = sum(r.requests for r in results)
+    return Projection(
+        works=len(results), resolved=len(resolved),
+        coverage=len(resolved) / len(results) if results else 0.0,
+        p50_ms=_percentile(lat, 0.5), p95_ms=_percentile(lat, 0.95),
+        p99_ms=_percentile(lat, 0.99),
+        requests_per_resolved=reqs / len(resolved) if resolved else None,
+    )
+
+
+def project(plan: Plan, table: Mapping[str, Mapping[str, SourceModel]]) -> Projection:
+    """Replay `plan` on source models and summarise."""
+    return summarize(replay(plan, table))
+
+
+def _source_stats(attempts: Any) -> dict[str, dict[str, float]]:
+    stats: dict[str, dict[str, float]] = {}
+    for source, group in attempts.groupby("source", observed=True):
+        tried = group[~group["outcome"].astype(str).isin(["not_applicable", "skipped",
+                                                           "cancelled"])]
+        wins = tried[tried["outcome"].astype(str) == "success"]
+        dur = (tried["t_end_ms"] - tried["t_start_ms"]).clip(lower=1.0)
+        win_dur = (wins["t_end_ms"] - wins["t_start_ms"]).tolist()
+        stats[str(source)] = {
+            "tries": float(len(tried)),
+            "wins": float(len(wins)),
+            "yield": len(wins) / len(tried) if len(tried) else 0.0,
+            "mean_ms": float(dur.mean()) if len(tried) else 0.0,
+            "p95_win_ms": _percentile([float(x) for x in win_dur], 0.95) or 0.0,
+            "wins_per_s": (len(wins) / (float(dur.sum()) / 1000)) if len(tried) else 0.0,
+        }
+    return stats
+
+
+def recommend(run: Any, plan: Plan | None = None) -> list[Recommendation]:
+    """Recommendations for `plan` (default: the run's own) from the run's attempts."""
+    plan = plan or run.plan
+    attempts = run.attempts
+    table = models_from_attempts(attempts)
+    before = project(plan, table)
+    stats = _source_stats(attempts)
+    recs: list[Recommendation] = []
+
+    def consider(title: str, why: str, overrides: dict[str, Any]) -> None:
+        try:
+            changed = plan.replace(**overrides)
+        except PlanError:
+            return
+        after = project(changed, table)
+        recs.append(Recommendation(title=title, why=why, overrides=overrides, plan=changed,
+                                   before=before, after=after))
+
+    # 1. reorder sources within each tier by wins per second of trying
+    for i, tier in enumerate(plan.tiers):
+        order = sorted(tier.sources, key=lambda s: -stats.get(s, {}).get("wins_per_s", 0.0))
+        if list(order) != list(tier.sources) and len(order) > 1:
+            consider(f"reorder tier {tier.name}: {', '.join(order)}",
+                     "sources that find more PDFs per second of trying go first",
+                     {f"tiers[{i}].sources": order})
+    # 2. drop sources that found nothing in a tier that has other sources
+    for i, tier in enumerate(plan.tiers):
+        dead = [s for s in tier.sources
+                if stats.get(s, {}).get("tries", 0) >= 5 and stats[s]["wins"] == 0]
+        keep = [s for s in tier.sources if s not in dead]
+        if dead and keep:
+            consider(f"drop {', '.join(dead)} from tier {tier.name}",
+                     f"tried {int(sum(stats[s]['tries'] for s in dead))} times, found nothing",
+                     {f"tiers[{i}].sources": keep})
+    # 3. timeouts near the P95 of successful tries (with 50% head-room)
+    for source in plan.source_names:
+        st = stats.get(source)
+        if not st or st["wins"] < 5:
+            continue
+        proposed = int(max(1000, st["p95_win_ms"] * 1.5) // 500 * 500 + 500)
+        if proposed < plan.timeout_ms(source) * 0.8:
+            consider(f"timeout of {source}: {plan.timeout_ms(source)} -> {proposed} ms",
+                     f"its successful tries took at most {st['p95_win_ms']:.0f} ms (P95)",
+                     {f"sources.{source}.timeout_ms": proposed})
+    # 4. parallelism: run a whole tier at once
+    for i, tier in enumerate(plan.tiers):
+        if tier.parallel < len(tier.sources):
+            consider(f"parallel {len(tier.sources)} in tier {tier.name}",
+                     "all sources of the tier at once: lower latency for a few more requests",
+                     {f"tiers[{i}].parallel": len(tier.sources)})
+    # 5. hedging at the P95 of the tier's successful latency
+    wins = attempts[attempts["outcome"].astype(str) == "success"]
+    for i, tier in enumerate(plan.tiers[:-1]):
+        ends = wins[wins["tier"].astype(str) == tier.name]["t_end_ms"].tolist()
+        p95 = _percentile([float(x) for x in ends], 0.95)
+        if p95 and tier.hedge_after_ms is None and len(ends) >= 5:
+            consider(f"hedge tier {tier.name} after {int(p95)} ms",
+                     "start the next tier when this one is slower than 95% of its wins",
+                     {f"tiers[{i}].hedge_after_ms": int(p95)})
+    return recs
+
+
+def tuned_plan(plan: Plan, recs: list[Recommendation], run: Any) -> tuple[Plan, Projection]:
+    """Apply every recommendation that does not lower the projected coverage, greedily."""
+    table = models_from_attempts(run.attempts)
+    best, best_proj = plan, project(plan, table)
+    for rec in recs:
+        try:
+            candidate = best.replace(**rec.overrides)
+        except PlanError:
+            continue
+        proj = project(candidate, table)
+        better_latency = (proj.p95_ms or 0) <= (best_proj.p95_ms or 0)
+        if proj.resolved >= best_proj.resolved and better_latency:
+            best, best_proj = candidate, proj
+    return best, best_proj
