@@ -1,0 +1,229 @@
+"""PDF downloads: atomic, content-addressed, validated before they get a final name."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fpdf import FPDF
+from pypdf import PdfReader, PdfWriter
+
+from fallback_kit.downloads import download_for_work, download_pdf, final_path
+from fallback_kit.store import RunStore
+
+URL = "https://arxiv.org/pdf/2106.01234"
+
+
+def make_pdf(lines: int = 80) -> bytes:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    for i in range(lines):
+        pdf.cell(text=f"line {i} of a valid test PDF")
+        pdf.ln()
+    return bytes(pdf.output())
+
+
+VALID = make_pdf()
+
+
+def encrypted(data: bytes) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    writer.encrypt(user_password="user", owner_password="owner")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def client_for(body: bytes | None = None, *, status: int = 200, stream=None,
+               calls: list[str] | None = None) -> httpx.AsyncClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if calls is not None:
+            calls.append(str(request.url))
+        content = stream() if stream is not None else body
+        return httpx.Response(status, content=content,
+                              headers={"Content-Type": "application/pdf"})
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+def files_in(d: Path) -> list[Path]:
+    return sorted(p for p in d.rglob("*") if p.is_file())
+
+
+async def test_valid_pdf_lands_under_its_sha256(tmp_path: Path) -> None:
+    """A valid PDF is kept as dir/ab/<sha256>.pdf with the same bytes, nothing else left."""
+    async with client_for(VALID) as client:
+        result = await download_pdf(client, URL, tmp_path)
+    sha = hashlib.sha256(VALID).hexdigest()
+    assert result.ok and result.reason == "" and not result.reused
+    assert result.sha256 == sha and result.bytes == len(VALID)
+    assert result.path == tmp_path / sha[:2] / f"{sha}.pdf" == final_path(tmp_path, sha)
+    assert result.path.read_bytes() == VALID
+    assert files_in(tmp_path) == [result.path]
+
+
+async def test_html_served_as_pdf_is_rejected(tmp_path: Path) -> None:
+    """HTML with Content-Type application/pdf is a trap, not a PDF."""
+    html = b"<!DOCTYPE html><html><body>Please log in</body></html>" * 50
+    async with client_for(html) as client:
+        result = await download_pdf(client, URL, tmp_path)
+    assert (result.ok, result.reason) == (False, "html_instead_of_pdf")
+    assert files_in(tmp_path) == []
+
+
+async def test_truncated_pdf_is_rejected(tmp_path: Path) -> None:
+    """A PDF cut before its %%EOF is rejected and leaves no file."""
+    async with client_for(VALID[:-200]) as client:
+        result = await download_pdf(client, URL, tmp_path)
+    assert (result.ok, result.reason) == (False, "truncated_pdf")
+    assert files_in(tmp_path) == []
+
+
+async def test_trailing_whitespace_after_eof_is_accepted(tmp_path: Path) -> None:
+    """Blank lines after %%EOF do not make a PDF truncated."""
+    async with client_for(VALID + b"\r\n  \n") as client:
+        result = await download_pdf(client, URL, tmp_path)
+    assert result.ok
+
+
+async def test_encrypted_pdf_is_rejected(tmp_path: Path) -> None:
+    """A password-protected PDF is not a usable open-access PDF."""
+    async with client_for(encrypted(VALID)) as client:
+        result = await download_pdf(client, URL, tmp_path)
+    assert (result.ok, result.reason) == (False, "encrypted_pdf")
+    assert files_in(tmp_path) == []
+
+
+async def test_small_pdf_is_rejected(tmp_path: Path) -> None:
+    """A PDF under min_bytes is too small to be an article."""
+    async with client_for(VALID) as client:
+        result = await download_pdf(client, URL, tmp_path, min_bytes=len(VALID) + 1)
+    assert (result.ok, result.reason) == (False, "too_small")
+
+
+async def test_unparseable_pdf_is_rejected(tmp_path: Path) -> None:
+    """Right magic and %%EOF but no PDF structure: unreadable."""
+    body = b"%PDF-1.4\n" + b"garbage " * 300 + b"\n%%EOF\n"
+    async with client_for(body) as client:
+        result = await download_pdf(client, URL, tmp_path)
+    assert (result.ok, result.reason) == (False, "unreadable_pdf")
+    assert files_in(tmp_path) == []
+
+
+async def test_http_error_status_is_reported(tmp_path: Path) -> None:
+    """A 404 is reported with its status and writes nothing."""
+    async with client_for(b"not found", status=404) as client:
+        result = await download_pdf(client, URL, tmp_path)
+    assert (result.ok, result.reason, result.status) == (False, "http_404", 404)
+    assert files_in(tmp_path) == []
+
+
+async def test_oversized_body_is_cut_short(tmp_path: Path) -> None:
+    """A body over max_bytes is abandoned as too_large."""
+    async with client_for(VALID) as client:
+        result = await download_pdf(client, URL, tmp_path, max_bytes=500, chunk_size=100)
+    assert (result.ok, result.reason) == (False, "too_large")
+    assert result.bytes <= 600
+    assert files_in(tmp_path) == []
+
+
+async def test_failure_mid_stream_leaves_no_file(tmp_path: Path) -> None:
+    """A connection dropped mid-body gives network_error and no file of any name."""
+    async def stream() -> AsyncIterator[bytes]:
+        yield VALID[:400]
+        yield VALID[400:800]
+        raise httpx.ReadError("connection reset by peer")
+
+    async with client_for(stream=stream) as client:
+        result = await download_pdf(client, URL, tmp_path)
+    assert (result.ok, result.reason) == (False, "network_error")
+    assert "connection reset" in result.detail
+    assert files_in(tmp_path) == []
+
+
+async def test_no_final_name_exists_while_streaming(tmp_path: Path) -> None:
+    """During the stream only a .part file exists; the .pdf appears only at the end."""
+    seen: list[list[str]] = []
+
+    async def stream() -> AsyncIterator[bytes]:
+        for i in range(0, len(VALID), 100):
+            seen.append([p.name for p in files_in(tmp_path)])
+            yield VALID[i : i + 100]
+        seen.append([p.name for p in files_in(tmp_path)])
+
+    async with client_for(stream=stream) as client:
+        result = await download_pdf(client, URL, tmp_path, chunk_size=100)
+    assert result.ok
+    assert len(seen) > 5
+    for names in seen:
+        assert not any(n.endswith(".pdf") for n in names)
+    assert all(len(names) == 1 and names[0].endswith(".part") for names in seen[1:])
+
+
+async def test_cancelled_download_leaves_no_file(tmp_path: Path) -> None:
+    """Cancelling a download mid-stream removes its .part file."""
+    started = asyncio.Event()
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield VALID[:500]
+        started.set()
+        await asyncio.Event().wait()  # hangs until cancelled
+        yield b""
+
+    async with client_for(stream=stream) as client:
+        task = asyncio.create_task(download_pdf(client, URL, tmp_path, chunk_size=100))
+        await started.wait()
+        await asyncio.sleep(0)
+        assert [p.suffix for p in files_in(tmp_path)] == [".part"]
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert files_in(tmp_path) == []
+
+
+async def test_same_pdf_twice_is_written_once(tmp_path: Path) -> None:
+    """A second download of the same bytes reuses the file and writes nothing."""
+    async with client_for(VALID) as client:
+        first = await download_pdf(client, URL, tmp_path)
+        assert first.path is not None
+        mtime = first.path.stat().st_mtime_ns
+        second = await download_pdf(client, URL, tmp_path)
+    assert second.ok and second.reused and second.path == first.path
+    assert first.path.stat().st_mtime_ns == mtime
+    assert files_in(tmp_path) == [first.path]
+
+
+async def test_manifest_skips_the_get_on_a_second_run(tmp_path: Path) -> None:
+    """download_for_work records the file; the next call finds it without any request."""
+    store = RunStore.create(tmp_path / "run", plan_yaml="p", meta={})
+    calls: list[str] = []
+    async with client_for(VALID, calls=calls) as client:
+        first = await download_for_work(client, store, work_id="w1", url=URL, source="arxiv")
+        second = await download_for_work(client, store, work_id="w1", url=URL, source="arxiv")
+    assert calls == [URL]
+    assert first.ok and not first.reused
+    assert second.ok and second.reused and second.reason == "already_downloaded"
+    assert second.path == first.path
+    assert first.path is not None and first.path.parent.parent == tmp_path / "run" / "pdfs"
+    rec = store.download_for("w1")
+    assert rec is not None and rec.sha256 == first.sha256 and rec.source == "arxiv"
+    store.close()
+
+
+async def test_redirects_are_followed(tmp_path: Path) -> None:
+    """A PDF behind a 302 (PMC's /pdf/ URLs) is downloaded from where it lands."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/pdf/"):
+            return httpx.Response(302, headers={"Location": "/articles/PMC1/pdf/main.pdf"})
+        return httpx.Response(200, content=VALID)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        result = await download_pdf(client, "https://pmc.ncbi.nlm.nih.gov/articles/PMC1/pdf/",
+                                    tmp_path)
+    assert result.ok and result.path is not None and result.path.read_bytes() == VALID
