@@ -25,6 +25,7 @@ import httpx
 
 from .events import Attempt, EventSink, Outcome, Resolution, ResolutionStatus
 from .plan import Plan, SourcePolicy, Tier
+from .redact import redact, redact_url
 from .resilience import BreakerConfig, GateClosed, Gates, RateLimit, backoff_delay
 from .sources.base import Source, SourceContext, SourceResult
 from .works import Work
@@ -275,11 +276,12 @@ class Orchestrator:
         def emit(result: SourceResult, retries: int = 0, started: float = t0) -> None:
             attempt = Attempt(
                 run_id=self.run_id, work_id=state.work.work_id, tier=tier.name, source=name,
-                outcome=result.outcome, reason=result.reason, url=result.url,
+                outcome=result.outcome, reason=result.reason,
+                url=redact_url(result.url) if result.url else None,
                 status=result.status, host=result.host, retries=retries,
                 t_start_ms=self._world_ms(started - state.start),
                 t_end_ms=self._world_ms(loop.time() - state.start),
-                bytes=result.bytes, meta={**result.meta, "requests": result.requests},
+                bytes=result.bytes, meta={**redact(dict(result.meta)), "requests": result.requests},
             )
             state.outcomes.append(attempt)
             state.requests += result.requests
@@ -440,8 +442,9 @@ class Orchestrator:
                       attempts=len(state.outcomes), requests=state.requests)
         if state.winner is not None:
             tier, source, result = state.winner
-            return Resolution(status=ResolutionStatus.RESOLVED, pdf_url=result.url,
-                              source=source, tier=tier, meta=dict(result.meta), **common)
+            return Resolution(status=ResolutionStatus.RESOLVED,
+                              pdf_url=redact_url(result.url) if result.url else None,
+                              source=source, tier=tier, meta=redact(dict(result.meta)), **common)
         if state.stop_reason == "deadline":
             return Resolution(status=ResolutionStatus.BUDGET_EXHAUSTED, reason="deadline", **common)
         if state.budget_skips:
