@@ -128,7 +128,7 @@ async def arun_works(
     network: str = "sandbox",
     profile: str = "mixed",
     seed: int = 7,
-    time_scale: float = 0.01,
+    time_scale: float = 0.1,
     concurrency: int = 16,
     force: bool = False,
     progress: bool | None = None,

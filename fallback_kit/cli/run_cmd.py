@@ -22,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(network="sandbox")
     p.add_argument("--profile", default="mixed", help="sandbox corpus profile (default: mixed)")
     p.add_argument("--seed", type=int, default=7, help="sandbox seed (default: 7)")
-    p.add_argument("--time-scale", type=float, default=0.01,
-                   help="sandbox delays are multiplied by this (default: 0.01)")
+    p.add_argument("--time-scale", type=float, default=0.1,
+                   help="sandbox delays are multiplied by this (default: 0.1)")
     p.add_argument("--concurrency", type=int, default=16, help="works in flight (default: 16)")
     p.add_argument("--out", help="run directory (default: runs/PLAN-TIME); an existing run of "
                                  "the same plan there is resumed")

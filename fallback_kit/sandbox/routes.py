@@ -1,0 +1,503 @@
+"""URL -> Node: what each simulated host answers, decided from the World's facts.
+
+One function per host. Nodes carry no bytes: `render.py` turns them into responses,
+`truth.py` walks them. The `key` of a node names the URL for delays and transient
+counts without the parameters a client adds for politeness (email, mailto, tool).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from .publishers import PUBLISHER_HOSTS, PUBLISHERS, Publisher
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .world import World
+
+from .world import (
+    HAL_BASE,
+    ROBOTS_PREFIX,
+    SERVICE_HOSTS,
+    ZENODO_BASE,
+    Node,
+    pii_index,
+)
+
+Q = list[tuple[str, str]]
+
+
+def _q(qs: Q, name: str) -> str | None:
+    for k, v in qs:
+        if k == name:
+            return v
+    return None
+
+
+def _not_found(host: str, path: str, variant: str = "html") -> Node:
+    return Node("error", variant, status=404, key=host + path, host=host)
+
+
+def route(world: World, host: str, path: str, qs: Q, raw_query: str) -> Node:
+    handler = _HANDLERS.get(host)
+    if handler is not None:
+        return handler(world, host, path, qs, raw_query)
+    return _publisher(world, host, path, qs, raw_query)
+
+
+# -- Unpaywall --------------------------------------------------------------------------------
+def _unpaywall(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    if not path.startswith("/v2/") or len(path) <= 4:
+        return _not_found(host, path, "unpaywall")
+    doi = unquote(path[4:]).lower()
+    key = f"{host}/v2/{doi}"
+    email = _q(qs, "email")
+    if not email or "@" not in email or email.endswith("@example.com"):
+        return Node("error", "unpaywall_email", status=422, key=key, host=host, data=doi)
+    idx = world.idx_by_doi(doi)
+    if idx is None or not world.facts(idx).unpaywall:
+        node = Node("error", "unpaywall", status=404, key=key, host=host, data=doi)
+    else:
+        node = Node("json", "unpaywall", idx=idx, key=key, host=host, role="api")
+    return world.api_faults(node)
+
+
+# -- arXiv ---------------------------------------------------------------------------------------
+def _arxiv(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    if path.startswith("/abs/"):
+        idx = world.idx_by_arxiv(path[5:])
+        if idx is None:
+            return _not_found(host, path)
+        return Node("html", "arxiv_abs", idx=idx, key=host + path, host=host, role="landing")
+    if path.startswith("/pdf/"):
+        ident = path[5:]
+        idx = world.idx_by_arxiv(ident)
+        if idx is None:
+            return _not_found(host, path)
+        node = Node("pdf", "arxiv", idx=idx, key=host + path, host=host, role="pdf",
+                    data=True)
+        world.pdf_fault(node, f"arxiv:{idx}")
+        if not ident.endswith(".pdf"):
+            world.transients(node, "arxiv_pdf")
+        return node
+    return _not_found(host, path)
+
+
+def _arxiv_export(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    if path.rstrip("/") != "/api/query":
+        return _not_found(host, path)
+    ids = [i for i in (_q(qs, "id_list") or "").split(",") if i.strip()]
+    found = [i for i in (world.idx_by_arxiv(x) for x in ids) if i is not None]
+    node = Node("atom", "arxiv_query", key=f"{host}/api/query?id_list={','.join(ids)}",
+                host=host, role="api", data=found)
+    return world.api_faults(node)
+
+
+# -- NCBI: idconv and the old PMC paths ---------------------------------------------------------
+def _ncbi(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    if path.rstrip("/") == "/pmc/utils/idconv/v1.0":
+        ids = _q(qs, "ids") or ""
+        node = Node("json", "idconv", key=f"{host}/pmc/utils/idconv/v1.0/?ids={ids}",
+                    host=host, role="api", data=[i.strip() for i in ids.split(",") if i.strip()])
+        return world.api_faults(node)
+    if path.startswith("/pmc/articles/"):
+        rest = path[len("/pmc/articles/"):]
+        if rest.startswith("pmid/"):
+            pmid, _, tail = rest[5:].partition("/")
+            idx = world.idx_by_pmid(pmid)
+            pmcid = world.facts(idx).pmcid if idx is not None else None
+            if pmcid is None:
+                return _not_found(host, path)
+            target = f"https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/" + (
+                "pdf/" if tail.startswith("pdf") else "")
+            return Node("redirect", "moved", status=301, idx=idx, location=target,
+                        key=host + path, host=host)
+        pmcid, _, tail = rest.partition("/")
+        idx = world.idx_by_pmcid(pmcid)
+        if idx is None:
+            return _not_found(host, path)
+        pmcid = world.facts(idx).pmcid or pmcid
+        target = f"https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/" + (
+            "pdf/" if tail.startswith("pdf") else "")
+        return Node("redirect", "moved", status=301, idx=idx, location=target,
+                    key=host + path, host=host)
+    return _not_found(host, path)
+
+
+def _pmc(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    if not path.startswith("/articles/"):
+        return _not_found(host, path)
+    pmcid, _, tail = path[len("/articles/"):].partition("/")
+    idx = world.idx_by_pmcid(pmcid)
+    if idx is None:
+        return _not_found(host, path)
+    f = world.facts(idx)
+    if tail == "":
+        return Node("html", "pmc_article", idx=idx, key=host + path, host=host, role="repo")
+    if tail in ("pdf", "pdf/"):
+        if not f.pmc_pdf:
+            return _not_found(host, path)
+        return Node("redirect", "found", status=302, idx=idx,
+                    location=f"https://pmc.ncbi.nlm.nih.gov/articles/{f.pmcid}/pdf/{f.pmc_file}",
+                    key=host + path, host=host, role="pdf")
+    if tail.startswith("pdf/") and f.pmc_pdf and tail[4:] == f.pmc_file:
+        node = Node("pdf", "pmc", idx=idx, key=host + path, host=host, role="pdf", data=True)
+        return world.pdf_fault(node, f"pmc:{idx}")
+    return _not_found(host, path)
+
+
+# -- doi.org and the publisher hops ------------------------------------------------------------
+def _doi(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    doi = unquote(path.lstrip("/")).lower()
+    key = f"doi.org/{doi}"
+    idx = world.idx_by_doi(doi)
+    if idx is None or not doi.startswith("10."):
+        node = Node("error", "doi", status=404, key=key, host="doi.org", data=doi)
+        return world.transients(node, "doi")
+    f = world.facts(idx)
+    if f.landing_url is None:
+        node = Node("error", "doi", status=404, key=key, host="doi.org", data=doi)
+        return world.transients(node, "doi")
+    first = f.doi_hops[0] if f.doi_hops else f.landing_url
+    node = Node("redirect", "doi", status=302, idx=idx, location=first, key=key,
+                host="doi.org", role="doi")
+    world.api_faults(node, "doi")
+    if node.fault == "redirect_loop":
+        node.location = _loop_url(f.pub_host or "doi.org", doi, 0)
+    return node
+
+
+def _loop_url(host: str, doi: str, n: int) -> str:
+    return f"https://{host}/action/cookieAbsent?doi={doi}&n={n % 2}"
+
+
+def _linkinghub(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    if path.startswith("/retrieve/pii/"):
+        pii = path[len("/retrieve/pii/"):]
+        idx = pii_index(pii)
+        if idx is not None and idx < len(world.works) and world.facts(idx).key == pii:
+            f = world.facts(idx)
+            return Node("redirect", "hop", status=302, idx=idx, location=f.landing_url,
+                        key=host + path, host=host, role="hop")
+    return _not_found(host, path)
+
+
+def _sd_assets(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    pii = path.strip("/").split("/", 1)[0]
+    idx = pii_index(pii)
+    if idx is None or idx >= len(world.works):
+        return _not_found(host, path)
+    f = world.facts(idx)
+    if f.key != pii or not path.endswith(f"1-s2.0-{pii}-main.pdf"):
+        return _not_found(host, path)
+    node = Node("pdf", "publisher", idx=idx, key=host + path, host=host, role="pdf",
+                data=True)
+    return world.pdf_fault(node, f"pub:{idx}")
+
+
+# -- publishers (and any other host a work's landing_url names) ---------------------------------
+def _match(target: str, tpl: tuple[str, str], host: str) -> str | None:
+    prefix, suffix = tpl[0], tpl[1].replace("{host}", host)
+    if target.startswith(prefix) and target.endswith(suffix) and len(target) > len(prefix) + len(
+            suffix):
+        return target[len(prefix):len(target) - len(suffix)] if suffix else target[len(prefix):]
+    return None
+
+
+def _key_index(world: World, pub: Publisher, key: str) -> int | None:
+    if pub.key_kind == "pii":
+        idx = pii_index(key)
+    elif pub.key_kind == "index":
+        idx = int(key) if key.isdigit() else None
+    else:
+        idx = world.idx_by_doi(unquote(key))
+    return idx if idx is not None and idx < len(world.works) else None
+
+
+def _publisher(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    target = path + ("?" + raw if raw else "")
+    key = host + target
+    idx = world.idx_by_landing(f"https://{host}{target}")
+    if idx is not None:
+        return _landing(world, world.facts(idx), host, key)
+    if path == "/action/cookieAbsent":
+        doi = (_q(qs, "doi") or "").lower()
+        n = int(_q(qs, "n") or "0")
+        idx = world.idx_by_doi(doi)
+        if idx is None:
+            return _not_found(host, path)
+        return Node("redirect", "loop", status=302, idx=idx, location=_loop_url(host, doi, n + 1),
+                    key=key, host=host, role="hop")
+    if path.startswith("/resolve/doi/"):
+        idx = world.idx_by_doi(unquote(path[len("/resolve/doi/"):]))
+        if idx is not None and world.facts(idx).pub_host == host:
+            f = world.facts(idx)
+            return Node("redirect", "hop", status=301, idx=idx, location=f.landing_url,
+                        key=key, host=host, role="hop")
+        return _not_found(host, path)
+    restricted = target.startswith(ROBOTS_PREFIX + "/")
+    if restricted:
+        target = target[len(ROBOTS_PREFIX):]
+    pkey = PUBLISHER_HOSTS.get(host)
+    candidates = [PUBLISHERS[pkey]] if pkey else []
+    candidates.append(PUBLISHERS["generic"])
+    for pub in candidates:
+        for role, tpl in (("pdf", pub.pdf), ("viewer", pub.viewer), ("landing", pub.landing)):
+            if tpl is None or (role == "landing" and not tpl[0]):
+                continue
+            k = _match(target, tpl, host)
+            if k is None:
+                continue
+            idx = _key_index(world, pub, k)
+            if idx is None:
+                continue
+            f = world.facts(idx)
+            if f.pub_host != host or f.key != (unquote(k).lower() if pub.key_kind == "doi"
+                                               else k):
+                continue
+            if role == "pdf":
+                if restricted != f.robots:
+                    continue
+                return _pdf(world, f, host, key)
+            if restricted:
+                continue
+            if role == "viewer":
+                if f.blocked:
+                    return _challenge(f, host, key, "viewer")
+                return Node("html", "viewer", idx=idx, key=key, host=host, role="viewer")
+            return _landing(world, f, host, key)
+    return _not_found(host, path)
+
+
+def _challenge(f, host: str, key: str, role: str) -> Node:  # type: ignore[no-untyped-def]
+    return Node("html", "challenge", status=403, idx=f.idx, key=key, host=host, role=role)
+
+
+def _landing(world: World, f, host: str, key: str) -> Node:  # type: ignore[no-untyped-def]
+    if f.blocked:
+        return _challenge(f, host, key, "landing")
+    return Node("html", "landing", idx=f.idx, key=key, host=host, role="landing")
+
+
+def _pdf(world: World, f, host: str, key: str) -> Node:  # type: ignore[no-untyped-def]
+    if f.blocked:
+        return _challenge(f, host, key, "pdf")
+    if not f.is_open:
+        return Node("html", "paywall", idx=f.idx, key=key, host=host, role="pdf")
+    if f.pub.asset_host:
+        loc = f"https://{f.pub.asset_host}/{f.key}/1-s2.0-{f.key}-main.pdf"
+        return Node("redirect", "asset", status=302, idx=f.idx, location=loc, key=key, host=host,
+                    role="pdf")
+    node = Node("pdf", "publisher", idx=f.idx, key=key, host=host, role="pdf",
+                data=f.pub.honours_range)
+    return world.pdf_fault(node, f"pub:{f.idx}")
+
+
+# -- repositories -------------------------------------------------------------------------------
+def _zenodo(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    parts = path.strip("/").split("/")
+    if len(parts) == 4 and parts[0] == "records" and parts[2] == "files" and parts[1].isdigit():
+        idx = int(parts[1]) - ZENODO_BASE
+        if 0 <= idx < len(world.works) and world.facts(idx).repo_url == f"https://{host}{path}":
+            node = Node("pdf", "repository", idx=idx, key=host + path, host=host, role="pdf",
+                        data=True)
+            return world.pdf_fault(node, f"repo:{idx}")
+    return _not_found(host, path)
+
+
+def _hal(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    parts = path.strip("/").split("/")
+    if len(parts) == 2 and parts[0].startswith("hal-") and parts[1] == "document":
+        digits = parts[0][4:]
+        if digits.isdigit():
+            idx = int(digits) - HAL_BASE
+            if 0 <= idx < len(world.works) and world.facts(idx).repo_url == \
+                    f"https://{host}{path}":
+                node = Node("pdf", "repository", idx=idx, key=host + path, host=host,
+                            role="pdf", data=False)
+                return world.pdf_fault(node, f"repo:{idx}")
+    return _not_found(host, path)
+
+
+# -- Europe PMC --------------------------------------------------------------------------------
+def _ebi(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    if path.rstrip("/") != "/europepmc/webservices/rest/search":
+        return _not_found(host, path, "json")
+    query = (_q(qs, "query") or "").strip()
+    idx = _epmc_query(world, query)
+    if idx is not None and not world.facts(idx).epmc_found:
+        idx = None
+    node = Node("json", "epmc_search", idx=-1 if idx is None else idx,
+                key=f"{host}/europepmc/webservices/rest/search?query={query}", host=host,
+                role="api", data=query)
+    return world.api_faults(node)
+
+
+def _epmc_query(world: World, query: str) -> int | None:
+    q = query.strip()
+    upper = q.upper()
+    if upper.startswith("DOI:"):
+        return world.idx_by_doi(q[4:].strip().strip('"'))
+    if upper.startswith("PMCID:"):
+        return world.idx_by_pmcid(q[6:].strip().strip('"'))
+    if upper.startswith("EXT_ID:"):
+        ext = q[7:].split()[0].strip('"') if q[7:].split() else ""
+        return world.idx_by_pmid(ext)
+    if upper.startswith("PMID:"):
+        return world.idx_by_pmid(q[5:].strip().strip('"'))
+    return None
+
+
+def _europepmc(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    if path.startswith("/articles/"):
+        pmcid = path[len("/articles/"):].strip("/")
+        idx = world.idx_by_pmcid(pmcid)
+        if idx is None:
+            return _not_found(host, path)
+        f = world.facts(idx)
+        if _q(qs, "pdf") == "render":
+            if not f.epmc_oa:
+                return _not_found(host, path)
+            node = Node("pdf", "europepmc", idx=idx, key=f"{host}{path}?pdf=render", host=host,
+                        role="pdf", data=False)
+            return world.pdf_fault(node, f"epmc:{idx}")
+        return Node("html", "pmc_article", idx=idx, key=host + path, host=host, role="repo")
+    return _not_found(host, path)
+
+
+# -- Wayback Machine -----------------------------------------------------------------------------
+def archived(world: World, url: str) -> tuple[int, str, str] | None:
+    """(work index, kind, timestamp) if the Wayback Machine holds this URL, else None."""
+    try:
+        node = world.lookup_url(url if "://" in url else "https://" + url)
+    except ValueError:
+        return None
+    if node.idx < 0:
+        return None
+    f = world.facts(node.idx)
+    if node.role in ("landing", "hop", "doi") and f.archived_landing and node.variant != "loop":
+        return node.idx, "landing", f.ts_landing
+    if node.role == "pdf" and f.archived_pdf and f.pdf_url is not None:
+        if _same(url, f.pdf_url):
+            return node.idx, "pdf", f.ts_pdf
+    return None
+
+
+def _same(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a if "://" in a else "https://" + a), urlsplit(b)
+    return (pa.hostname, pa.path, pa.query) == (pb.hostname, pb.path, pb.query)
+
+
+def _archive_org(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    if path.rstrip("/") != "/wayback/available":
+        return _not_found(host, path, "json")
+    url = _q(qs, "url") or ""
+    node = Node("json", "wb_available", key=f"{host}/wayback/available?url={url}", host=host,
+                role="api", data=(url, archived(world, url)))
+    return world.api_faults(node)
+
+
+def _web_archive(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    if path.rstrip("/") == "/cdx/search/cdx":
+        url = _q(qs, "url") or ""
+        filters = [v for k, v in qs if k == "filter"]
+        node = Node("json" if _q(qs, "output") == "json" else "text", "cdx",
+                    key=f"{host}/cdx/search/cdx?url={url}", host=host, role="api",
+                    data=(url, archived(world, url), filters))
+        return world.api_faults(node)
+    if path.startswith("/web/"):
+        rest = path[5:]
+        ts, _, original = rest.partition("/")
+        if raw:
+            original += "?" + raw
+        stamp = ts[:-3] if ts.endswith("id_") else ts
+        hit = archived(world, original)
+        if not stamp.isdigit() or hit is None:
+            return Node("error", "wayback", status=404, key=host + path, host=host)
+        idx, kind, _ts = hit
+        key = f"{host}/web/{stamp}id_/{original}"
+        if kind == "landing":
+            return Node("html", "snapshot", idx=idx, key=key, host=host, role="snapshot")
+        node = Node("pdf", "wayback", idx=idx, key=key, host=host, role="snapshot", data=False)
+        return world.pdf_fault(node, f"wb:{idx}")
+    return _not_found(host, path)
+
+
+# -- OpenAlex, Crossref, Semantic Scholar ----------------------------------------------------------
+def _openalex(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    if not path.startswith("/works/"):
+        return _not_found(host, path, "openalex")
+    ident = unquote(path[len("/works/"):])
+    low = ident.lower()
+    for prefix in ("doi:", "https://doi.org/", "http://doi.org/"):
+        if low.startswith(prefix):
+            low = low[len(prefix):]
+            break
+    key = f"{host}/works/doi:{low}"
+    idx = world.idx_by_doi(low) if low.startswith("10.") else None
+    if idx is None or not world.facts(idx).openalex:
+        node = Node("error", "openalex", status=404, key=key, host=host)
+    else:
+        node = Node("json", "openalex", idx=idx, key=key, host=host, role="api")
+    return world.api_faults(node)
+
+
+def _crossref(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    p = path[3:] if path.startswith("/v1/") else path
+    if not p.startswith("/works/"):
+        return _not_found(host, path, "crossref")
+    doi = unquote(p[len("/works/"):]).lower()
+    key = f"{host}/works/{doi}"
+    idx = world.idx_by_doi(doi)
+    if idx is None or not world.facts(idx).crossref:
+        node = Node("error", "crossref", status=404, key=key, host=host)
+    else:
+        node = Node("json", "crossref", idx=idx, key=key, host=host, role="api")
+    return world.api_faults(node)
+
+
+def _s2(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    prefix = "/graph/v1/paper/"
+    if not path.startswith(prefix):
+        return _not_found(host, path, "s2")
+    ident = unquote(path[len(prefix):])
+    kind, _, value = ident.partition(":")
+    kind = kind.upper()
+    idx: int | None = None
+    if kind == "DOI":
+        idx = world.idx_by_doi(value)
+    elif kind == "ARXIV":
+        idx = world.idx_by_arxiv(value)
+    elif kind == "PMCID":
+        idx = world.idx_by_pmcid(value)
+    elif kind == "PMID":
+        idx = world.idx_by_pmid(value)
+    key = f"{host}{prefix}{kind}:{value.lower() if kind == 'DOI' else value}"
+    if idx is None or not world.facts(idx).s2:
+        node = Node("error", "s2", status=404, key=key, host=host, data=ident)
+    else:
+        node = Node("json", "s2", idx=idx, key=key, host=host, role="api")
+    return world.api_faults(node)
+
+
+_HANDLERS = {
+    "api.unpaywall.org": _unpaywall,
+    "arxiv.org": _arxiv,
+    "export.arxiv.org": _arxiv_export,
+    "www.ncbi.nlm.nih.gov": _ncbi,
+    "pmc.ncbi.nlm.nih.gov": _pmc,
+    "doi.org": _doi,
+    "dx.doi.org": _doi,
+    "linkinghub.elsevier.com": _linkinghub,
+    "pdf.sciencedirectassets.com": _sd_assets,
+    "www.ebi.ac.uk": _ebi,
+    "europepmc.org": _europepmc,
+    "archive.org": _archive_org,
+    "web.archive.org": _web_archive,
+    "api.openalex.org": _openalex,
+    "api.crossref.org": _crossref,
+    "api.semanticscholar.org": _s2,
+    "zenodo.org": _zenodo,
+    "hal.science": _hal,
+}
+assert set(_HANDLERS) == set(SERVICE_HOSTS), set(_HANDLERS) ^ set(SERVICE_HOSTS)

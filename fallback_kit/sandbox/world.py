@@ -1,0 +1,509 @@
+"""The World: a deterministic function of (works, profile, seed) that says what every
+URL of the simulated scholarly web answers.
+
+Each work has *locations* (publisher version, PMC copy, arXiv, a repository copy,
+archive snapshots), each valid or broken; every API's answer is derived from them,
+so the services agree with each other the way the real ones do. Facts are decided
+lazily from a hash of (seed, work), so building a World of 100,000 works costs a few
+dict inserts per work. `lookup()` maps a URL to a `Node` (what to answer, with which
+fault); the server renders nodes and `truth()` walks them, so both see the same web.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from ..works import Work, read_works
+from ._hash import h64, lognormal_ms, pick, u01, weighted
+from .faults import (
+    API_FAULTS,
+    DOI_FAULTS,
+    HANG_MS,
+    PDF_FAULTS,
+    SLOW_BODY_MS,
+    TRANSIENT_FAULTS,
+    FaultRates,
+)
+from .latency import DEFAULT_LATENCY, PUBLISHER_LATENCY
+from .profiles import Profile, get_profile
+from .publishers import (
+    PUBLISHER_HOSTS,
+    PUBLISHERS,
+    Publisher,
+    publisher_for_doi,
+    springeropen_host,
+)
+
+__all__ = ["SOURCES", "Facts", "Node", "SourceTruth", "World"]
+
+SOURCES = (
+    "unpaywall", "arxiv", "pmc", "doi_redirect", "landing_scrape", "europe_pmc", "wayback",
+    "openalex", "crossref", "semantic_scholar",
+)
+HIDDEN_PMCID_BASE = 50_000_000
+HIDDEN_PMID_BASE = 60_000_000
+ZENODO_BASE = 10_000_000
+HAL_BASE = 4_000_000
+ROBOTS_PREFIX = "/restricted"
+
+_WORDS_A = ("Adaptive", "Robust", "Scalable", "Comparative", "Longitudinal", "Bayesian",
+            "Structural", "Genomic", "Quantum", "Distributed", "Spatial", "Neural", "Clinical",
+            "Evolutionary", "Stochastic", "Open")
+_WORDS_B = ("analysis", "inference", "models", "dynamics", "signatures", "estimation",
+            "networks", "mechanisms", "outcomes", "representations", "assessment", "patterns")
+_WORDS_C = ("protein folding", "coastal wetlands", "graph neural networks", "urban mobility",
+            "cortical circuits", "soil microbiomes", "dark matter halos", "citation networks",
+            "antibiotic resistance", "sea ice", "language models", "cardiac tissue",
+            "galaxy clusters", "crop yields", "immune memory", "river deltas")
+_WORDS_D = ("in practice", "at scale", "under uncertainty", "across cohorts", "revisited",
+            "from observational data", "in low-resource settings", "over two decades")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceTruth:
+    """What one source can reach for one work, following its documented procedure."""
+
+    work_id: str
+    source: str
+    holds_pdf: bool
+    pdf_url: str | None
+    fault: str | None
+    transient: int
+    requests: tuple[tuple[str, float], ...]
+
+    @property
+    def expected_ms(self) -> float:
+        """Sum of the World-time delays of the requests (unscaled)."""
+        return sum(ms for _, ms in self.requests)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Facts:
+    """Everything decided about one work (derived from a hash of seed and work)."""
+
+    idx: int
+    work: Work
+    title: str
+    year: int
+    doi: str | None
+    arxiv_id: str | None
+    pmcid: str | None
+    pmid: str | None
+    pub: Publisher | None
+    pub_host: str | None
+    key: str | None
+    oa: str  # gold | hybrid | bronze | closed | none
+    landing_url: str | None
+    doi_hops: tuple[str, ...]
+    doi_fault: str | None
+    blocked: bool
+    robots: bool
+    pdf_url: str | None
+    viewer_url: str | None
+    pmc_pdf: bool
+    pmc_file: str | None
+    epmc_oa: bool
+    epmc_found: bool
+    repo_url: str | None
+    archived_landing: bool
+    archived_pdf: bool
+    ts_landing: str
+    ts_pdf: str
+    unpaywall: bool
+    openalex: bool
+    crossref: bool
+    s2: bool
+    s2_closed_url: bool
+    pdf_size: int
+
+    @property
+    def is_open(self) -> bool:
+        return self.oa in ("gold", "hybrid", "bronze")
+
+
+class Node:
+    """What one URL answers: a kind, a status and, for faults, what goes wrong.
+
+    kind: json | atom | text | html | pdf | redirect | error.  `variant` says which
+    API or page; `role` says what the URL is to a work (landing, hop, pdf, doi, api),
+    which the Wayback Machine uses to know what it archived.
+    """
+
+    __slots__ = ("kind", "variant", "status", "idx", "location", "fault", "transient",
+                 "transient_kind", "key", "host", "role", "data")
+
+    def __init__(self, kind: str, variant: str = "", *, status: int = 200, idx: int = -1,
+                 location: str | None = None, key: str = "", host: str = "",
+                 role: str = "", data: Any = None) -> None:
+        self.kind = kind
+        self.variant = variant
+        self.status = status
+        self.idx = idx
+        self.location = location
+        self.fault: str | None = None
+        self.transient = 0
+        self.transient_kind: str | None = None
+        self.key = key
+        self.host = host
+        self.role = role
+        self.data = data
+
+    def __repr__(self) -> str:
+        extra = f" -> {self.location}" if self.location else ""
+        fault = f" fault={self.fault}" if self.fault else ""
+        return f"<Node {self.kind}/{self.variant} {self.status} work#{self.idx}{extra}{fault}>"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-").lower() or "article"
+
+
+class World:
+    """The simulated scholarly web for a list of works; see the module docstring."""
+
+    def __init__(self, works: list[Work], profile: Profile, seed: int, faults: FaultRates,
+                 latency: Mapping[str, tuple[float, float]]) -> None:
+        self.works = works
+        self.profile_spec = profile
+        self.profile = profile.name
+        self.seed = seed
+        self.faults = faults
+        self.latency = {**DEFAULT_LATENCY, **latency}
+        self._by_id: dict[str, int] = {}
+        self._doi: dict[str, int] = {}
+        self._arxiv: dict[str, int] = {}
+        self._pmcid: dict[str, int] = {}
+        self._pmid: dict[str, int] = {}
+        self._landing: dict[str, int] = {}
+        for i, w in enumerate(works):
+            self._by_id.setdefault(w.work_id, i)
+            if w.doi:
+                self._doi.setdefault(w.doi, i)
+            if w.arxiv_id:
+                self._arxiv.setdefault(w.arxiv_id.lower(), i)
+                self._arxiv.setdefault(_strip_version(w.arxiv_id).lower(), i)
+            if w.pmcid:
+                self._pmcid.setdefault(w.pmcid, i)
+            if w.pmid:
+                self._pmid.setdefault(w.pmid, i)
+            if w.landing_url:
+                self._landing.setdefault(_url_key(w.landing_url), i)
+        self.facts = lru_cache(maxsize=8192)(self._facts)
+
+    # -- construction ----------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        works: Iterable[Work] | str | Path | Any,
+        profile: str | Profile = "mixed",
+        seed: int = 0,
+        *,
+        faults: Mapping[str, Any] | None = None,
+        latency: Mapping[str, tuple[float, float]] | None = None,
+        rates: Mapping[str, Any] | None = None,
+    ) -> World:
+        """Build a World: works (list, CSV path or DataFrame), a profile, a seed.
+
+        `faults` overrides fault rates (see faults.FaultRates), `latency` per-host
+        (median ms, p95 ms), `rates` any Profile rate (e.g. {"archived_pdf": 1.0}).
+        """
+        if isinstance(works, (str, Path)) or hasattr(works, "columns"):
+            report = read_works(works)
+            work_list = list(report.works)
+        else:
+            work_list = list(works)
+        spec = get_profile(profile)
+        if rates:
+            spec = spec.with_overrides(rates)
+        for host, pair in (latency or {}).items():
+            if len(pair) != 2 or not 0 <= pair[0] <= pair[1]:
+                raise ValueError(f"latency[{host!r}]: expected (median_ms, p95_ms) with"
+                                 f" 0 <= median <= p95, got {pair!r}")
+        return cls(work_list, spec, int(seed), FaultRates.from_spec(faults), dict(latency or {}))
+
+    def __repr__(self) -> str:
+        return f"World({len(self.works)} works, profile={self.profile!r}, seed={self.seed})"
+
+    def __len__(self) -> int:
+        return len(self.works)
+
+    # -- public helpers --------------------------------------------------------------
+    def index_of(self, work_id: str) -> int:
+        try:
+            return self._by_id[work_id]
+        except KeyError:
+            raise KeyError(f"work {work_id!r} is not in this World ({len(self.works)} works)")\
+                from None
+
+    def title_of(self, work_id: str) -> str:
+        """The title the work's PDFs and pages carry (synthetic if the work has none)."""
+        return self.facts(self.index_of(work_id)).title
+
+    def truth(self) -> list[Any]:
+        """Ground truth for every work and every source (works x 10 SourceTruth)."""
+        from .truth import truth_for_index
+
+        out: list[Any] = []
+        for i in range(len(self.works)):
+            out.extend(truth_for_index(self, i).values())
+        return out
+
+    def truth_for(self, work_id: str) -> dict[str, SourceTruth]:
+        """Ground truth of one work, keyed by source name."""
+        from .truth import truth_for_index
+
+        return truth_for_index(self, self.index_of(work_id))
+
+    def delay_ms(self, host: str, key: str) -> float:
+        """The World-time delay of a request (deterministic per URL key)."""
+        median, p95 = self.latency.get(host, PUBLISHER_LATENCY)
+        return round(lognormal_ms(median, p95, u01(self.seed, "delay", key)), 3)
+
+    def request_ms(self, node: Node) -> float:
+        """The delay of a normal answer at this node, hang and trickle included."""
+        base = self.delay_ms(node.host, node.key)
+        if node.fault == "hang":
+            return HANG_MS
+        if node.fault == "slow_body":
+            return base + SLOW_BODY_MS
+        return base
+
+    # -- facts -------------------------------------------------------------------------
+    def _facts(self, idx: int) -> Facts:
+        w = self.works[idx]
+        p = self.profile_spec
+        s = self.seed
+        wid = w.work_id
+        y0, y1 = p.years
+        year = y0 + h64(s, "year", wid) % (y1 - y0 + 1)
+        title = w.title or _synthetic_title(s, wid)
+        doi = w.doi
+        arxiv_id = w.arxiv_id
+        synthetic = bool(doi and doi.startswith("10.5555/"))
+
+        pub: Publisher | None = None
+        host: str | None = None
+        key: str | None = None
+        landing = w.landing_url
+        if doi and doi.startswith("10.48550/"):
+            landing = landing or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
+        elif doi or landing:
+            if doi:
+                pkey = publisher_for_doi(doi, s, p.publishers)
+                pub = PUBLISHERS[pkey]
+                host = springeropen_host(doi) if pkey == "springeropen" else pub.host
+            if landing:
+                lhost = (urlsplit(landing).hostname or "").lower()
+                if pub is None or lhost != host:
+                    pub, host = PUBLISHERS["generic"], lhost
+                    if lhost in _SERVICE_HOSTS:
+                        pub, host = None, None
+            if pub is not None:
+                if pub.key_kind == "doi" and doi:
+                    key = doi
+                elif pub.key_kind == "pii" and doi:
+                    key = _pii(idx, doi)
+                else:
+                    pub = PUBLISHERS["generic"] if pub.key_kind != "index" else pub
+                    key = str(idx)
+
+        if pub is None:
+            oa = "none"
+        elif pub.always_open:
+            oa = "gold"
+        else:
+            oa = weighted({"hybrid": p.hybrid, "bronze": p.bronze,
+                           "closed": max(0.0, 1 - p.hybrid - p.bronze)}, s, "oa", wid)
+        doi_hops: tuple[str, ...] = ()
+        blocked = robots = False
+        pdf_url = viewer_url = None
+        if pub is not None and host is not None and key is not None:
+            if landing is None:
+                landing = f"https://{host}{pub.landing[0]}{key}{pub.landing[1]}"
+                if pub.doi_hop:
+                    doi_hops = (f"https://{pub.doi_hop}/retrieve/pii/{key}",)
+                elif doi and u01(s, "hop", wid) < p.extra_doi_hop:
+                    doi_hops = (f"https://{host}/resolve/doi/{doi}",)
+            challenge = self.faults.override("blocked", host)
+            if challenge is None:
+                challenge = pub.challenge
+            blocked = u01(s, "blocked", wid) < challenge
+            robots = self.faults.draw(s, host, "publisher", f"robots:{wid}",
+                                      ("robots_disallow",)) is not None
+            restricted = ROBOTS_PREFIX if robots else ""
+            pdf_url = f"https://{host}{restricted}{pub.pdf[0]}{key}{pub.pdf[1]}".replace(
+                "{host}", host)
+            if pub.viewer:
+                viewer_url = f"https://{host}{pub.viewer[0]}{key}{pub.viewer[1]}"
+        doi_fault = None
+        if doi:
+            doi_fault = self.faults.draw(s, "doi.org", "doi", f"doi.org/{doi}", DOI_FAULTS)
+
+        pmcid = w.pmcid
+        pmid = w.pmid
+        if not pmcid and (doi or pmid) and u01(s, "hidden_pmc", wid) < p.hidden_pmc:
+            pmcid = f"PMC{HIDDEN_PMCID_BASE + idx}"
+        if pmcid and not pmid and u01(s, "hidden_pmid", wid) < 0.9:
+            pmid = str(HIDDEN_PMID_BASE + idx)
+        pmc_pdf = bool(pmcid) and u01(s, "pmc_pdf", wid) < p.pmc_has_pdf
+        pmc_file = None
+        if pmcid:
+            base = doi.split("/", 1)[1] if doi else pmcid.lower()
+            pmc_file = _slug(base)[:60] + ".pdf"
+        epmc_oa = pmc_pdf and u01(s, "epmc_oa", wid) < p.europepmc_oa
+        epmc_found = bool(pmcid or pmid) or (
+            bool(doi) and u01(s, "epmc_med", wid) < p.europepmc_med_only)
+
+        repo_url = None
+        repo_rate = p.repository_if_closed if oa == "closed" else p.repository
+        if doi and u01(s, "repo", wid) < repo_rate:
+            if h64(s, "repo_host", wid) % 2:
+                repo_url = f"https://zenodo.org/records/{ZENODO_BASE + idx}/files/" \
+                           f"{_slug(title)[:40]}.pdf"
+            else:
+                repo_url = f"https://hal.science/hal-{HAL_BASE + idx:08d}/document"
+
+        archived_landing = bool(landing) and u01(s, "arch", wid) < p.archived_landing
+        archived_pdf = archived_landing and pdf_url is not None and (
+            u01(s, "arch_pdf", wid) < p.archived_pdf / max(p.archived_landing, 1e-9))
+        ts_landing = _timestamp(s, wid, "landing", year)
+        ts_pdf = _timestamp(s, wid, "pdf", year)
+
+        def known(rate: float, name: str) -> bool:
+            return bool(doi) and (synthetic or u01(s, name, wid) < rate)
+
+        any_id = bool(doi or arxiv_id or pmcid or pmid)
+        return Facts(
+            idx=idx, work=w, title=title, year=year, doi=doi, arxiv_id=arxiv_id, pmcid=pmcid,
+            pmid=pmid, pub=pub, pub_host=host, key=key, oa=oa, landing_url=landing,
+            doi_hops=doi_hops, doi_fault=doi_fault, blocked=blocked, robots=robots,
+            pdf_url=pdf_url, viewer_url=viewer_url, pmc_pdf=pmc_pdf, pmc_file=pmc_file,
+            epmc_oa=epmc_oa, epmc_found=epmc_found, repo_url=repo_url,
+            archived_landing=archived_landing, archived_pdf=archived_pdf,
+            ts_landing=ts_landing, ts_pdf=ts_pdf,
+            unpaywall=known(p.unpaywall_known, "unpaywall"),
+            openalex=known(p.openalex_known, "openalex"),
+            crossref=known(p.crossref_known, "crossref"),
+            s2=any_id and (synthetic or u01(s, "s2", wid) < p.semantic_scholar_known),
+            s2_closed_url=u01(s, "s2q", wid) < p.s2_closed_with_url,
+            pdf_size=6_000 + h64(s, "size", wid) % 90_000,
+        )
+
+    # -- lookups by identifier -------------------------------------------------------------
+    def idx_by_doi(self, doi: str) -> int | None:
+        return self._doi.get(doi.strip().lower())
+
+    def idx_by_arxiv(self, arxiv_id: str) -> int | None:
+        a = arxiv_id.strip().lower()
+        if a.endswith(".pdf"):
+            a = a[:-4]
+        i = self._arxiv.get(a)
+        return i if i is not None else self._arxiv.get(_strip_version(a))
+
+    def idx_by_pmcid(self, pmcid: str) -> int | None:
+        p = pmcid.strip().upper()
+        if not p.startswith("PMC"):
+            p = "PMC" + p
+        i = self._pmcid.get(p)
+        if i is None and p[3:].isdigit():
+            n = int(p[3:]) - HIDDEN_PMCID_BASE
+            if 0 <= n < len(self.works) and self.facts(n).pmcid == p:
+                return n
+        return i
+
+    def idx_by_pmid(self, pmid: str) -> int | None:
+        p = pmid.strip()
+        i = self._pmid.get(p)
+        if i is None and p.isdigit():
+            n = int(p) - HIDDEN_PMID_BASE
+            if 0 <= n < len(self.works) and self.facts(n).pmid == p:
+                return n
+        return i
+
+    def idx_by_landing(self, url: str) -> int | None:
+        return self._landing.get(_url_key(url))
+
+    # -- faults ----------------------------------------------------------------------------
+    def api_faults(self, node: Node, site: str = "api") -> Node:
+        """Draw the transient and permanent faults of an API-like first request."""
+        kinds = API_FAULTS if site == "api" else DOI_FAULTS
+        self.transients(node, site)
+        node.fault = self.faults.draw(self.seed, node.host, site, node.key, kinds)
+        return node
+
+    def transients(self, node: Node, site: str) -> Node:
+        kind = self.faults.draw(self.seed, node.host, site, "t:" + node.key, TRANSIENT_FAULTS)
+        if kind is not None:
+            node.transient = 1 + h64(self.seed, "tn", node.key) % 3
+            node.transient_kind = kind
+        return node
+
+    def pdf_fault(self, node: Node, location: str) -> Node:
+        """Content faults of a PDF location (shared by every URL that reaches it)."""
+        node.fault = self.faults.draw(self.seed, node.host, "pdf", location, PDF_FAULTS)
+        return node
+
+    def lookup(self, host: str, path: str, query: str = "") -> Node:
+        """What `https://{host}{path}?{query}` answers in this World."""
+        from .routes import route
+
+        return route(self, host.lower(), path, parse_qsl(query, keep_blank_values=True),
+                     query)
+
+    def lookup_url(self, url: str) -> Node:
+        parts = urlsplit(url)
+        return self.lookup(parts.hostname or "", parts.path or "/", parts.query)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+_SERVICE_HOSTS = frozenset({
+    "api.unpaywall.org", "arxiv.org", "export.arxiv.org", "www.ncbi.nlm.nih.gov",
+    "pmc.ncbi.nlm.nih.gov", "doi.org", "dx.doi.org", "www.ebi.ac.uk", "europepmc.org",
+    "archive.org", "web.archive.org", "api.openalex.org", "api.crossref.org",
+    "api.semanticscholar.org", "linkinghub.elsevier.com", "pdf.sciencedirectassets.com",
+    "zenodo.org", "hal.science",
+})
+SERVICE_HOSTS = _SERVICE_HOSTS
+KNOWN_PUBLISHER_HOSTS = frozenset(PUBLISHER_HOSTS)
+
+
+def _strip_version(arxiv_id: str) -> str:
+    return re.sub(r"v\d+$", "", arxiv_id)
+
+
+def _url_key(url: str) -> str:
+    parts = urlsplit(url.strip())
+    key = (parts.hostname or "").lower() + (parts.path or "/")
+    if parts.query:
+        key += "?" + parts.query
+    return key
+
+
+def _pii(idx: int, doi: str) -> str:
+    return f"S{idx:08d}{h64('pii', doi) % 10**8:08d}"
+
+
+def pii_index(pii: str) -> int | None:
+    if len(pii) == 17 and pii[0] == "S" and pii[1:].isdigit():
+        return int(pii[1:9])
+    return None
+
+
+def _timestamp(seed: int, wid: str, what: str, year: int) -> str:
+    h = h64(seed, "ts", what, wid)
+    y = min(2024, year + 1 + h % 6)
+    month = 1 + (h >> 8) % 12
+    day = 1 + (h >> 16) % 28
+    hh, mm, ss = (h >> 24) % 24, (h >> 32) % 60, (h >> 40) % 60
+    return f"{y:04d}{month:02d}{day:02d}{hh:02d}{mm:02d}{ss:02d}"
+
+
+def _synthetic_title(seed: int, wid: str) -> str:
+    return (f"{pick(_WORDS_A, seed, 'ta', wid)} {pick(_WORDS_B, seed, 'tb', wid)} of "
+            f"{pick(_WORDS_C, seed, 'tc', wid)} {pick(_WORDS_D, seed, 'td', wid)}")
