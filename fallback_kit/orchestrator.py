@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -108,6 +108,7 @@ class Orchestrator:
         email: str | None = None,
         live: bool = False,
         rng: random.Random | None = None,
+        accept: Callable[[Work, str, SourceResult], Awaitable[str | None]] | None = None,
     ) -> None:
         self.plan = plan
         self.client = client
@@ -116,6 +117,9 @@ class Orchestrator:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.email = email or plan.politeness.email
         self.live = live
+        #: called on each success before it wins (e.g. to download and validate the whole
+        #: file); a returned reason demotes the success to invalid_pdf and the plan goes on
+        self.accept = accept
         self._rng = rng or random.Random()
         self._sources = dict(sources) if sources is not None else _registry(plan)
         missing = [s for s in plan.source_names if s not in self._sources]
@@ -131,8 +135,12 @@ class Orchestrator:
     # -- time -------------------------------------------------------------------------
 
     def _scaled(self, ms: float) -> float:
-        """Plan milliseconds -> real seconds on this run's time scale."""
-        return ms / 1000 * self.time_scale
+        """Plan milliseconds -> real seconds on this run's time scale.
+
+        At time_scale 0 (the sandbox answers at once) budgets keep their real length:
+        scaled to zero, every timeout and the deadline would fire before any answer.
+        """
+        return ms / 1000 * (self.time_scale if self.time_scale > 0 else 1.0)
 
     def _world_ms(self, seconds: float) -> float:
         """Real seconds since the work's start -> recorded (World) milliseconds."""
@@ -321,6 +329,9 @@ class Orchestrator:
                 fetcher = self._fetcher_factory(policy)
                 try:
                     result = await self._one_try(state, source, policy, fetcher)
+                    if (result.outcome is Outcome.SUCCESS and self.accept is not None
+                            and state.winner is None):
+                        result = await self._accepted(state, name, result)
                 except asyncio.CancelledError:
                     requests += _requests_of(fetcher)
                     if state.stop_reason == "deadline" or loop.time() >= state.deadline:
@@ -354,6 +365,16 @@ class Orchestrator:
         finally:
             work_slots.release()
             tier_slots.release()
+
+    async def _accepted(self, state: _WorkState, name: str, result: SourceResult) -> SourceResult:
+        assert self.accept is not None
+        try:
+            verdict = await self.accept(state.work, name, result)
+        except Exception as exc:  # a failing hook must not lose the work
+            verdict = f"accept_error:{type(exc).__name__}"
+        if verdict is None:
+            return result
+        return replace(result, outcome=Outcome.INVALID_PDF, reason=f"download_{verdict}")
 
     def _gate_before_try(self, source: Source) -> str | None:
         """The reason to skip a source without sending anything, or None."""
@@ -498,14 +519,10 @@ def _requests_of(fetcher: Any) -> int:
 
 
 def _with_requests(result: SourceResult, requests: int) -> SourceResult:
-    from dataclasses import replace
-
     return replace(result, requests=requests)
 
 
 def _with_outcome(result: SourceResult, outcome: Outcome) -> SourceResult:
-    from dataclasses import replace
-
     return replace(result, outcome=outcome)
 
 

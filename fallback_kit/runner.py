@@ -37,6 +37,7 @@ class RunResult:
     resolved_now: int
     resolutions: list[Resolution] = field(default_factory=list)
     bad_rows: list[str] = field(default_factory=list)
+    truth_check: dict[str, Any] | None = None
 
     def open(self) -> Any:
         """The run as DataFrames (`fallback_kit.open_run`)."""
@@ -115,7 +116,7 @@ async def _network(
         async with make_client(NetSettings(live=False, email=email),
                                transport=sandbox.transport()) as client:
             yield client, {"network_mode": "sandbox", "sandbox_profile": profile,
-                           "sandbox_seed": seed, "time_scale": time_scale}
+                           "sandbox_seed": seed, "time_scale": time_scale, "_world": world}
     finally:
         await asyncio.to_thread(sandbox.stop)
 
@@ -135,12 +136,19 @@ async def arun_works(
     transport: httpx.AsyncBaseTransport | None = None,
     sink: EventSink | None = None,
     on_resolution: Callable[[Resolution], None] | None = None,
+    download_dir: str | Path | None = None,
+    demote_failed_downloads: bool = True,
 ) -> RunResult:
     """Resolve `works` (CSV path, DataFrame or Works) with `plan` into the store at `out`.
 
     Resumes when `out` holds a run of the same plan: works already resolved there are
     not tried again. On the sandbox, `time_scale` shrinks every delay (and the plan's
     durations with it); recorded times stay in World milliseconds.
+
+    With `download_dir`, each winning PDF is streamed into content-addressed storage
+    there and validated whole; a file that fails validation demotes the success to
+    `invalid_pdf` and the plan goes on to the next candidate (unless
+    `demote_failed_downloads=False`, which keeps the success and only skips the file).
     """
     from .store import RunStore
 
@@ -150,6 +158,7 @@ async def arun_works(
     scale = time_scale if network == "sandbox" or transport is not None else 1.0
     async with _network(network, all_works, profile=profile, seed=seed, time_scale=scale,
                         email=plan.politeness.email, transport=transport) as (client, meta):
+        world = meta.pop("_world", None)
         meta = {**meta, "works_source": report.source, "plan_name": plan.name}
         store = RunStore.open_or_create(out_dir, plan_yaml=plan.to_yaml(), meta=meta, force=force)
         try:
@@ -157,8 +166,12 @@ async def arun_works(
             done = store.done_work_ids()
             todo = [w for w in all_works if w.work_id not in done]
             sinks: list[EventSink] = [store] + ([sink] if sink is not None else [])
+            accept = None
+            if download_dir is not None:
+                accept = _downloader(client, store, Path(download_dir), demote_failed_downloads)
             orch = Orchestrator(plan, client=client, sink=_Tee(*sinks), time_scale=scale,
-                                run_id=store.run_id, live=meta["network_mode"] == "live")
+                                run_id=store.run_id, live=meta["network_mode"] == "live",
+                                accept=accept)
             result = RunResult(out=out_dir, run_id=store.run_id, works_total=len(all_works),
                                skipped_done=len(all_works) - len(todo), resolved_now=0,
                                bad_rows=[str(e) for e in report.errors])
@@ -170,12 +183,70 @@ async def arun_works(
                     if on_resolution is not None:
                         on_resolution(resolution)
             store.finish()
+            if world is not None and len(all_works) <= TRUTH_CHECK_MAX_WORKS:
+                result.truth_check = truth_check(world, plan, out_dir)
         except BaseException:
             store.finish("interrupted")
             raise
         finally:
             store.close()
     return result
+
+
+TRUTH_CHECK_MAX_WORKS = 20_000
+
+
+def truth_check(world: Any, plan: Plan, out: Path) -> dict[str, Any]:
+    """Compare a sandbox run with the World's ground truth: how many works the plan can
+    reach (the truth replayed under the plan, without overhead or rate limits), how many
+    of those were resolved, and how many resolutions are not a valid PDF of the work."""
+    from .run import open_run
+    from .simulate import models_from_truth, replay
+
+    ideal = {r.work_id: r for r in replay(plan, models_from_truth(world.truth()))}
+    valid: dict[str, set[str]] = {}
+    for t in world.truth():
+        if t.holds_pdf and t.pdf_url:
+            valid.setdefault(t.work_id, set()).add(t.pdf_url)
+    res = open_run(out).resolutions
+    resolved = res[res["status"].astype(str) == "resolved"]
+    reachable = {w for w, r in ideal.items() if r.status == "resolved"}
+    false_pdfs = []
+    for row in resolved.itertuples():
+        meta = row.meta if isinstance(row.meta, dict) else {}
+        final = meta.get("final_url") or row.pdf_url
+        if final not in valid.get(row.work_id, ()) and row.pdf_url not in valid.get(row.work_id, ()):
+            false_pdfs.append(row.work_id)
+    found = set(resolved["work_id"])
+    why = {row.work_id: f"{row.status}:{row.reason}" for row in res.itertuples()}
+    return {
+        "works": len(ideal),
+        "reachable_by_plan": len(reachable),
+        "resolved": len(found),
+        "resolved_of_reachable": len(found & reachable),
+        "missed": {w: why.get(w, "pending") for w in sorted(reachable - found)},
+        "false_pdfs": sorted(false_pdfs),
+    }
+
+
+def _downloader(
+    client: httpx.AsyncClient, store: Any, dest: Path, demote: bool
+) -> Callable[[Work, str, Any], Any]:
+    """The orchestrator's accept hook: download and validate the winner's file."""
+    from .downloads import download_for_work
+
+    async def accept(work: Work, source: str, result: Any) -> str | None:
+        meta = result.meta or {}
+        outcome = await download_for_work(
+            client, store, work_id=work.work_id, url=meta.get("final_url") or result.url,
+            dest_dir=dest, source=source, version=meta.get("version"),
+            license=meta.get("license"),
+        )
+        if outcome.ok or not demote:
+            return None
+        return outcome.reason or "failed"
+
+    return accept
 
 
 def run_works(*args: Any, **kwargs: Any) -> RunResult:

@@ -265,3 +265,22 @@ async def test_many_works_yield_as_they_finish():
     got = [r.work_id async for r in o.resolve_many(works, concurrency=4)]
     assert sorted(got) == sorted(w.work_id for w in works)
     assert len(sink.resolutions) == 10
+
+
+async def test_rejected_download_demotes_the_success_and_the_plan_goes_on():
+    """When the accept hook rejects a winner's file, the next source gets its chance."""
+    bad = FakeSource("unpaywall", [Step(1, ok("https://a.org/bad.pdf"))])
+    good = FakeSource("doi_redirect", [Step(1, ok("https://b.org/good.pdf"))])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["doi_redirect"]}])
+    seen = []
+
+    async def accept(work, source, result):
+        seen.append(result.url)
+        return "truncated_pdf" if "bad" in result.url else None
+
+    o, sink = orch(plan, [bad, good], accept=accept)
+    res = await o.resolve(WORK)
+    assert res.source == "doi_redirect" and seen == ["https://a.org/bad.pdf", "https://b.org/good.pdf"]
+    first = sink.attempts[0]
+    assert (first.outcome, first.reason) == (Outcome.INVALID_PDF, "download_truncated_pdf")

@@ -31,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="start afresh even if --out holds a run (the old one is moved aside)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                    help="no progress bar (also FALLBACK_KIT_PROGRESS=0)")
+    p.add_argument("--download", metavar="DIR",
+                   help="save each winning PDF, validated whole, as DIR/ab/<sha256>.pdf")
+    p.add_argument("--no-demote", dest="demote", action="store_false",
+                   help="keep a success whose download fails validation (default: demote it "
+                        "and let the plan try the next candidate)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_run)
 
@@ -52,10 +57,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = run_works(report, plan, out=args.out, network=args.network,
                            profile=args.profile, seed=args.seed, time_scale=args.time_scale,
-                           concurrency=args.concurrency, force=args.force, progress=args.progress)
+                           concurrency=args.concurrency, force=args.force, progress=args.progress,
+                           download_dir=args.download, demote_failed_downloads=args.demote)
     except StoreError as exc:
         raise CliError(str(exc)) from None
-    print_run_summary(result.out, as_json=args.json, note=_note(result))
+    print_run_summary(result.out, as_json=args.json, note=_note(result),
+                      truth=result.truth_check)
     return 0
 
 
@@ -65,7 +72,8 @@ def _note(result: Any) -> str:
     return f"run {result.run_id} in {result.out}{resumed}"
 
 
-def print_run_summary(out: Path, *, as_json: bool = False, note: str = "") -> None:
+def print_run_summary(out: Path, *, as_json: bool = False, note: str = "",
+                      truth: dict[str, Any] | None = None) -> None:
     """The summary of a stored run: outcomes, coverage by tier and source, requests,
     latency percentiles."""
     import json
@@ -75,9 +83,26 @@ def print_run_summary(out: Path, *, as_json: bool = False, note: str = "") -> No
     run = open_run(out)
     summary = run.summary()
     if as_json:
-        print(json.dumps(summary, indent=2, default=str))
+        print(json.dumps({**summary, "truth_check": truth}, indent=2, default=str))
         return
     print(format_summary(summary, note=note))
+    if truth is not None:
+        print(format_truth_check(truth))
+
+
+def format_truth_check(t: dict[str, Any]) -> str:
+    """The sandbox run against the World's ground truth, in two lines."""
+    missed = t["missed"]
+    lines = [
+        f"sandbox truth: the plan can reach {t['reachable_by_plan']} of {t['works']} works; "
+        f"resolved {t['resolved_of_reachable']} of them"
+        + (" (missed: " + ", ".join(f"{w} {why}" for w, why in list(missed.items())[:5])
+           + (" ..." if len(missed) > 5 else "") + ")" if missed else "")
+        + f"; false PDFs: {len(t['false_pdfs'])}",
+        "(simulated availability, not a measurement of the real web; the ideal replay "
+        "leaves out rate limits and overhead, see `fallback-kit stats RUN --by reason`)",
+    ]
+    return "\n".join(lines)
 
 
 def format_summary(s: dict[str, Any], *, note: str = "") -> str:
