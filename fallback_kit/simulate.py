@@ -264,9 +264,9 @@ def models_from_attempts(attempts: object) -> dict[str, dict[str, SourceModel]]:
 
             meta = json.loads(meta or "{}")
         requests = int(meta.get("requests", 1) or 0)
+        # a timeout took at least its observed time: a shorter timeout cuts it earlier, a
+        # longer one is not assumed to have found anything
         duration = float(row["t_end_ms"]) - float(row["t_start_ms"])
-        if outcome == "timeout":
-            duration = math.inf
         table.setdefault(str(row["work_id"]), {})[str(row["source"])] = SourceModel(
             success=outcome == "success",
             duration_ms=duration,
