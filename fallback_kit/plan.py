@@ -221,8 +221,9 @@ def load_plan(
         raise PlanError([("", f"no such plan file: {path}")], source=str(path)) from None
     except (IsADirectoryError, UnicodeDecodeError) as exc:
         raise PlanError([("", f"cannot read plan file: {exc}")], source=str(path)) from None
-    return load_plan_text(text, env=os.environ if env is None else env, overrides=overrides,
-                          source=str(path))
+    return load_plan_text(
+        text, env=os.environ if env is None else env, overrides=overrides, source=str(path)
+    )
 
 
 def load_plan_text(
@@ -249,7 +250,9 @@ def load_plan_text(
         try:
             _set_path(data, path, value)
         except (KeyError, IndexError, TypeError) as exc:
-            raise PlanError([(path, f"cannot be set from the environment: {exc}")], source) from None
+            raise PlanError(
+                [(path, f"cannot be set from the environment: {exc}")], source
+            ) from None
         origins[_canonical(path)] = "env"
     for path, value in (overrides or {}).items():
         try:
@@ -264,7 +267,7 @@ def _env_overrides(env: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
     for key in sorted(env):
         if not key.startswith(ENV_PREFIX):
             continue
-        rest = key[len(ENV_PREFIX):]
+        rest = key[len(ENV_PREFIX) :]
         if rest == "EMAIL":
             yield "politeness.email", env[key]
             continue
@@ -353,8 +356,9 @@ class _Reader:
                 self.fail(_join(path, key), "is not a known key" + _suggest(str(key), allowed))
         return raw
 
-    def integer(self, raw: Mapping[str, Any], key: str, path: str, default: int | None,
-                minimum: int = 1) -> int | None:
+    def integer(
+        self, raw: Mapping[str, Any], key: str, path: str, default: int | None, minimum: int = 1
+    ) -> int | None:
         value = raw.get(key, default)
         if value is None:
             return None
@@ -383,15 +387,18 @@ class _Reader:
             return default
         return value
 
-    def string(self, raw: Mapping[str, Any], key: str, path: str, default: str | None) -> str | None:
+    def string(
+        self, raw: Mapping[str, Any], key: str, path: str, default: str | None
+    ) -> str | None:
         value = raw.get(key, default)
         if value is not None and not isinstance(value, str):
             self.fail(_join(path, key), f"must be a string, got {_type_name(value)} {value!r}")
             return default
         return value
 
-    def statuses(self, raw: Mapping[str, Any], key: str, path: str,
-                 default: tuple[int, ...]) -> tuple[int, ...]:
+    def statuses(
+        self, raw: Mapping[str, Any], key: str, path: str, default: tuple[int, ...]
+    ) -> tuple[int, ...]:
         value = raw.get(key, list(default))
         if not isinstance(value, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599 for v in value
@@ -406,8 +413,13 @@ def _join(path: str, key: Any) -> str:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
@@ -424,8 +436,11 @@ def plan_from_dict(
 ) -> Plan:
     """Validate plain data into a Plan; raise PlanError listing every fault with its path."""
     r = _Reader()
-    top = r.mapping(dict(data), "", ("name", "description", "budgets", "tiers", "sources",
-                                     "gates", "thresholds", "politeness"))
+    top = r.mapping(
+        dict(data),
+        "",
+        ("name", "description", "budgets", "tiers", "sources", "gates", "thresholds", "politeness"),
+    )
     name = r.string(top, "name", "", "plan") or "plan"
     description = r.string(top, "description", "", "") or ""
 
@@ -435,8 +450,10 @@ def plan_from_dict(
         total_timeout_ms=r.integer(b, "total_timeout_ms", "budgets", d.total_timeout_ms) or 1,
         total_attempts=r.integer(b, "total_attempts", "budgets", d.total_attempts) or 1,
         max_concurrent=r.integer(b, "max_concurrent", "budgets", d.max_concurrent) or 1,
-        per_source_timeout_ms=r.integer(b, "per_source_timeout_ms", "budgets",
-                                        d.per_source_timeout_ms) or 1,
+        per_source_timeout_ms=r.integer(
+            b, "per_source_timeout_ms", "budgets", d.per_source_timeout_ms
+        )
+        or 1,
     )
 
     tiers = _read_tiers(r, top.get("tiers"))
@@ -466,15 +483,20 @@ def plan_from_dict(
         policies[sname] = SourcePolicy()
     for sname, pol in policies.items():
         if pol.timeout_ms is not None and pol.timeout_ms > budgets.total_timeout_ms:
-            r.fail(f"sources.{sname}.timeout_ms",
-                   f"({pol.timeout_ms}) exceeds budgets.total_timeout_ms ({budgets.total_timeout_ms})")
+            r.fail(
+                f"sources.{sname}.timeout_ms",
+                f"({pol.timeout_ms}) exceeds budgets.total_timeout_ms ({budgets.total_timeout_ms})",
+            )
 
     g = r.mapping(top.get("gates"), "gates", _keys(GatePolicy))
     dg = GatePolicy()
     offline_behavior = r.string(g, "offline_behavior", "gates", dg.offline_behavior)
     if offline_behavior not in OFFLINE_BEHAVIORS:
-        r.fail("gates.offline_behavior", f"must be one of {', '.join(OFFLINE_BEHAVIORS)}"
-               + _suggest(str(offline_behavior), OFFLINE_BEHAVIORS))
+        r.fail(
+            "gates.offline_behavior",
+            f"must be one of {', '.join(OFFLINE_BEHAVIORS)}"
+            + _suggest(str(offline_behavior), OFFLINE_BEHAVIORS),
+        )
         offline_behavior = dg.offline_behavior
     br = r.mapping(g.get("breaker"), "gates.breaker", _keys(BreakerPolicy))
     dbr = BreakerPolicy()
@@ -482,23 +504,30 @@ def plan_from_dict(
         skip_if_breaker_open=r.boolean(g, "skip_if_breaker_open", "gates", dg.skip_if_breaker_open),
         offline=r.boolean(g, "offline", "gates", dg.offline),
         offline_behavior=offline_behavior or dg.offline_behavior,
-        skip_if_rate_wait_exceeds_ms=r.integer(g, "skip_if_rate_wait_exceeds_ms", "gates",
-                                               dg.skip_if_rate_wait_exceeds_ms, minimum=0) or 0,
+        skip_if_rate_wait_exceeds_ms=r.integer(
+            g, "skip_if_rate_wait_exceeds_ms", "gates", dg.skip_if_rate_wait_exceeds_ms, minimum=0
+        )
+        or 0,
         breaker=BreakerPolicy(
-            failure_threshold=r.integer(br, "failure_threshold", "gates.breaker",
-                                        dbr.failure_threshold) or 1,
+            failure_threshold=r.integer(
+                br, "failure_threshold", "gates.breaker", dbr.failure_threshold
+            )
+            or 1,
             window_ms=r.integer(br, "window_ms", "gates.breaker", dbr.window_ms) or 1,
             cooldown_ms=r.integer(br, "cooldown_ms", "gates.breaker", dbr.cooldown_ms) or 1,
-            half_open_probes=r.integer(br, "half_open_probes", "gates.breaker",
-                                       dbr.half_open_probes) or 1,
+            half_open_probes=r.integer(
+                br, "half_open_probes", "gates.breaker", dbr.half_open_probes
+            )
+            or 1,
         ),
     )
 
     th = r.mapping(top.get("thresholds"), "thresholds", _keys(Thresholds))
     dth = Thresholds()
     thresholds = Thresholds(
-        retryable_statuses=r.statuses(th, "retryable_statuses", "thresholds",
-                                      dth.retryable_statuses),
+        retryable_statuses=r.statuses(
+            th, "retryable_statuses", "thresholds", dth.retryable_statuses
+        ),
         terminal_statuses=r.statuses(th, "terminal_statuses", "thresholds", dth.terminal_statuses),
     )
     both = set(thresholds.retryable_statuses) & set(thresholds.terminal_statuses)
@@ -525,9 +554,17 @@ def plan_from_dict(
 
     if r.problems:
         raise PlanError(r.problems, source=source)
-    return Plan(name=name, description=description, budgets=budgets, tiers=tiers,
-                sources=policies, gates=gates, thresholds=thresholds, politeness=politeness,
-                origins=dict(origins or {}))
+    return Plan(
+        name=name,
+        description=description,
+        budgets=budgets,
+        tiers=tiers,
+        sources=policies,
+        gates=gates,
+        thresholds=thresholds,
+        politeness=politeness,
+        origins=dict(origins or {}),
+    )
 
 
 def _read_tiers(r: _Reader, raw: Any) -> tuple[Tier, ...]:
@@ -569,8 +606,11 @@ def _read_tiers(r: _Reader, raw: Any) -> tuple[Tier, ...]:
             elif s not in KNOWN_SOURCES:
                 r.fail(spath, f": unknown source {s!r}" + _suggest(s, KNOWN_SOURCES))
             elif s in seen_in:
-                r.fail(spath, f": source {s!r} is already in tier {seen_in[s]!r}; a source may "
-                              "appear in one tier only")
+                r.fail(
+                    spath,
+                    f": source {s!r} is already in tier {seen_in[s]!r}; a source may "
+                    "appear in one tier only",
+                )
             else:
                 seen_in[s] = name
                 good.append(s)
@@ -623,8 +663,10 @@ def _plan_to_dict(plan: Plan) -> dict[str, Any]:
     if po.email is not None:
         pol["email"] = po.email
     if po.rate_limits:
-        pol["rate_limits"] = {h: {"per_second": lim.per_second, "burst": lim.burst}
-                              for h, lim in po.rate_limits.items()}
+        pol["rate_limits"] = {
+            h: {"per_second": lim.per_second, "burst": lim.burst}
+            for h, lim in po.rate_limits.items()
+        }
     if pol:
         out["politeness"] = pol
     return out

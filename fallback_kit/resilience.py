@@ -101,7 +101,10 @@ class CircuitBreaker:
         state = self.state
         if state is BreakerState.CLOSED:
             return True
-        if state is BreakerState.HALF_OPEN and self._probes_in_flight < self.config.half_open_probes:
+        if (
+            state is BreakerState.HALF_OPEN
+            and self._probes_in_flight < self.config.half_open_probes
+        ):
             self._probes_in_flight += 1
             return True
         return False
@@ -142,7 +145,10 @@ class CircuitBreaker:
         if old is not new and self._on_change is not None:
             self._on_change(
                 BreakerEvent(
-                    host=self.host, old=str(old), new=str(new), at_s=self._clock(),
+                    host=self.host,
+                    old=str(old),
+                    new=str(new),
+                    at_s=self._clock(),
                     failures=len(self._failures),
                 )
             )

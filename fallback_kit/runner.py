@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 
@@ -91,8 +91,14 @@ def _progress(total: int, enabled: bool, desc: str) -> Iterator[Callable[[Resolu
 
 @asynccontextmanager
 async def _network(
-    network: str, works: Sequence[Work], *, profile: str, seed: int, time_scale: float,
-    email: str | None, transport: httpx.AsyncBaseTransport | None,
+    network: str,
+    works: Sequence[Work],
+    *,
+    profile: str,
+    seed: int,
+    time_scale: float,
+    email: str | None,
+    transport: httpx.AsyncBaseTransport | None,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any]]]:
     from .net import NetSettings
     from .politeness import make_client
@@ -113,10 +119,19 @@ async def _network(
     sandbox = Sandbox(world, time_scale=time_scale)
     await asyncio.to_thread(sandbox.start)
     try:
-        async with make_client(NetSettings(live=False, email=email),
-                               transport=sandbox.transport()) as client:
-            yield client, {"network_mode": "sandbox", "sandbox_profile": profile,
-                           "sandbox_seed": seed, "time_scale": time_scale, "_world": world}
+        async with make_client(
+            NetSettings(live=False, email=email), transport=sandbox.transport()
+        ) as client:
+            yield (
+                client,
+                {
+                    "network_mode": "sandbox",
+                    "sandbox_profile": profile,
+                    "sandbox_seed": seed,
+                    "time_scale": time_scale,
+                    "_world": world,
+                },
+            )
     finally:
         await asyncio.to_thread(sandbox.stop)
 
@@ -156,8 +171,15 @@ async def arun_works(
     all_works = list(report.works)
     out_dir = Path(out) if out is not None else default_out_dir(plan)
     scale = time_scale if network == "sandbox" or transport is not None else 1.0
-    async with _network(network, all_works, profile=profile, seed=seed, time_scale=scale,
-                        email=plan.politeness.email, transport=transport) as (client, meta):
+    async with _network(
+        network,
+        all_works,
+        profile=profile,
+        seed=seed,
+        time_scale=scale,
+        email=plan.politeness.email,
+        transport=transport,
+    ) as (client, meta):
         world = meta.pop("_world", None)
         meta = {**meta, "works_source": report.source, "plan_name": plan.name}
         store = RunStore.open_or_create(out_dir, plan_yaml=plan.to_yaml(), meta=meta, force=force)
@@ -169,12 +191,23 @@ async def arun_works(
             accept = None
             if download_dir is not None:
                 accept = _downloader(client, store, Path(download_dir), demote_failed_downloads)
-            orch = Orchestrator(plan, client=client, sink=_Tee(*sinks), time_scale=scale,
-                                run_id=store.run_id, live=meta["network_mode"] == "live",
-                                accept=accept)
-            result = RunResult(out=out_dir, run_id=store.run_id, works_total=len(all_works),
-                               skipped_done=len(all_works) - len(todo), resolved_now=0,
-                               bad_rows=[str(e) for e in report.errors])
+            orch = Orchestrator(
+                plan,
+                client=client,
+                sink=_Tee(*sinks),
+                time_scale=scale,
+                run_id=store.run_id,
+                live=meta["network_mode"] == "live",
+                accept=accept,
+            )
+            result = RunResult(
+                out=out_dir,
+                run_id=store.run_id,
+                works_total=len(all_works),
+                skipped_done=len(all_works) - len(todo),
+                resolved_now=0,
+                bad_rows=[str(e) for e in report.errors],
+            )
             with _progress(len(todo), progress_enabled(progress), plan.name) as step:
                 async for resolution in orch.resolve_many(todo, concurrency=concurrency):
                     result.resolutions.append(resolution)
@@ -215,7 +248,9 @@ def truth_check(world: Any, plan: Plan, out: Path) -> dict[str, Any]:
     for row in resolved.itertuples():
         meta = row.meta if isinstance(row.meta, dict) else {}
         final = meta.get("final_url") or row.pdf_url
-        if final not in valid.get(row.work_id, ()) and row.pdf_url not in valid.get(row.work_id, ()):
+        if final not in valid.get(row.work_id, ()) and row.pdf_url not in valid.get(
+            row.work_id, ()
+        ):
             false_pdfs.append(row.work_id)
     found = set(resolved["work_id"])
     why = {row.work_id: f"{row.status}:{row.reason}" for row in res.itertuples()}
@@ -238,8 +273,13 @@ def _downloader(
     async def accept(work: Work, source: str, result: Any) -> str | None:
         meta = result.meta or {}
         outcome = await download_for_work(
-            client, store, work_id=work.work_id, url=meta.get("final_url") or result.url,
-            dest_dir=dest, source=source, version=meta.get("version"),
+            client,
+            store,
+            work_id=work.work_id,
+            url=meta.get("final_url") or result.url,
+            dest_dir=dest,
+            source=source,
+            version=meta.get("version"),
             license=meta.get("license"),
         )
         if outcome.ok or not demote:

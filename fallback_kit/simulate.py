@@ -231,16 +231,16 @@ def models_from_truth(truths: Iterable[object]) -> dict[str, dict[str, SourceMod
     """Source models from the sandbox World's `truth()` records (SourceTruth)."""
     table: dict[str, dict[str, SourceModel]] = {}
     for t in truths:
-        work_id = getattr(t, "work_id")
-        source = getattr(t, "source")
-        reqs = tuple(getattr(t, "requests") or ())
+        work_id = t.work_id
+        source = t.source
+        reqs = tuple(t.requests or ())
         fault = getattr(t, "fault", None)
         applicable = fault != "not_applicable"
         delays = [float(d) for _, d in reqs]
         starts = tuple(sum(delays[:i]) for i in range(len(delays)))
         duration = math.inf if fault == "hang" else sum(delays)
         table.setdefault(work_id, {})[source] = SourceModel(
-            success=bool(getattr(t, "holds_pdf")), duration_ms=duration,
+            success=bool(t.holds_pdf), duration_ms=duration,
             requests=max(1, len(reqs)) if applicable else 0, applicable=applicable,
             transient=int(getattr(t, "transient", 0) or 0),
             transient_ms=delays[0] if delays else 0.0, request_starts_ms=starts,

@@ -243,7 +243,9 @@ class WorksReport:
         return not self.errors
 
     def __repr__(self) -> str:
-        return f"WorksReport({len(self.works)} works, {len(self.errors)} errors, from {self.source})"
+        return (
+            f"WorksReport({len(self.works)} works, {len(self.errors)} errors, from {self.source})"
+        )
 
 
 def _collect(rows: Iterable[tuple[int, Mapping[str, Any]]], source: str) -> WorksReport:

@@ -36,7 +36,11 @@ def test_default_plan_is_the_four_tier_plan():
     ]
     b = plan.budgets
     assert (b.total_timeout_ms, b.total_attempts, b.max_concurrent, b.per_source_timeout_ms) == (
-        120_000, 20, 3, 10_000)
+        120_000,
+        20,
+        3,
+        10_000,
+    )
     assert plan.thresholds.retryable_statuses == (429, 502, 503, 504)
     assert plan.thresholds.terminal_statuses == (400, 401, 403, 404, 405, 410)
     for name in plan.source_names:
@@ -47,9 +51,12 @@ def test_default_plan_is_the_four_tier_plan():
 def test_precedence_yaml_env_override():
     """Environment beats YAML and overrides beat both; origins say which."""
     text = MINIMAL + "budgets: {total_attempts: 5, max_concurrent: 2}\n"
-    env = {"FALLBACK_KIT_BUDGETS__TOTAL_ATTEMPTS": "7",
-           "FALLBACK_KIT_BUDGETS__MAX_CONCURRENT": "4", "FALLBACK_KIT_EMAIL": "me@lab.org",
-           "FALLBACK_KIT_PROGRESS": "0"}
+    env = {
+        "FALLBACK_KIT_BUDGETS__TOTAL_ATTEMPTS": "7",
+        "FALLBACK_KIT_BUDGETS__MAX_CONCURRENT": "4",
+        "FALLBACK_KIT_EMAIL": "me@lab.org",
+        "FALLBACK_KIT_PROGRESS": "0",
+    }
     plan = load_plan_text(text, env=env, overrides={"budgets.max_concurrent": 9})
     assert plan.budgets.total_attempts == 7 and plan.budgets.max_concurrent == 9
     assert plan.politeness.email == "me@lab.org"
@@ -72,41 +79,47 @@ def test_unknown_source_gets_a_suggestion():
     with pytest.raises(PlanError) as info:
         load_plan_text(text)
     assert "tiers[1].sources[0]: unknown source 'unpaywal' — did you mean 'unpaywall'?" in str(
-        info.value)
+        info.value
+    )
 
 
 def test_source_in_two_tiers_is_refused():
     """A source may appear in one tier only."""
     text = "tiers:\n  - {name: a, sources: [arxiv]}\n  - {name: b, sources: [arxiv]}\n"
-    (path, msg), = problems(text)
+    ((path, msg),) = problems(text)
     assert path == "tiers[1].sources[0]" and "already in tier 'a'" in msg
 
 
 def test_tier_without_sources_is_refused():
     """An empty tier is a fault at load time."""
     assert ("tiers[0].sources", "must list at least one source") in problems(
-        "tiers:\n  - {name: a, sources: []}\n")
+        "tiers:\n  - {name: a, sources: []}\n"
+    )
 
 
-@pytest.mark.parametrize("field", ["total_timeout_ms", "total_attempts", "max_concurrent",
-                                   "per_source_timeout_ms"])
+@pytest.mark.parametrize(
+    "field", ["total_timeout_ms", "total_attempts", "max_concurrent", "per_source_timeout_ms"]
+)
 @pytest.mark.parametrize("value", [0, -5])
 def test_non_positive_budget_is_refused(field, value):
     """Budgets must be positive."""
-    assert (f"budgets.{field}", "must be >= 1") in problems(MINIMAL + f"budgets: {{{field}: {value}}}\n")
+    assert (f"budgets.{field}", "must be >= 1") in problems(
+        MINIMAL + f"budgets: {{{field}: {value}}}\n"
+    )
 
 
 def test_wrong_type_and_unknown_key():
     """Wrong types and unknown keys are named, with a suggestion for the key."""
     got = problems(MINIMAL + "budgets: {total_attempts: many, total_timeout: 5}\n")
     assert ("budgets.total_attempts", "must be an integer, got a string 'many'") in got
-    assert any(p == "budgets.total_timeout" and "did you mean 'total_timeout_ms'" in m
-               for p, m in got)
+    assert any(
+        p == "budgets.total_timeout" and "did you mean 'total_timeout_ms'" in m for p, m in got
+    )
 
 
 def test_yaml_syntax_error_has_line_and_column():
     """A YAML syntax error says where."""
-    (path, msg), = problems("tiers:\n  - {name: a, sources: [arxiv]\n")
+    ((path, msg),) = problems("tiers:\n  - {name: a, sources: [arxiv]\n")
     assert msg.startswith("YAML syntax error at line ") and "column" in msg
 
 

@@ -10,8 +10,8 @@ from test_store_fixture import write_run_a
 
 from fallback_kit import load_plan, open_run, read_works, run_works
 from fallback_kit.cli import main
-from fallback_kit.tuning import project, recommend, tuned_plan
 from fallback_kit.simulate import models_from_attempts
+from fallback_kit.tuning import project, recommend, tuned_plan
 
 ROOT = Path(__file__).parent.parent
 

@@ -18,14 +18,21 @@ from fallback_kit.works import (
 )
 
 doi_suffix = st.text(
-    alphabet=st.characters(whitelist_categories=("Ll", "Lu", "Nd"), whitelist_characters="-._;()/<>:"),
-    min_size=1, max_size=30,
+    alphabet=st.characters(
+        whitelist_categories=("Ll", "Lu", "Nd"), whitelist_characters="-._;()/<>:"
+    ),
+    min_size=1,
+    max_size=30,
 ).filter(lambda s: s.strip() == s and s)
 
 
-@given(prefix=st.integers(1000, 99999), suffix=doi_suffix,
-       form=st.sampled_from(["{}", "https://doi.org/{}", "doi:{}", "DOI:{}", "  {}  ",
-                             "http://dx.doi.org/{}"]))
+@given(
+    prefix=st.integers(1000, 99999),
+    suffix=doi_suffix,
+    form=st.sampled_from(
+        ["{}", "https://doi.org/{}", "doi:{}", "DOI:{}", "  {}  ", "http://dx.doi.org/{}"]
+    ),
+)
 def test_doi_forms_normalise_to_one(prefix, suffix, form):
     """Every spelling of a DOI normalises to the same lower-case DOI."""
     doi = f"10.{prefix}/{suffix}"
@@ -35,14 +42,19 @@ def test_doi_forms_normalise_to_one(prefix, suffix, form):
 
 def test_url_encoded_and_sici_dois():
     """URL-encoded and SICI DOIs survive normalisation."""
-    assert normalize_doi("https://doi.org/10.1002%2F%28SICI%291097-4636") == "10.1002/(sici)1097-4636"
+    assert (
+        normalize_doi("https://doi.org/10.1002%2F%28SICI%291097-4636") == "10.1002/(sici)1097-4636"
+    )
     sici = "10.1002/(SICI)1097-4636(199603)30:3<405::AID-JBM14>3.0.CO;2-D"
     assert normalize_doi(sici) == sici.lower()
 
 
-@given(yymm=st.integers(701, 2512).filter(lambda n: 1 <= n % 100 <= 12),
-       num=st.integers(1, 99999), version=st.one_of(st.none(), st.integers(1, 9)),
-       form=st.sampled_from(["{}", "arXiv:{}", "https://arxiv.org/abs/{}", "10.48550/arXiv.{}"]))
+@given(
+    yymm=st.integers(701, 2512).filter(lambda n: 1 <= n % 100 <= 12),
+    num=st.integers(1, 99999),
+    version=st.one_of(st.none(), st.integers(1, 9)),
+    form=st.sampled_from(["{}", "arXiv:{}", "https://arxiv.org/abs/{}", "10.48550/arXiv.{}"]),
+)
 def test_new_arxiv_ids_round_trip(yymm, num, version, form):
     """New-style arXiv ids come back the same from every form."""
     aid = f"{yymm:04d}.{num:05d}" + (f"v{version}" if version else "")
@@ -70,8 +82,10 @@ def test_arxiv_id_taken_from_datacite_doi():
 def test_bad_rows_are_reported_and_good_rows_kept(tmp_path):
     """A bad row names its row and field; the others are kept."""
     f = tmp_path / "w.csv"
-    f.write_text("work_id,doi,pmcid\na,10.1000/x,\nb,not-a-doi,\nc,,PMCX\nd,10.2000/y,PMC5\n",
-                 encoding="utf-8")
+    f.write_text(
+        "work_id,doi,pmcid\na,10.1000/x,\nb,not-a-doi,\nc,,PMCX\nd,10.2000/y,PMC5\n",
+        encoding="utf-8",
+    )
     report = read_works(f)
     assert [w.work_id for w in report] == ["a", "d"]
     assert [(e.row, e.field) for e in report.errors] == [(3, "doi"), (4, "pmcid")]
@@ -89,17 +103,21 @@ def test_bom_and_duplicates(tmp_path):
 
 def test_dataframe_input():
     """A DataFrame reads like a CSV, NaN meaning empty."""
-    df = pd.DataFrame({"work_id": ["a", "b"], "arxiv_id": ["2106.01234", None],
-                       "pmid": [None, "123"]})
+    df = pd.DataFrame(
+        {"work_id": ["a", "b"], "arxiv_id": ["2106.01234", None], "pmid": [None, "123"]}
+    )
     report = read_works(df)
     assert [(w.arxiv_id, w.pmid) for w in report] == [("2106.01234", None), (None, "123")]
 
 
-@pytest.mark.parametrize("content,expect", [
-    (b"", "empty"),
-    (b"title,kind\nx,y\n", "no identifier column"),
-    ("work_id,doi\na,10.1000/\xe9\n".encode("latin-1"), "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content,expect",
+    [
+        (b"", "empty"),
+        (b"title,kind\nx,y\n", "no identifier column"),
+        ("work_id,doi\na,10.1000/\xe9\n".encode("latin-1"), "not UTF-8"),
+    ],
+)
 def test_unusable_files(tmp_path, content, expect):
     """Empty files, files without identifiers and non-UTF-8 files fail clearly."""
     f = tmp_path / "w.csv"

@@ -11,8 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ._common import CliError
 from . import analysis_cmds, plan_cmds, run_cmd, sandbox_cmd, tune_cmd
+from ._common import CliError
 
 __all__ = ["CliError", "build_parser", "main"]
 

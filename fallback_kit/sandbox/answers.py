@@ -14,8 +14,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, Node, World
 
 __all__ = [
-    "Links", "OaLocation", "crossref_links", "epmc_fulltext", "oa_locations", "page_links",
-    "pmc_old_pdf", "s2_pdf",
+    "Links",
+    "OaLocation",
+    "crossref_links",
+    "epmc_fulltext",
+    "oa_locations",
+    "page_links",
+    "pmc_old_pdf",
+    "s2_pdf",
 ]
 
 
@@ -47,27 +53,77 @@ def oa_locations(f: Facts) -> list[OaLocation]:
     doi_url = f"https://doi.org/{f.doi}" if f.doi else (f.landing_url or "")
     if f.is_open and f.pdf_url:
         lic = None if f.oa == "bronze" else "cc-by"
-        evidence = {"gold": "open (via page says license)", "hybrid": "open (via page says license)",
-                    "bronze": "open (via free pdf)"}[f.oa]
-        out.append(OaLocation("publisher", f.pdf_url, f.pdf_url, doi_url, "publishedVersion", lic,
-                              evidence, "publisher"))
+        evidence = {
+            "gold": "open (via page says license)",
+            "hybrid": "open (via page says license)",
+            "bronze": "open (via free pdf)",
+        }[f.oa]
+        out.append(
+            OaLocation(
+                "publisher",
+                f.pdf_url,
+                f.pdf_url,
+                doi_url,
+                "publishedVersion",
+                lic,
+                evidence,
+                "publisher",
+            )
+        )
         if f.oa == "gold":
-            out.append(OaLocation("publisher", doi_url, None, doi_url, "publishedVersion",
-                                  "cc-by", "oa journal (via issn in doaj)", "doaj"))
+            out.append(
+                OaLocation(
+                    "publisher",
+                    doi_url,
+                    None,
+                    doi_url,
+                    "publishedVersion",
+                    "cc-by",
+                    "oa journal (via issn in doaj)",
+                    "doaj",
+                )
+            )
     if f.pmcid:
         landing = f"https://www.ncbi.nlm.nih.gov/pmc/articles/{f.pmcid}"
         pdf = pmc_old_pdf(f.pmcid) if f.pmc_pdf else None
-        out.append(OaLocation("repository", pdf or landing, pdf, landing, "publishedVersion", None,
-                              "oa repository (via pmcid lookup)", "pmc"))
+        out.append(
+            OaLocation(
+                "repository",
+                pdf or landing,
+                pdf,
+                landing,
+                "publishedVersion",
+                None,
+                "oa repository (via pmcid lookup)",
+                "pmc",
+            )
+        )
     if f.arxiv_id:
-        out.append(OaLocation("repository", arxiv_pdf(f.arxiv_id), arxiv_pdf(f.arxiv_id),
-                              f"https://arxiv.org/abs/{f.arxiv_id}", "submittedVersion", None,
-                              "oa repository (via OAI-PMH doi match)", "arxiv"))
+        out.append(
+            OaLocation(
+                "repository",
+                arxiv_pdf(f.arxiv_id),
+                arxiv_pdf(f.arxiv_id),
+                f"https://arxiv.org/abs/{f.arxiv_id}",
+                "submittedVersion",
+                None,
+                "oa repository (via OAI-PMH doi match)",
+                "arxiv",
+            )
+        )
     if f.repo_url:
-        out.append(OaLocation("repository", f.repo_url, f.repo_url,
-                              f.repo_url.rsplit("/", 1)[0], "acceptedVersion", "cc-by",
-                              "oa repository (via OAI-PMH title and first author match)",
-                              "repository"))
+        out.append(
+            OaLocation(
+                "repository",
+                f.repo_url,
+                f.repo_url,
+                f.repo_url.rsplit("/", 1)[0],
+                "acceptedVersion",
+                "cc-by",
+                "oa repository (via OAI-PMH title and first author match)",
+                "repository",
+            )
+        )
     return out
 
 
@@ -84,14 +140,31 @@ def crossref_links(f: Facts) -> list[dict[str, str]]:
     if f.pub is None or f.pdf_url is None:
         return links
     if f.pub.key == "elsevier":
-        links.append({"URL": f"https://api.elsevier.com/content/article/PII:{f.key}"
-                             "?httpAccept=text/xml", "content-type": "text/xml",
-                      "content-version": "vor", "intended-application": "text-mining"})
+        links.append(
+            {
+                "URL": f"https://api.elsevier.com/content/article/PII:{f.key}?httpAccept=text/xml",
+                "content-type": "text/xml",
+                "content-version": "vor",
+                "intended-application": "text-mining",
+            }
+        )
     elif f.pub.crossref_pdf:
-        links.append({"URL": f.pdf_url, "content-type": "application/pdf",
-                      "content-version": "vor", "intended-application": "text-mining"})
-    links.append({"URL": f.landing_url or f.pdf_url, "content-type": "unspecified",
-                  "content-version": "vor", "intended-application": "similarity-checking"})
+        links.append(
+            {
+                "URL": f.pdf_url,
+                "content-type": "application/pdf",
+                "content-version": "vor",
+                "intended-application": "text-mining",
+            }
+        )
+    links.append(
+        {
+            "URL": f.landing_url or f.pdf_url,
+            "content-type": "unspecified",
+            "content-version": "vor",
+            "intended-application": "similarity-checking",
+        }
+    )
     return links
 
 
@@ -115,29 +188,67 @@ def epmc_fulltext(f: Facts) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     if f.pmcid:
         if f.epmc_oa:
-            out.append({"availability": "Open access", "availabilityCode": "OA",
-                        "documentStyle": "pdf", "site": "Europe_PMC",
-                        "url": f"https://europepmc.org/articles/{f.pmcid}?pdf=render"})
-            out.append({"availability": "Open access", "availabilityCode": "OA",
-                        "documentStyle": "html", "site": "Europe_PMC",
-                        "url": f"https://europepmc.org/articles/{f.pmcid}"})
+            out.append(
+                {
+                    "availability": "Open access",
+                    "availabilityCode": "OA",
+                    "documentStyle": "pdf",
+                    "site": "Europe_PMC",
+                    "url": f"https://europepmc.org/articles/{f.pmcid}?pdf=render",
+                }
+            )
+            out.append(
+                {
+                    "availability": "Open access",
+                    "availabilityCode": "OA",
+                    "documentStyle": "html",
+                    "site": "Europe_PMC",
+                    "url": f"https://europepmc.org/articles/{f.pmcid}",
+                }
+            )
         if f.pmc_pdf:
-            pdf = (f"https://www.ncbi.nlm.nih.gov/pmc/articles/pmid/{f.pmid}/pdf/?tool=EBI"
-                   if f.pmid else f"https://www.ncbi.nlm.nih.gov/pmc/articles/{f.pmcid}/pdf/")
-            out.append({"availability": "Free", "availabilityCode": "F", "documentStyle": "pdf",
-                        "site": "PubMedCentral", "url": pdf})
-        out.append({"availability": "Free", "availabilityCode": "F", "documentStyle": "html",
+            pdf = (
+                f"https://www.ncbi.nlm.nih.gov/pmc/articles/pmid/{f.pmid}/pdf/?tool=EBI"
+                if f.pmid
+                else f"https://www.ncbi.nlm.nih.gov/pmc/articles/{f.pmcid}/pdf/"
+            )
+            out.append(
+                {
+                    "availability": "Free",
+                    "availabilityCode": "F",
+                    "documentStyle": "pdf",
                     "site": "PubMedCentral",
-                    "url": f"https://www.ncbi.nlm.nih.gov/pmc/articles/{f.pmcid}"})
+                    "url": pdf,
+                }
+            )
+        out.append(
+            {
+                "availability": "Free",
+                "availabilityCode": "F",
+                "documentStyle": "html",
+                "site": "PubMedCentral",
+                "url": f"https://www.ncbi.nlm.nih.gov/pmc/articles/{f.pmcid}",
+            }
+        )
     if f.doi:
-        out.append({"availability": "Subscription required", "availabilityCode": "S",
-                    "documentStyle": "doi", "site": "DOI", "url": f"https://doi.org/{f.doi}"})
+        out.append(
+            {
+                "availability": "Subscription required",
+                "availabilityCode": "S",
+                "documentStyle": "doi",
+                "site": "DOI",
+                "url": f"https://doi.org/{f.doi}",
+            }
+        )
     return out
 
 
 def epmc_candidates(f: Facts) -> list[str]:
-    entries = [e for e in epmc_fulltext(f)
-               if e["documentStyle"] == "pdf" and e["availabilityCode"] in ("OA", "F")]
+    entries = [
+        e
+        for e in epmc_fulltext(f)
+        if e["documentStyle"] == "pdf" and e["availabilityCode"] in ("OA", "F")
+    ]
     entries.sort(key=lambda e: e["site"] != "Europe_PMC")
     return [e["url"] for e in entries]
 
@@ -154,8 +265,9 @@ class Links:
         """landing_scrape's order: meta, link alternate, anchors saying PDF (unresolved)."""
         out = [self.meta] if self.meta else []
         out += list(self.alternates)
-        out += [href for text, href in self.anchors
-                if "pdf" in text.lower() or "pdf" in href.lower()]
+        out += [
+            href for text, href in self.anchors if "pdf" in text.lower() or "pdf" in href.lower()
+        ]
         return out
 
 
@@ -170,15 +282,20 @@ def page_links(world: World, node: Node) -> Links:
     """The links a page at `node` carries (landing, arXiv abstract, PMC article, snapshot)."""
     f = world.facts(node.idx)
     if node.variant == "arxiv_abs" and f.arxiv_id:
-        return Links(meta=f"https://arxiv.org/pdf/{f.arxiv_id}",
-                     anchors=(("View PDF", f"/pdf/{f.arxiv_id}"), ("HTML (experimental)",
-                                                                   f"/html/{f.arxiv_id}")))
+        return Links(
+            meta=f"https://arxiv.org/pdf/{f.arxiv_id}",
+            anchors=(
+                ("View PDF", f"/pdf/{f.arxiv_id}"),
+                ("HTML (experimental)", f"/html/{f.arxiv_id}"),
+            ),
+        )
     if node.variant == "pmc_article":
         if not (f.pmc_pdf and f.pmcid):
             return Links()
-        return Links(meta=f"https://pmc.ncbi.nlm.nih.gov/articles/{f.pmcid}/pdf/{f.pmc_file}",
-                     anchors=(("PDF (" + str(f.pdf_size // 1000) + " KB)",
-                               f"pdf/{f.pmc_file}"),))
+        return Links(
+            meta=f"https://pmc.ncbi.nlm.nih.gov/articles/{f.pmcid}/pdf/{f.pmc_file}",
+            anchors=(("PDF (" + str(f.pdf_size // 1000) + " KB)", f"pdf/{f.pmc_file}"),),
+        )
     if node.variant == "snapshot":
         return Links(meta=f.pdf_url) if f.pdf_url else Links()
     if node.variant == "landing" and f.pub is not None and f.pdf_url:

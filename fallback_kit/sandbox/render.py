@@ -30,10 +30,42 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Rendered", "render"]
 
-_GIVEN = ("Maria", "Wei", "Aisha", "John", "Elena", "Kenji", "Priya", "Lucas", "Fatima", "Olga",
-          "Tomás", "Hannah", "Jonas", "Amara", "Ravi", "Sofia")
-_FAMILY = ("Garcia", "Chen", "Okafor", "Smith", "Rossi", "Tanaka", "Patel", "Silva", "Haddad",
-           "Ivanova", "Müller", "Nguyen", "Kowalski", "Andersen", "Mensah", "Dubois")
+_GIVEN = (
+    "Maria",
+    "Wei",
+    "Aisha",
+    "John",
+    "Elena",
+    "Kenji",
+    "Priya",
+    "Lucas",
+    "Fatima",
+    "Olga",
+    "Tomás",
+    "Hannah",
+    "Jonas",
+    "Amara",
+    "Ravi",
+    "Sofia",
+)
+_FAMILY = (
+    "Garcia",
+    "Chen",
+    "Okafor",
+    "Smith",
+    "Rossi",
+    "Tanaka",
+    "Patel",
+    "Silva",
+    "Haddad",
+    "Ivanova",
+    "Müller",
+    "Nguyen",
+    "Kowalski",
+    "Andersen",
+    "Mensah",
+    "Dubois",
+)
 UPDATED = "2024-05-01T00:00:00.000000"
 
 
@@ -55,8 +87,13 @@ def _html(status: int, text: str, **headers: str) -> Rendered:
 
 def authors(world: World, f: Facts) -> list[tuple[str, str]]:
     n = 1 + h64(world.seed, "nauth", f.work.work_id) % 5
-    return [(pick(_GIVEN, world.seed, "given", f.work.work_id, i),
-             pick(_FAMILY, world.seed, "family", f.work.work_id, i)) for i in range(n)]
+    return [
+        (
+            pick(_GIVEN, world.seed, "given", f.work.work_id, i),
+            pick(_FAMILY, world.seed, "family", f.work.work_id, i),
+        )
+        for i in range(n)
+    ]
 
 
 def render(world: World, node: Node, *, url: str) -> Rendered:
@@ -75,15 +112,29 @@ def _error(world: World, node: Node, url: str) -> Rendered:
     v = node.variant
     if v == "unpaywall":
         doi = node.data or ""
-        return _json(404, {"HTTP_status_code": 404, "error": True,
-                           "message": f"'{doi}' is an invalid doi. See https://doi.org/{doi}"})
+        return _json(
+            404,
+            {
+                "HTTP_status_code": 404,
+                "error": True,
+                "message": f"'{doi}' is an invalid doi. See https://doi.org/{doi}",
+            },
+        )
     if v == "unpaywall_email":
-        return _json(422, {"HTTP_status_code": 422, "error": True,
-                           "message": "Email address required. Please add ?email=you@example.com"
-                                      " with your real email address to your request."})
+        return _json(
+            422,
+            {
+                "HTTP_status_code": 422,
+                "error": True,
+                "message": "Email address required. Please add ?email=you@example.com"
+                " with your real email address to your request.",
+            },
+        )
     if v == "openalex":
-        return _json(404, {"error": "404 Not Found",
-                           "message": "The requested URL was not found on the server."})
+        return _json(
+            404,
+            {"error": "404 Not Found", "message": "The requested URL was not found on the server."},
+        )
     if v == "crossref":
         return Rendered(404, "text/plain", b"Resource not found.", {})
     if v == "s2":
@@ -91,33 +142,51 @@ def _error(world: World, node: Node, url: str) -> Rendered:
     if v == "json":
         return _json(404, {"error": "not found"})
     if v == "doi":
-        return _html(404, "<!DOCTYPE html><html><head><title>Error: DOI Not Found</title></head>"
-                          "<body><h1>DOI Not Found</h1><p>" + html.escape(str(node.data)) +
-                          "</p><p>This DOI cannot be found in the DOI System.</p></body></html>")
+        return _html(
+            404,
+            "<!DOCTYPE html><html><head><title>Error: DOI Not Found</title></head>"
+            "<body><h1>DOI Not Found</h1><p>"
+            + html.escape(str(node.data))
+            + "</p><p>This DOI cannot be found in the DOI System.</p></body></html>",
+        )
     if v == "wayback":
-        return _html(404, "<html><head><title>Wayback Machine</title></head><body><p>Hrm."
-                          " The Wayback Machine has not archived that URL.</p></body></html>")
-    return _html(node.status, f"<html><head><title>{node.status} Not Found</title></head>"
-                              f"<body><h1>Not Found</h1></body></html>")
+        return _html(
+            404,
+            "<html><head><title>Wayback Machine</title></head><body><p>Hrm."
+            " The Wayback Machine has not archived that URL.</p></body></html>",
+        )
+    return _html(
+        node.status,
+        f"<html><head><title>{node.status} Not Found</title></head>"
+        f"<body><h1>Not Found</h1></body></html>",
+    )
 
 
 # -- redirects ----------------------------------------------------------------------------------
 def _redirect(world: World, node: Node, url: str) -> Rendered:
     loc = node.location or "/"
     text = "Moved Permanently" if node.status == 301 else "Found"
-    body = f"<html><head><title>Handle Redirect</title></head><body><a href=\"{html.escape(loc)}\">" \
-           f"{html.escape(loc)}</a></body></html>" if node.variant == "doi" else \
-           f"<html><body><h1>{text}</h1></body></html>"
+    body = (
+        f'<html><head><title>Handle Redirect</title></head><body><a href="{html.escape(loc)}">'
+        f"{html.escape(loc)}</a></body></html>"
+        if node.variant == "doi"
+        else f"<html><body><h1>{text}</h1></body></html>"
+    )
     return _html(node.status, body, location=loc)
 
 
 # -- PDFs ------------------------------------------------------------------------------------------
 def pdf_for(world: World, f: Facts, variant: str) -> bytes:
-    subtitle = {"arxiv": f"arXiv:{f.arxiv_id}", "pmc": f"PMC: {f.pmcid}",
-                "europepmc": f"Europe PMC: {f.pmcid}", "wayback": "Internet Archive capture",
-                "repository": "Author accepted manuscript"}.get(variant, f"doi:{f.doi or '-'}")
+    subtitle = {
+        "arxiv": f"arXiv:{f.arxiv_id}",
+        "pmc": f"PMC: {f.pmcid}",
+        "europepmc": f"Europe PMC: {f.pmcid}",
+        "wayback": "Internet Archive capture",
+        "repository": "Author accepted manuscript",
+    }.get(variant, f"doi:{f.doi or '-'}")
     size = f.pdf_size + {"arxiv": 3000, "pmc": 7000, "europepmc": 7000, "repository": 1500}.get(
-        variant, 0)
+        variant, 0
+    )
     return pdf_bytes(f.title, subtitle, size)
 
 
@@ -125,9 +194,11 @@ def _pdf(world: World, node: Node, url: str) -> Rendered:
     f = world.facts(node.idx)
     headers = {"accept-ranges": "bytes"} if node.data else {}
     if node.fault == "html_as_pdf":
-        page = (f"<!DOCTYPE html><html><head><title>{html.escape(f.title)}</title></head><body>"
-                "<p>Your download will start shortly. If it does not, please enable JavaScript"
-                " and cookies.</p></body></html>")
+        page = (
+            f"<!DOCTYPE html><html><head><title>{html.escape(f.title)}</title></head><body>"
+            "<p>Your download will start shortly. If it does not, please enable JavaScript"
+            " and cookies.</p></body></html>"
+        )
         return Rendered(200, "application/pdf", page.encode(), {})
     body = pdf_for(world, f, node.variant)
     if node.fault == "truncated_pdf":
@@ -136,12 +207,13 @@ def _pdf(world: World, node: Node, url: str) -> Rendered:
     return Rendered(200, "application/pdf", body, headers)
 
 
-# -- HTML pages -------------------------------------------------------------------------------------
+# -- HTML pages ------------------------------------------------------------------------
 def _head_meta(world: World, f: Facts, meta_pdf: str | None) -> str:
     lines = [f'<meta name="citation_title" content="{html.escape(f.title)}"/>']
     for given, family in authors(world, f):
-        lines.append(f'<meta name="citation_author" content="{html.escape(family)}, '
-                     f'{html.escape(given)}"/>')
+        lines.append(
+            f'<meta name="citation_author" content="{html.escape(family)}, {html.escape(given)}"/>'
+        )
     lines.append(f'<meta name="citation_publication_date" content="{f.year}"/>')
     if f.doi:
         lines.append(f'<meta name="citation_doi" content="{html.escape(f.doi)}"/>')
@@ -156,13 +228,20 @@ def _landing(world: World, node: Node, url: str) -> Rendered:
     links = page_links(world, node)
     pub = f.pub
     journal = pub.journal if pub else "Journal"
-    alt = "".join(f'\n  <link rel="alternate" type="application/pdf" title="PDF" href="{h}"/>'
-                  for h in links.alternates)
-    anchors = "".join(f'\n      <li><a class="pdf-link" href="{html.escape(h)}">'
-                      f"{html.escape(t)}</a></li>" for t, h in links.anchors)
-    access = ("<p class=\"access\">Open Access</p>" if f.is_open else
-              '<div class="paywall"><p>Access through your institution</p>'
-              "<p>Buy this article: USD 39.95</p></div>")
+    alt = "".join(
+        f'\n  <link rel="alternate" type="application/pdf" title="PDF" href="{h}"/>'
+        for h in links.alternates
+    )
+    anchors = "".join(
+        f'\n      <li><a class="pdf-link" href="{html.escape(h)}">{html.escape(t)}</a></li>'
+        for t, h in links.anchors
+    )
+    access = (
+        '<p class="access">Open Access</p>'
+        if f.is_open
+        else '<div class="paywall"><p>Access through your institution</p>'
+        "<p>Buy this article: USD 39.95</p></div>"
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -193,7 +272,9 @@ def _landing(world: World, node: Node, url: str) -> Rendered:
 def _arxiv_abs(world: World, node: Node, url: str) -> Rendered:
     f = world.facts(node.idx)
     links = page_links(world, node)
-    anchors = "".join(f'<li><a href="{h}" class="abs-button">{t}</a></li>' for t, h in links.anchors)
+    anchors = "".join(
+        f'<li><a href="{h}" class="abs-button">{t}</a></li>' for t, h in links.anchors
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -249,7 +330,7 @@ def _viewer(world: World, node: Node, url: str) -> Rendered:
     page = f"""<!DOCTYPE html>
 <html><head><title>{html.escape(f.title)} - ePDF reader</title>
 <script src="/static/reader.js"></script></head>
-<body><div id="reader" data-doi="{html.escape(f.doi or '')}">Loading the reader…</div></body>
+<body><div id="reader" data-doi="{html.escape(f.doi or "")}">Loading the reader…</div></body>
 </html>
 """
     return _html(200, page)
@@ -257,26 +338,38 @@ def _viewer(world: World, node: Node, url: str) -> Rendered:
 
 def _paywall(world: World, node: Node, url: str) -> Rendered:
     f = world.facts(node.idx)
-    page = (f"<!DOCTYPE html><html><head><title>Purchase access: {html.escape(f.title)}</title>"
-            "</head><body><h1>Access denied</h1><p>You do not have access to this content."
-            " Log in or purchase this article.</p></body></html>")
+    page = (
+        f"<!DOCTYPE html><html><head><title>Purchase access: {html.escape(f.title)}</title>"
+        "</head><body><h1>Access denied</h1><p>You do not have access to this content."
+        " Log in or purchase this article.</p></body></html>"
+    )
     return _html(200, page)
 
 
 def _challenge(world: World, node: Node, url: str) -> Rendered:
-    page = ("<!DOCTYPE html><html lang=\"en-US\"><head><title>Just a moment...</title>"
-            "<meta name=\"robots\" content=\"noindex,nofollow\"></head><body>"
-            "<h1>Verifying you are human. This may take a few seconds.</h1>"
-            "<noscript>Enable JavaScript and cookies to continue</noscript></body></html>")
+    page = (
+        '<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title>'
+        '<meta name="robots" content="noindex,nofollow"></head><body>'
+        "<h1>Verifying you are human. This may take a few seconds.</h1>"
+        "<noscript>Enable JavaScript and cookies to continue</noscript></body></html>"
+    )
     return _html(403, page, **{"cf-mitigated": "challenge", "cache-control": "no-store"})
 
 
-# -- JSON APIs ---------------------------------------------------------------------------------------
+# -- JSON APIs -----------------------------------------------------------------------------
 def _loc_json(loc: Any, best: bool) -> dict[str, Any]:
-    return {"evidence": loc.evidence, "host_type": loc.host_type, "is_best": best,
-            "license": loc.license, "pmh_id": None, "updated": UPDATED, "url": loc.url,
-            "url_for_landing_page": loc.url_for_landing_page, "url_for_pdf": loc.url_for_pdf,
-            "version": loc.version}
+    return {
+        "evidence": loc.evidence,
+        "host_type": loc.host_type,
+        "is_best": best,
+        "license": loc.license,
+        "pmh_id": None,
+        "updated": UPDATED,
+        "url": loc.url,
+        "url_for_landing_page": loc.url_for_landing_page,
+        "url_for_pdf": loc.url_for_pdf,
+        "version": loc.version,
+    }
 
 
 def _unpaywall(world: World, node: Node, url: str) -> Rendered:
@@ -311,32 +404,56 @@ def openalex_locations(f: Facts) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if f.pub is not None:
         open_pdf = f.pdf_url if f.is_open else None
-        out.append({"is_oa": f.is_open, "landing_page_url": f"https://doi.org/{f.doi}",
-                    "pdf_url": open_pdf, "source": _oa_source(f.pub.journal, "journal"),
-                    "license": "cc-by" if f.oa in ("gold", "hybrid") else None,
-                    "version": "publishedVersion" if f.is_open else None,
-                    "is_accepted": f.is_open, "is_published": f.is_open})
+        out.append(
+            {
+                "is_oa": f.is_open,
+                "landing_page_url": f"https://doi.org/{f.doi}",
+                "pdf_url": open_pdf,
+                "source": _oa_source(f.pub.journal, "journal"),
+                "license": "cc-by" if f.oa in ("gold", "hybrid") else None,
+                "version": "publishedVersion" if f.is_open else None,
+                "is_accepted": f.is_open,
+                "is_published": f.is_open,
+            }
+        )
     for loc in oa_locations(f):
         if loc.kind in ("publisher", "doaj"):
             continue
-        out.append({"is_oa": True, "landing_page_url": loc.url_for_landing_page,
-                    "pdf_url": loc.url_for_pdf,
-                    "source": _oa_source({"pmc": "PubMed Central", "arxiv": "arXiv (Cornell"
-                                          " University)"}.get(loc.kind, "Zenodo (CERN European"
-                                                              " Organization for Nuclear"
-                                                              " Research)"), "repository"),
-                    "license": loc.license, "version": loc.version,
-                    "is_accepted": loc.version != "submittedVersion",
-                    "is_published": loc.version == "publishedVersion"})
+        out.append(
+            {
+                "is_oa": True,
+                "landing_page_url": loc.url_for_landing_page,
+                "pdf_url": loc.url_for_pdf,
+                "source": _oa_source(
+                    {"pmc": "PubMed Central", "arxiv": "arXiv (Cornell University)"}.get(
+                        loc.kind, "Zenodo (CERN European Organization for Nuclear Research)"
+                    ),
+                    "repository",
+                ),
+                "license": loc.license,
+                "version": loc.version,
+                "is_accepted": loc.version != "submittedVersion",
+                "is_published": loc.version == "publishedVersion",
+            }
+        )
     return out
 
 
 def _oa_source(name: str, kind: str) -> dict[str, Any]:
     sid = h64("source", name) % 10**10
-    return {"id": f"https://openalex.org/S{sid}", "display_name": name, "issn_l": None,
-            "issn": None, "is_oa": kind == "repository", "is_in_doaj": False,
-            "host_organization": None, "host_organization_name": None,
-            "host_organization_lineage": [], "host_organization_lineage_names": [], "type": kind}
+    return {
+        "id": f"https://openalex.org/S{sid}",
+        "display_name": name,
+        "issn_l": None,
+        "issn": None,
+        "is_oa": kind == "repository",
+        "is_in_doaj": False,
+        "host_organization": None,
+        "host_organization_name": None,
+        "host_organization_lineage": [],
+        "host_organization_lineage_names": [],
+        "type": kind,
+    }
 
 
 def _openalex(world: World, node: Node, url: str) -> Rendered:
@@ -348,87 +465,162 @@ def _openalex(world: World, node: Node, url: str) -> Rendered:
     status = oa_status(f)
     primary = locs[0] if locs else None
     payload: dict[str, Any] = {
-        "id": f"https://openalex.org/{wid}", "doi": doi_url, "title": f.title,
-        "display_name": f.title, "publication_year": f.year,
+        "id": f"https://openalex.org/{wid}",
+        "doi": doi_url,
+        "title": f.title,
+        "display_name": f.title,
+        "publication_year": f.year,
         "publication_date": f"{f.year}-01-01",
         "ids": {"openalex": f"https://openalex.org/{wid}", "doi": doi_url},
-        "language": "en", "primary_location": primary, "type": "article",
-        "type_crossref": "journal-article", "indexed_in": ["crossref"],
-        "open_access": {"is_oa": best is not None, "oa_status": status,
-                        "oa_url": (best or {}).get("pdf_url") or (best or {}).get(
-                            "landing_page_url"),
-                        "any_repository_has_fulltext": any(
-                            loc["source"]["type"] == "repository" for loc in locs)},
-        "authorships": [{"author_position": "first" if i == 0 else "middle",
-                         "author": {"id": f"https://openalex.org/A{h64(g, fa) % 10**10}",
-                                    "display_name": f"{g} {fa}", "orcid": None},
-                         "institutions": [], "countries": [], "is_corresponding": False,
-                         "raw_author_name": f"{g} {fa}", "raw_affiliation_string": "",
-                         "raw_affiliation_strings": []}
-                        for i, (g, fa) in enumerate(authors(world, f))],
-        "countries_distinct_count": 0, "institutions_distinct_count": 0,
-        "corresponding_author_ids": [], "corresponding_institution_ids": [],
-        "apc_list": None, "apc_paid": None, "has_fulltext": best is not None,
+        "language": "en",
+        "primary_location": primary,
+        "type": "article",
+        "type_crossref": "journal-article",
+        "indexed_in": ["crossref"],
+        "open_access": {
+            "is_oa": best is not None,
+            "oa_status": status,
+            "oa_url": (best or {}).get("pdf_url") or (best or {}).get("landing_page_url"),
+            "any_repository_has_fulltext": any(
+                loc["source"]["type"] == "repository" for loc in locs
+            ),
+        },
+        "authorships": [
+            {
+                "author_position": "first" if i == 0 else "middle",
+                "author": {
+                    "id": f"https://openalex.org/A{h64(g, fa) % 10**10}",
+                    "display_name": f"{g} {fa}",
+                    "orcid": None,
+                },
+                "institutions": [],
+                "countries": [],
+                "is_corresponding": False,
+                "raw_author_name": f"{g} {fa}",
+                "raw_affiliation_string": "",
+                "raw_affiliation_strings": [],
+            }
+            for i, (g, fa) in enumerate(authors(world, f))
+        ],
+        "countries_distinct_count": 0,
+        "institutions_distinct_count": 0,
+        "corresponding_author_ids": [],
+        "corresponding_institution_ids": [],
+        "apc_list": None,
+        "apc_paid": None,
+        "has_fulltext": best is not None,
         "cited_by_count": h64(world.seed, "cites", f.work.work_id) % 500,
         "cited_by_percentile_year": {"min": 50, "max": 60},
         "biblio": {"volume": "1", "issue": "1", "first_page": "1", "last_page": "10"},
-        "is_retracted": False, "is_paratext": False,
-        "primary_topic": {"id": "https://openalex.org/T10000", "display_name": "Simulation",
-                          "score": 0.9},
-        "topics": [], "keywords": [], "concepts": [], "mesh": [],
-        "locations_count": len(locs), "locations": locs, "best_oa_location": best,
-        "sustainable_development_goals": [], "grants": [], "referenced_works_count": 0,
-        "referenced_works": [], "related_works": [],
+        "is_retracted": False,
+        "is_paratext": False,
+        "primary_topic": {
+            "id": "https://openalex.org/T10000",
+            "display_name": "Simulation",
+            "score": 0.9,
+        },
+        "topics": [],
+        "keywords": [],
+        "concepts": [],
+        "mesh": [],
+        "locations_count": len(locs),
+        "locations": locs,
+        "best_oa_location": best,
+        "sustainable_development_goals": [],
+        "grants": [],
+        "referenced_works_count": 0,
+        "referenced_works": [],
+        "related_works": [],
         "ngrams_url": f"https://api.openalex.org/works/{wid}/ngrams",
         "abstract_inverted_index": {"Simulated": [0], "abstract": [1]},
         "cited_by_api_url": f"https://api.openalex.org/works?filter=cites:{wid}",
-        "counts_by_year": [], "updated_date": "2024-05-01T00:00:00.000000",
+        "counts_by_year": [],
+        "updated_date": "2024-05-01T00:00:00.000000",
         "created_date": "2016-06-24",
     }
     return _json(200, payload)
 
 
 def _date(year: int) -> dict[str, Any]:
-    return {"date-parts": [[year, 1, 1]], "date-time": f"{year}-01-01T00:00:00Z",
-            "timestamp": (year - 1970) * 31_556_952_000}
+    return {
+        "date-parts": [[year, 1, 1]],
+        "date-time": f"{year}-01-01T00:00:00Z",
+        "timestamp": (year - 1970) * 31_556_952_000,
+    }
 
 
 def _crossref(world: World, node: Node, url: str) -> Rendered:
     f = world.facts(node.idx)
     pub = f.pub
-    licenses = [{"start": _date(f.year), "content-version": "vor", "delay-in-days": 0,
-                 "URL": "https://creativecommons.org/licenses/by/4.0/"}] \
-        if f.oa in ("gold", "hybrid") else []
+    licenses = (
+        [
+            {
+                "start": _date(f.year),
+                "content-version": "vor",
+                "delay-in-days": 0,
+                "URL": "https://creativecommons.org/licenses/by/4.0/",
+            }
+        ]
+        if f.oa in ("gold", "hybrid")
+        else []
+    )
     message = {
-        "indexed": _date(2024), "reference-count": 30,
-        "publisher": pub.name if pub else "Independent publisher", "issue": "1",
-        "license": licenses, "content-domain": {"domain": [], "crossmark-restriction": False},
+        "indexed": _date(2024),
+        "reference-count": 30,
+        "publisher": pub.name if pub else "Independent publisher",
+        "issue": "1",
+        "license": licenses,
+        "content-domain": {"domain": [], "crossmark-restriction": False},
         "short-container-title": [pub.journal if pub else "J"],
-        "published-print": {"date-parts": [[f.year]]}, "DOI": f.doi, "type": "journal-article",
-        "created": _date(f.year), "page": "1-10", "source": "Crossref",
+        "published-print": {"date-parts": [[f.year]]},
+        "DOI": f.doi,
+        "type": "journal-article",
+        "created": _date(f.year),
+        "page": "1-10",
+        "source": "Crossref",
         "is-referenced-by-count": h64(world.seed, "cites", f.work.work_id) % 500,
-        "title": [f.title], "prefix": (f.doi or "").split("/")[0], "volume": "1",
-        "author": [{"given": g, "family": fa, "sequence": "first" if i == 0 else "additional",
-                    "affiliation": []} for i, (g, fa) in enumerate(authors(world, f))],
+        "title": [f.title],
+        "prefix": (f.doi or "").split("/")[0],
+        "volume": "1",
+        "author": [
+            {
+                "given": g,
+                "family": fa,
+                "sequence": "first" if i == 0 else "additional",
+                "affiliation": [],
+            }
+            for i, (g, fa) in enumerate(authors(world, f))
+        ],
         "member": str(h64("member", pub.key if pub else "") % 10000),
-        "container-title": [pub.journal if pub else "Journal"], "language": "en",
-        "link": crossref_links(f), "deposited": _date(f.year), "score": 1.0,
+        "container-title": [pub.journal if pub else "Journal"],
+        "language": "en",
+        "link": crossref_links(f),
+        "deposited": _date(f.year),
+        "score": 1.0,
         "resource": {"primary": {"URL": f.landing_url or f"https://doi.org/{f.doi}"}},
-        "issued": {"date-parts": [[f.year]]}, "references-count": 30,
+        "issued": {"date-parts": [[f.year]]},
+        "references-count": 30,
         "journal-issue": {"issue": "1", "published-print": {"date-parts": [[f.year]]}},
-        "alternative-id": [f.doi], "URL": f"https://doi.org/{f.doi}",
-        "ISSN": ["1234-5678"], "issn-type": [{"value": "1234-5678", "type": "electronic"}],
-        "subject": [], "published": {"date-parts": [[f.year]]},
+        "alternative-id": [f.doi],
+        "URL": f"https://doi.org/{f.doi}",
+        "ISSN": ["1234-5678"],
+        "issn-type": [{"value": "1234-5678", "type": "electronic"}],
+        "subject": [],
+        "published": {"date-parts": [[f.year]]},
     }
-    return _json(200, {"status": "ok", "message-type": "work", "message-version": "1.0.0",
-                       "message": message})
+    return _json(
+        200,
+        {"status": "ok", "message-type": "work", "message-version": "1.0.0", "message": message},
+    )
 
 
 def _s2(world: World, node: Node, url: str) -> Rendered:
     f = world.facts(node.idx)
-    paper_id = "%040x" % (h64(world.seed, "s2a", f.work.work_id) << 96
-                          | h64(world.seed, "s2b", f.work.work_id) << 32
-                          | h64(world.seed, "s2c", f.work.work_id) >> 32)
+    paper_id = "%040x" % (
+        h64(world.seed, "s2a", f.work.work_id) << 96
+        | h64(world.seed, "s2b", f.work.work_id) << 32
+        | h64(world.seed, "s2c", f.work.work_id) >> 32
+    )
     payload: dict[str, Any] = {"paperId": paper_id[-40:], "openAccessPdf": s2_pdf(f)}
     fields = set()
     if "?" in url:
@@ -463,47 +655,92 @@ def epmc_result(world: World, f: Facts) -> dict[str, Any]:
         res["pmcid"] = f.pmcid
     if f.doi:
         res["doi"] = f.doi
-    res.update({
-        "title": f.title + ".",
-        "authorString": ", ".join(f"{fa} {g[0]}" for g, fa in auths) + ".",
-        "authorList": {"author": [{"fullName": f"{fa} {g[0]}", "firstName": g, "lastName": fa,
-                                   "initials": g[0]} for g, fa in auths]},
-        "authorIdList": {"authorId": []},
-        "journalInfo": {"volume": "1", "journalIssueId": h64("jid", f.pub.key if f.pub else "")
-                        % 10**7, "dateOfPublication": f"{f.year} ", "monthOfPublication": 0,
-                        "yearOfPublication": f.year, "printPublicationDate": f"{f.year}-01-01",
-                        "journal": {"title": f.pub.journal if f.pub else "Journal",
-                                    "medlineAbbreviation": "J Sim", "essn": "1234-5678",
-                                    "issn": "1234-5678", "isoabbreviation": "J Sim",
-                                    "nlmid": "101516718"}},
-        "pubYear": str(f.year), "pageInfo": "1", "abstractText": "A simulated abstract.",
-        "affiliation": "", "language": "eng", "pubModel": "Electronic",
-        "pubTypeList": {"pubType": ["Journal Article"]},
-    })
+    res.update(
+        {
+            "title": f.title + ".",
+            "authorString": ", ".join(f"{fa} {g[0]}" for g, fa in auths) + ".",
+            "authorList": {
+                "author": [
+                    {"fullName": f"{fa} {g[0]}", "firstName": g, "lastName": fa, "initials": g[0]}
+                    for g, fa in auths
+                ]
+            },
+            "authorIdList": {"authorId": []},
+            "journalInfo": {
+                "volume": "1",
+                "journalIssueId": h64("jid", f.pub.key if f.pub else "") % 10**7,
+                "dateOfPublication": f"{f.year} ",
+                "monthOfPublication": 0,
+                "yearOfPublication": f.year,
+                "printPublicationDate": f"{f.year}-01-01",
+                "journal": {
+                    "title": f.pub.journal if f.pub else "Journal",
+                    "medlineAbbreviation": "J Sim",
+                    "essn": "1234-5678",
+                    "issn": "1234-5678",
+                    "isoabbreviation": "J Sim",
+                    "nlmid": "101516718",
+                },
+            },
+            "pubYear": str(f.year),
+            "pageInfo": "1",
+            "abstractText": "A simulated abstract.",
+            "affiliation": "",
+            "language": "eng",
+            "pubModel": "Electronic",
+            "pubTypeList": {"pubType": ["Journal Article"]},
+        }
+    )
     full = epmc_fulltext(f)
     if full:
         res["fullTextUrlList"] = {"fullTextUrl": full}
-    res.update({
-        "isOpenAccess": "Y" if f.epmc_oa else "N", "inEPMC": "Y" if in_pmc else "N",
-        "inPMC": "Y" if in_pmc else "N", "hasPDF": "Y" if f.pmc_pdf else "N", "hasBook": "N",
-        "hasSuppl": "N", "citedByCount": h64(world.seed, "cites", f.work.work_id) % 500,
-        "hasReferences": "Y", "hasTextMinedTerms": "Y", "hasDbCrossReferences": "N",
-        "hasLabsLinks": "N", "license": "cc by" if f.epmc_oa else "", "authMan": "N",
-        "epmcAuthMan": "N", "nihAuthMan": "N", "hasTMAccessionNumbers": "N",
-        "dateOfCompletion": f"{f.year}-06-01", "dateOfCreation": f"{f.year}-05-01",
-        "dateOfRevision": f"{f.year + 1}-01-01", "electronicPublicationDate": f"{f.year}-04-01",
-        "firstPublicationDate": f"{f.year}-04-01",
-    })
+    res.update(
+        {
+            "isOpenAccess": "Y" if f.epmc_oa else "N",
+            "inEPMC": "Y" if in_pmc else "N",
+            "inPMC": "Y" if in_pmc else "N",
+            "hasPDF": "Y" if f.pmc_pdf else "N",
+            "hasBook": "N",
+            "hasSuppl": "N",
+            "citedByCount": h64(world.seed, "cites", f.work.work_id) % 500,
+            "hasReferences": "Y",
+            "hasTextMinedTerms": "Y",
+            "hasDbCrossReferences": "N",
+            "hasLabsLinks": "N",
+            "license": "cc by" if f.epmc_oa else "",
+            "authMan": "N",
+            "epmcAuthMan": "N",
+            "nihAuthMan": "N",
+            "hasTMAccessionNumbers": "N",
+            "dateOfCompletion": f"{f.year}-06-01",
+            "dateOfCreation": f"{f.year}-05-01",
+            "dateOfRevision": f"{f.year + 1}-01-01",
+            "electronicPublicationDate": f"{f.year}-04-01",
+            "firstPublicationDate": f"{f.year}-04-01",
+        }
+    )
     return res
 
 
 def _epmc_search(world: World, node: Node, url: str) -> Rendered:
     results = [epmc_result(world, world.facts(node.idx))] if node.idx >= 0 else []
-    return _json(200, {"version": "6.9", "hitCount": len(results), "nextCursorMark": "*",
-                       "request": {"queryString": node.data, "resultType": "core",
-                                   "cursorMark": "*", "pageSize": 25, "sort": "",
-                                   "synonym": False},
-                       "resultList": {"result": results}})
+    return _json(
+        200,
+        {
+            "version": "6.9",
+            "hitCount": len(results),
+            "nextCursorMark": "*",
+            "request": {
+                "queryString": node.data,
+                "resultType": "core",
+                "cursorMark": "*",
+                "pageSize": 25,
+                "sort": "",
+                "synonym": False,
+            },
+            "resultList": {"result": results},
+        },
+    )
 
 
 def _idconv(world: World, node: Node, url: str) -> Rendered:
@@ -517,8 +754,9 @@ def _idconv(world: World, node: Node, url: str) -> Rendered:
             idx, field = world.idx_by_pmid(ident), "pmid"
         f = world.facts(idx) if idx is not None else None
         if f is None or not f.pmcid:
-            records.append({field: ident, "status": "error",
-                            "errmsg": "Identifier not found in PMC"})
+            records.append(
+                {field: ident, "status": "error", "errmsg": "Identifier not found in PMC"}
+            )
             continue
         rec: dict[str, Any] = {"pmcid": f.pmcid}
         if f.pmid:
@@ -527,9 +765,15 @@ def _idconv(world: World, node: Node, url: str) -> Rendered:
             rec["doi"] = f.doi
         rec["versions"] = [{"pmcid": f"{f.pmcid}.1", "current": "true"}]
         records.append(rec)
-    return _json(200, {"status": "ok", "responseDate": "2024-05-01 00:00:00",
-                       "request": f"ids={quote(','.join(node.data))};format=json",
-                       "records": records})
+    return _json(
+        200,
+        {
+            "status": "ok",
+            "responseDate": "2024-05-01 00:00:00",
+            "request": f"ids={quote(','.join(node.data))};format=json",
+            "records": records,
+        },
+    )
 
 
 def _wb_available(world: World, node: Node, url: str) -> Rendered:
@@ -537,9 +781,14 @@ def _wb_available(world: World, node: Node, url: str) -> Rendered:
     snaps: dict[str, Any] = {}
     if hit is not None:
         ts = hit[2]
-        snaps = {"closest": {"status": "200", "available": True,
-                             "url": f"http://web.archive.org/web/{ts}/{original}",
-                             "timestamp": ts}}
+        snaps = {
+            "closest": {
+                "status": "200",
+                "available": True,
+                "url": f"http://web.archive.org/web/{ts}/{original}",
+                "timestamp": ts,
+            }
+        }
     return _json(200, {"url": original, "archived_snapshots": snaps})
 
 
@@ -562,8 +811,9 @@ def cdx_rows(world: World, node: Node) -> list[list[str]]:
     rows = []
     older = f"{int(ts[:4]) - 1}{ts[4:]}"
     rows.append([_surt(original), older, original, mime, "302", digest[:32], "512"])
-    rows.append([_surt(original), ts, original, mime, "200", digest[:32],
-                 str(9000 + h64(original) % 30000)])
+    rows.append(
+        [_surt(original), ts, original, mime, "200", digest[:32], str(9000 + h64(original) % 30000)]
+    )
     for flt in filters:
         field, _, value = flt.partition(":")
         neg = field.startswith("!")
@@ -593,10 +843,15 @@ def _atom(world: World, node: Node, url: str) -> Rendered:
     for idx in node.data:
         f = world.facts(idx)
         a = f.arxiv_id
-        auth = "".join(f"\n    <author>\n      <name>{html.escape(g + ' ' + fa)}</name>\n"
-                       "    </author>" for g, fa in authors(world, f))
-        doi = f"\n    <arxiv:doi xmlns:arxiv=\"http://arxiv.org/schemas/atom\">{f.doi}</arxiv:doi>" \
-            if f.doi and not f.doi.startswith("10.48550/") else ""
+        auth = "".join(
+            f"\n    <author>\n      <name>{html.escape(g + ' ' + fa)}</name>\n    </author>"
+            for g, fa in authors(world, f)
+        )
+        doi = (
+            f'\n    <arxiv:doi xmlns:arxiv="http://arxiv.org/schemas/atom">{f.doi}</arxiv:doi>'
+            if f.doi and not f.doi.startswith("10.48550/")
+            else ""
+        )
         entries.append(f"""  <entry>
     <id>http://arxiv.org/abs/{a}</id>
     <updated>{f.year}-01-02T00:00:00Z</updated>
@@ -610,16 +865,17 @@ def _atom(world: World, node: Node, url: str) -> Rendered:
     <category term="cs.DL" scheme="http://arxiv.org/schemas/atom"/>
   </entry>
 """)
+    ids = quote(",".join(world.facts(i).arxiv_id or "" for i in node.data))
     feed = f"""<?xml version="1.0" encoding="UTF-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
-  <link href="http://arxiv.org/api/query?id_list%3D{quote(','.join(world.facts(i).arxiv_id or '' for i in node.data))}" rel="self" type="application/atom+xml"/>
+  <link href="http://arxiv.org/api/query?id_list%3D{ids}" rel="self" type="application/atom+xml"/>
   <title type="html">ArXiv Query: id_list</title>
   <id>http://arxiv.org/api/sandbox</id>
   <updated>2024-05-01T00:00:00-04:00</updated>
   <opensearch:totalResults xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">{len(entries)}</opensearch:totalResults>
   <opensearch:startIndex xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">0</opensearch:startIndex>
   <opensearch:itemsPerPage xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">{len(entries)}</opensearch:itemsPerPage>
-{''.join(entries)}</feed>
+{"".join(entries)}</feed>
 """
     return Rendered(200, "application/atom+xml; charset=utf-8", feed.encode(), {})
 

@@ -18,8 +18,13 @@ if not REF.exists():  # the samples ship next to the repository in CI
     REF = Path(__file__).resolve().parents[3] / "shared" / "reference"
 
 WORKS = [
-    Work.create("jcheminf", doi="10.1186/1758-2946-3-47", pmcid="PMC3206455", pmid="21999661",
-                title="Open bibliography for science, technology, and medicine"),
+    Work.create(
+        "jcheminf",
+        doi="10.1186/1758-2946-3-47",
+        pmcid="PMC3206455",
+        pmid="21999661",
+        title="Open bibliography for science, technology, and medicine",
+    ),
     Work.create("arxiv", arxiv_id="2409.12922", title="AI Thinking"),
     Work.create("plos", doi="10.1371/journal.pone.0213978"),
     Work.create("wiley", doi="10.1002/anie.201915678"),
@@ -27,8 +32,14 @@ WORKS = [
 ]
 EMAIL = "team@fallback-kit.org"
 # publishers always open, nothing blocked, every landing archived: a web with no accidents
-RATES = {"archived_landing": 1.0, "archived_pdf": 1.0, "hybrid": 1.0, "bronze": 0.0,
-         "europepmc_oa": 1.0, "pmc_has_pdf": 1.0}
+RATES = {
+    "archived_landing": 1.0,
+    "archived_pdf": 1.0,
+    "hybrid": 1.0,
+    "bronze": 0.0,
+    "europepmc_oa": 1.0,
+    "pmc_has_pdf": 1.0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -76,24 +87,32 @@ async def test_unpaywall_matches_sample(client: httpx.AsyncClient) -> None:
     assert ours["oa_status"] == "gold"
     assert ours["best_oa_location"]["url_for_pdf"] == (
         "https://jcheminf.springeropen.com/track/pdf/10.1186/1758-2946-3-47"
-        "?site=jcheminf.springeropen.com")
+        "?site=jcheminf.springeropen.com"
+    )
     pmc = [loc for loc in ours["oa_locations"] if "PMC3206455" in loc["url"]]
-    assert pmc and pmc[0]["url_for_pdf"] == "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC3206455/pdf"
+    assert (
+        pmc and pmc[0]["url_for_pdf"] == "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC3206455/pdf"
+    )
 
 
 async def test_unpaywall_errors(client: httpx.AsyncClient) -> None:
     """Unknown DOI -> 404 JSON with the real message; missing email -> 422."""
     r = await client.get(f"https://api.unpaywall.org/v2/10.9999/nope?email={EMAIL}")
     assert r.status_code == 404
-    assert r.json() == {"HTTP_status_code": 404, "error": True,
-                        "message": "'10.9999/nope' is an invalid doi. See https://doi.org/10.9999/nope"}
+    assert r.json() == {
+        "HTTP_status_code": 404,
+        "error": True,
+        "message": "'10.9999/nope' is an invalid doi. See https://doi.org/10.9999/nope",
+    }
     r = await client.get("https://api.unpaywall.org/v2/10.1186/1758-2946-3-47")
     assert r.status_code == 422 and r.json()["error"] is True
 
 
 async def test_openalex_matches_sample(client: httpx.AsyncClient) -> None:
     """OpenAlex work: every key of the sample with its type; locations carry pdf_url."""
-    r = await client.get(f"https://api.openalex.org/works/doi:10.1186/1758-2946-3-47?mailto={EMAIL}")
+    r = await client.get(
+        f"https://api.openalex.org/works/doi:10.1186/1758-2946-3-47?mailto={EMAIL}"
+    )
     ours = r.json()
     sample = _ref("openalex/zotero_openalex_W3123223998_green.json")
     _same_shape(sample, ours, "openalex")
@@ -119,44 +138,61 @@ async def test_crossref_matches_sample(client: httpx.AsyncClient) -> None:
 
 async def test_europepmc_matches_sample(client: httpx.AsyncClient) -> None:
     """Europe PMC core search: envelope plus a result shaped like the sample, render PDF first."""
-    r = await client.get("https://www.ebi.ac.uk/europepmc/webservices/rest/search",
-                         params={"query": "PMCID:PMC3206455", "resultType": "core",
-                                 "format": "json"})
+    r = await client.get(
+        "https://www.ebi.ac.uk/europepmc/webservices/rest/search",
+        params={"query": "PMCID:PMC3206455", "resultType": "core", "format": "json"},
+    )
     body = r.json()
     assert body["hitCount"] == 1 and "request" in body and "version" in body
     result = body["resultList"]["result"][0]
     _same_shape(_ref("europepmc/noddy_epmc_core_result_PMC3206455.json"), result, "epmc")
     first = result["fullTextUrlList"]["fullTextUrl"][0]
-    assert first == {"availability": "Open access", "availabilityCode": "OA",
-                     "documentStyle": "pdf", "site": "Europe_PMC",
-                     "url": "https://europepmc.org/articles/PMC3206455?pdf=render"}
+    assert first == {
+        "availability": "Open access",
+        "availabilityCode": "OA",
+        "documentStyle": "pdf",
+        "site": "Europe_PMC",
+        "url": "https://europepmc.org/articles/PMC3206455?pdf=render",
+    }
     pdf = await client.get(first["url"])
     assert pdf.content.startswith(b"%PDF-")
 
 
 async def test_idconv_matches_sample(client: httpx.AsyncClient) -> None:
     """NCBI idconv: records[] with pmcid/pmid/doi; unknown ids get status error."""
-    r = await client.get("https://www.ncbi.nlm.nih.gov/pmc/utils/idconv/v1.0/",
-                         params={"ids": "10.1186/1758-2946-3-47,10.9999/nope", "format": "json",
-                                 "tool": "fallback_kit", "email": EMAIL})
+    r = await client.get(
+        "https://www.ncbi.nlm.nih.gov/pmc/utils/idconv/v1.0/",
+        params={
+            "ids": "10.1186/1758-2946-3-47,10.9999/nope",
+            "format": "json",
+            "tool": "fallback_kit",
+            "email": EMAIL,
+        },
+    )
     body = r.json()
     sample = _ref("pmc_idconv/rcrossref_idconv_10.1038_ng.590.json")
     assert set(sample) <= set(body)
     rec, bad = body["records"]
     assert {k: rec[k] for k in ("pmcid", "pmid", "doi")} == {
-        "pmcid": "PMC3206455", "pmid": "21999661", "doi": "10.1186/1758-2946-3-47"}
+        "pmcid": "PMC3206455",
+        "pmid": "21999661",
+        "doi": "10.1186/1758-2946-3-47",
+    }
     assert bad["status"] == "error" and "errmsg" in bad
 
 
 async def test_semantic_scholar_shape(client: httpx.AsyncClient) -> None:
     """S2 paper: {paperId, openAccessPdf{url,status}} like the sample's items; 404 message."""
-    r = await client.get("https://api.semanticscholar.org/graph/v1/paper/ARXIV:2409.12922",
-                         params={"fields": "openAccessPdf"})
+    r = await client.get(
+        "https://api.semanticscholar.org/graph/v1/paper/ARXIV:2409.12922",
+        params={"fields": "openAccessPdf"},
+    )
     ours = r.json()
     sample = _ref("semanticscholar/s2_paper_search_turing_openAccessPdf.json")["data"][0]
     _same_shape(sample, ours, "s2")
     assert set(ours["openAccessPdf"]) == {"url", "status"} and re.fullmatch(
-        r"[0-9a-f]{40}", ours["paperId"])
+        r"[0-9a-f]{40}", ours["paperId"]
+    )
     missing = await client.get("https://api.semanticscholar.org/graph/v1/paper/DOI:10.9/x")
     assert missing.status_code == 404
     assert missing.json() == {"error": "Paper with id DOI:10.9/x not found"}
@@ -165,7 +201,9 @@ async def test_semantic_scholar_shape(client: httpx.AsyncClient) -> None:
 async def test_arxiv_pages_and_atom(client: httpx.AsyncClient) -> None:
     """arXiv: abs page with citation_pdf_url, PDF at /pdf/{id}, Atom entry with a pdf link."""
     abs_page = await client.get("https://arxiv.org/abs/2409.12922")
-    assert '<meta name="citation_pdf_url" content="https://arxiv.org/pdf/2409.12922">' in abs_page.text
+    assert (
+        '<meta name="citation_pdf_url" content="https://arxiv.org/pdf/2409.12922">' in abs_page.text
+    )
     pdf = await client.get("https://arxiv.org/pdf/2409.12922.pdf")
     assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF-")
     feed = await client.get("https://export.arxiv.org/api/query?id_list=2409.12922")
@@ -194,8 +232,9 @@ async def test_doi_redirects_to_a_highwire_landing(client: httpx.AsyncClient) ->
     r = await client.get("https://doi.org/10.1371/journal.pone.0213978")
     assert r.history and r.history[0].status_code == 302
     assert str(r.url).startswith("https://journals.plos.org/plosone/article?id=")
-    sample = (REF / "html/sandcrawler_plos_one_10.1371_journal.pone.0213978.head_prefix.html"
-              ).read_text()
+    sample = (
+        REF / "html/sandcrawler_plos_one_10.1371_journal.pone.0213978.head_prefix.html"
+    ).read_text()
     expected = re.search(r'<meta name="citation_pdf_url" content="([^"]+)"', sample).group(1)
     assert f'<meta name="citation_pdf_url" content="{expected}">' in r.text
     unknown = await client.get("https://doi.org/10.9999/nope")
@@ -217,35 +256,58 @@ async def test_wiley_meta_leads_to_a_viewer(client: httpx.AsyncClient) -> None:
 async def test_wayback_availability_and_cdx(client: httpx.AsyncClient, world: World) -> None:
     """availability JSON, CDX JSON with the header row, CDX text like the sample, id_ bytes."""
     landing = "https://journals.plos.org/plosone/article?id=10.1371/journal.pone.0213978"
-    avail = (await client.get("https://archive.org/wayback/available",
-                              params={"url": landing})).json()
+    avail = (
+        await client.get("https://archive.org/wayback/available", params={"url": landing})
+    ).json()
     closest = avail["archived_snapshots"]["closest"]
     assert closest["available"] is True and closest["status"] == "200"
-    rows = (await client.get("https://web.archive.org/cdx/search/cdx",
-                             params={"url": landing, "output": "json",
-                                     "filter": "statuscode:200"})).json()
-    assert rows[0] == ["urlkey", "timestamp", "original", "mimetype", "statuscode", "digest",
-                       "length"]
+    rows = (
+        await client.get(
+            "https://web.archive.org/cdx/search/cdx",
+            params={"url": landing, "output": "json", "filter": "statuscode:200"},
+        )
+    ).json()
+    assert rows[0] == [
+        "urlkey",
+        "timestamp",
+        "original",
+        "mimetype",
+        "statuscode",
+        "digest",
+        "length",
+    ]
     assert all(r[4] == "200" for r in rows[1:]) and len(rows) >= 2
-    text = (await client.get("https://web.archive.org/cdx/search/cdx",
-                             params={"url": landing})).text
-    sample_line = (REF / "wayback/edgi_cdx_nasa.gov_prefix_statuscode404.txt").read_text(
-        ).splitlines()[0]
+    text = (
+        await client.get("https://web.archive.org/cdx/search/cdx", params={"url": landing})
+    ).text
+    sample_line = (
+        (REF / "wayback/edgi_cdx_nasa.gov_prefix_statuscode404.txt").read_text().splitlines()[0]
+    )
     assert len(text.splitlines()[0].split(" ")) == len(sample_line.split(" ")) == 7
     snap = await client.get(f"https://web.archive.org/web/{rows[-1][1]}id_/{landing}")
     assert 'name="citation_pdf_url"' in snap.text
-    none = (await client.get("https://archive.org/wayback/available",
-                             params={"url": "https://nowhere.example/x"})).json()
+    none = (
+        await client.get(
+            "https://archive.org/wayback/available", params={"url": "https://nowhere.example/x"}
+        )
+    ).json()
     assert none["archived_snapshots"] == {}
 
 
 async def test_robots_txt_on_every_host(client: httpx.AsyncClient) -> None:
     """Every host serves robots.txt; publishers forbid /restricted/."""
-    for host in ("api.unpaywall.org", "doi.org", "journals.plos.org", "web.archive.org",
-                 "some-unknown-host.example"):
+    for host in (
+        "api.unpaywall.org",
+        "doi.org",
+        "journals.plos.org",
+        "web.archive.org",
+        "some-unknown-host.example",
+    ):
         r = await client.get(f"https://{host}/robots.txt")
         assert r.status_code == 200 and r.text.startswith("User-agent: *")
-    assert "Disallow: /restricted/" in (await client.get("https://journals.plos.org/robots.txt")).text
+    assert (
+        "Disallow: /restricted/" in (await client.get("https://journals.plos.org/robots.txt")).text
+    )
 
 
 async def test_range_is_honoured_for_pdfs(client: httpx.AsyncClient) -> None:
@@ -268,6 +330,7 @@ async def test_every_truth_request_is_served(client: httpx.AsyncClient, world: W
     """Each URL of each truth path answers below 500 (the procedures walk real URLs)."""
     for t in world.truth():
         for url, _ms in t.requests:
-            r = await client.get(url, params={"email": EMAIL} if "unpaywall" in url else None,
-                                 follow_redirects=False)
+            r = await client.get(
+                url, params={"email": EMAIL} if "unpaywall" in url else None, follow_redirects=False
+            )
             assert r.status_code < 500, (t.source, url, r.status_code)
