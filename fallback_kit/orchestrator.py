@@ -459,7 +459,7 @@ class Orchestrator:
     def _resolution(self, state: _WorkState) -> Resolution:
         loop = asyncio.get_running_loop()
         elapsed = self._world_ms(loop.time() - state.start)
-        common = dict(run_id=self.run_id, work_id=state.work.work_id, elapsed_ms=elapsed,
+        common: dict[str, Any] = dict(run_id=self.run_id, work_id=state.work.work_id, elapsed_ms=elapsed,
                       attempts=len(state.outcomes), requests=state.requests)
         if state.winner is not None:
             tier, source, result = state.winner

@@ -198,7 +198,8 @@ class HostRateLimiter:
                 async with asyncio.timeout(max_wait_s):
                     await self._limiter.acquire()
         except TimeoutError:
-            raise GateClosed("rate_wait", self.host, f"waited {max_wait_s * 1000:.0f} ms") from None
+            waited = f"waited {(max_wait_s or 0) * 1000:.0f} ms"
+            raise GateClosed("rate_wait", self.host, waited) from None
         finally:
             self._waiting -= 1
         return loop.time() - start

@@ -17,6 +17,7 @@ import heapq
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .plan import Plan
 
@@ -113,7 +114,7 @@ def replay_work(plan: Plan, work_id: str, models: Mapping[str, SourceModel]) -> 
     deadline = float(plan.budgets.total_timeout_ms)
     tries_left = plan.budgets.total_attempts
     tiers = list(plan.tiers)
-    events: list[tuple[float, int, str, object]] = []  # (time, seq, kind, payload)
+    events: list[tuple[float, int, str, Any]] = []  # (time, seq, kind, payload)
     seq = 0
     queue: list[tuple[int, str]] = []  # (tier index, source) waiting for a slot, in order
     tier_pending: dict[int, int] = {}
@@ -124,7 +125,7 @@ def replay_work(plan: Plan, work_id: str, models: Mapping[str, SourceModel]) -> 
     tries = 0
     budget_hit = False
 
-    def push(t: float, kind: str, payload: object) -> None:
+    def push(t: float, kind: str, payload: Any) -> None:
         nonlocal seq
         seq += 1
         heapq.heappush(events, (t, seq, kind, payload))
@@ -175,7 +176,7 @@ def replay_work(plan: Plan, work_id: str, models: Mapping[str, SourceModel]) -> 
             break
         now = t
         if kind == "end":
-            i, attempt, started = payload  # type: ignore[misc]
+            i, attempt, _started = payload
             running.pop(id(attempt), None)
             in_tier[i] -= 1
             tier_pending[i] -= 1
@@ -190,13 +191,13 @@ def replay_work(plan: Plan, work_id: str, models: Mapping[str, SourceModel]) -> 
                 push(t, "tier_done", i)
             fill(t)
         elif kind == "tier_done":
-            i = payload  # type: ignore[assignment]
+            i = payload
             if i == next_tier - 1 and next_tier < len(tiers):
                 start_tier(t)
             elif not running and not queue and next_tier >= len(tiers):
                 break
         elif kind == "hedge":
-            i = payload  # type: ignore[assignment]
+            i = payload
             if i == next_tier - 1 and next_tier < len(tiers):
                 start_tier(t)
     if running or (events and events[0][0] > deadline):
@@ -227,7 +228,7 @@ def oracle(table: Mapping[str, Mapping[str, SourceModel]]) -> dict[str, tuple[st
     return out
 
 
-def models_from_truth(truths: Iterable[object]) -> dict[str, dict[str, SourceModel]]:
+def models_from_truth(truths: Iterable[Any]) -> dict[str, dict[str, SourceModel]]:
     """Source models from the sandbox World's `truth()` records (SourceTruth)."""
     table: dict[str, dict[str, SourceModel]] = {}
     for t in truths:
@@ -248,14 +249,14 @@ def models_from_truth(truths: Iterable[object]) -> dict[str, dict[str, SourceMod
     return table
 
 
-def models_from_attempts(attempts: object) -> dict[str, dict[str, SourceModel]]:
+def models_from_attempts(attempts: Any) -> dict[str, dict[str, SourceModel]]:
     """Source models from a run's attempts DataFrame (what `tune` replays).
 
     A cancelled try says only that the source had not finished by then: it is modelled
     as a failure that took at least that long, which makes projections cautious.
     """
     table: dict[str, dict[str, SourceModel]] = {}
-    rows = attempts.to_dict(orient="records")  # type: ignore[attr-defined]
+    rows = attempts.to_dict(orient="records")
     for row in rows:
         outcome = str(row["outcome"])
         meta = row.get("meta") or {}
