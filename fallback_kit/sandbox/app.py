@@ -69,9 +69,14 @@ class SandboxApp:
                 f" requests={self.requests} transient_urls={len(self.counts)}>")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope["fk.raw_send"] = send  # the server's own send, to reset connections
-        await self.starlette(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.starlette(scope, receive, send)  # 405s and lifespan, the usual way
+            return
+        # The one route straight to the endpoint: Starlette's router and middleware cost
+        # more per request than the World's lookup (benchmarks/RESULTS.md).
+        scope["fk.raw_send"] = send  # the server's own send, to reset connections
+        response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
 
     # -- lifecycle -----------------------------------------------------------------
     def stop_event(self) -> asyncio.Event:

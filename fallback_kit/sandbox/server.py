@@ -24,6 +24,16 @@ from .world import World
 __all__ = ["Sandbox"]
 
 
+def _http_impl() -> str:
+    """uvicorn's httptools parser when installed (about twice as fast per request as h11,
+    which stays the fallback)."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:  # pragma: no cover - depends on the environment
+        return "h11"
+    return "httptools"
+
+
 class Sandbox:
     """A running simulated scholarly web; see the module docstring."""
 
@@ -80,7 +90,7 @@ class Sandbox:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, lifespan="off",
-            timeout_graceful_shutdown=2, timeout_keep_alive=30, backlog=1024, http="h11",
+            timeout_graceful_shutdown=2, timeout_keep_alive=30, backlog=1024, http=_http_impl(),
         )
         config.load()  # import the protocol modules here, not racing in the server thread
         server = uvicorn.Server(config)

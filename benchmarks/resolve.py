@@ -1,0 +1,353 @@
+"""The resolve benchmark: one World, one or more plans, the sandbox in its own process.
+
+    python benchmarks/resolve.py --profile mixed --n 2000            # a few minutes
+    python benchmarks/resolve.py --profile mixed --n 2000 --full     # + 10k throughput, RSS
+
+Prints one JSON document (see benchmarks/README.md for every figure). The sandbox runs
+in a child process on 127.0.0.1 (stopped at the end, bounded in time), so the client's
+CPU is measured on its own. Nothing here touches the internet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _sandbox_proc import SandboxProcess  # noqa: E402
+
+from fallback_kit.events import Attempt  # noqa: E402
+from fallback_kit.plan import Plan, load_plan  # noqa: E402
+from fallback_kit.politeness import DEFAULT_RATE_LIMITS  # noqa: E402
+from fallback_kit.runner import arun_works  # noqa: E402
+from fallback_kit.sandbox import SandboxTransport, World, write_corpus  # noqa: E402
+from fallback_kit.simulate import models_from_truth, oracle, replay  # noqa: E402
+from fallback_kit.works import read_works  # noqa: E402
+
+#: the faults about time are off in the zero-delay runs: a hang keeps its World length
+#: at time_scale 0 and would measure the plan's timeouts, not the client
+NO_TIME_FAULTS = {"hang": 0.0, "slow_body": 0.0}
+TARGETS = {
+    "coverage_of_reachable": 1.0, "false_pdfs": 0, "p50_ratio_max": 1.10,
+    "p99_ratio_max": 1.25, "requests_ratio_max": 1.05, "hedge_p99_cut_min": 0.30,
+    "hedge_extra_requests_max": 0.05, "works_per_s_min": 300, "cpu_ms_per_attempt_max": 1.0,
+    "rss_growth_max": 1.2,
+}
+
+
+# -- helpers ------------------------------------------------------------------------------
+def pct(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    k = (len(v) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def _r(x: float | None, nd: int = 3) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(x, nd)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else _r(a / b)
+
+
+def lift_rate_limits(plan: Plan) -> Plan:
+    """The plan with every default per-host rate limit raised out of the way (the replay
+    knows no rate limits; the plan's own other settings are kept)."""
+    limits = {h: {"per_second": 1e6, "burst": 1000} for h in DEFAULT_RATE_LIMITS}
+    return plan.replace(**{"politeness.rate_limits": limits})
+
+
+def valid_in_world(world: World, url: str | None) -> bool:
+    """Does `url` answer a valid PDF in this World (redirects followed)?"""
+    if not url:
+        return False
+    for _ in range(12):
+        node = world.lookup_url(url)
+        if node.kind == "redirect" and node.location:
+            url = urljoin(url, node.location)
+            continue
+        # a trickling PDF (slow_body) is a valid PDF served slowly, not a false one
+        return node.kind == "pdf" and node.fault in (None, "slow_body")
+    return False
+
+
+class _Count:
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def emit(self, event: object) -> None:
+        if isinstance(event, Attempt):
+            self.attempts += 1
+
+
+# -- one measured run ---------------------------------------------------------------------
+def measured_run(name: str, plan: Plan, csv: Path, work_dir: Path, args: argparse.Namespace,
+                 *, time_scale: float, concurrency: int,
+                 faults: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """Resolve the corpus through `arun_works` against a fresh sandbox process."""
+    out = work_dir / name
+    counter = _Count()
+    with SandboxProcess(csv, profile=args.profile, seed=args.seed, time_scale=time_scale,
+                        faults=dict(faults) if faults else None) as sb:
+        assert sb.port is not None
+        s0 = sb.cpu_seconds() or 0.0
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = asyncio.run(arun_works(
+            csv, plan, out=out, transport=SandboxTransport("127.0.0.1", sb.port),
+            time_scale=time_scale, concurrency=concurrency, progress=False, sink=counter,
+            force=True))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        server_cpu = (sb.cpu_seconds() or 0.0) - s0
+    return {"result": result, "wall_s": wall, "cpu_s": cpu, "server_cpu_s": server_cpu,
+            "attempts": counter.attempts, "store": out / "run.sqlite"}
+
+
+def hedge_overrides(store: Path, plan: Plan) -> dict[str, int]:
+    """`tune`'s hedging rule: each tier but the last hedged at the P95 of its wins."""
+    con = sqlite3.connect(store)
+    try:
+        rows = con.execute("SELECT tier, t_end_ms FROM attempts WHERE outcome = 'success'")
+        ends: dict[str, list[float]] = {}
+        for tier, t_end in rows:
+            ends.setdefault(str(tier), []).append(float(t_end))
+    finally:
+        con.close()
+    out: dict[str, int] = {}
+    for i, tier in enumerate(plan.tiers[:-1]):
+        p95 = pct(ends.get(tier.name, []), 0.95)
+        if p95 and len(ends.get(tier.name, [])) >= 5:
+            out[f"tiers[{i}].hedge_after_ms"] = int(p95)
+    return out
+
+
+def latency_figures(plan: Plan, run: dict[str, Any], world: World, table: Mapping[str, Any],
+                    truth_by_work: Mapping[str, Mapping[str, Any]],
+                    oracle_ms: Mapping[str, Any]) -> dict[str, Any]:
+    """Coverage, latency and requests of a measured run against the plan-ideal replay."""
+    resolutions = run["result"].resolutions
+    ideal = {r.work_id: r for r in replay(plan, table)}
+    names = set(plan.source_names)
+    reachable = {w for w, srcs in truth_by_work.items()
+                 if any(t.holds_pdf for s, t in srcs.items() if s in names)}
+    resolved = [r for r in resolutions if r.resolved]
+    false_pdfs = [r.work_id for r in resolved if not valid_in_world(world, r.pdf_url)]
+    missed = sorted(reachable - {r.work_id for r in resolved})
+    ideal_resolved = [r for r in ideal.values() if r.status == "resolved"]
+    lat = [r.elapsed_ms for r in resolved]
+    ideal_lat = [r.elapsed_ms for r in ideal_resolved]
+    orc = [v[1] for v in oracle_ms.values() if v is not None]
+    reqs = sum(r.requests for r in resolutions)
+    ideal_reqs = sum(r.requests for r in ideal.values())
+    rpr = reqs / len(resolved) if resolved else None
+    ideal_rpr = ideal_reqs / len(ideal_resolved) if ideal_resolved else None
+    q = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+    measured = {k: _r(pct(lat, v), 1) for k, v in q.items()}
+    plan_ideal = {k: _r(pct(ideal_lat, v), 1) for k, v in q.items()}
+    return {
+        "coverage": {
+            "total": len(resolutions), "reachable_by_plan": len(reachable),
+            "plan_ideal_resolved": len(ideal_resolved), "resolved": len(resolved),
+            "resolved_of_reachable": _r(len(resolved) / len(reachable)) if reachable else None,
+            "resolved_of_total": _r(len(resolved) / len(resolutions)) if resolutions else None,
+            "missed_reachable": len(missed), "missed_examples": missed[:5],
+            "false_pdfs": len(false_pdfs), "false_pdf_examples": false_pdfs[:5],
+        },
+        "latency_ms": {
+            "measured": measured, "plan_ideal": plan_ideal,
+            "oracle": {k: _r(pct(orc, v), 1) for k, v in q.items()},
+            "ratio_measured_to_plan_ideal": {k: ratio(measured[k], plan_ideal[k]) for k in q},
+        },
+        "requests_per_resolved": {"measured": _r(rpr), "plan_ideal": _r(ideal_rpr),
+                                  "ratio": ratio(rpr, ideal_rpr)},
+        "requests_total": {"measured": reqs, "plan_ideal": _r(ideal_reqs, 1)},
+        "wall_s": _r(run["wall_s"], 2), "client_cpu_s": _r(run["cpu_s"], 2),
+        "server_cpu_s": _r(run["server_cpu_s"], 2),
+    }
+
+
+def throughput_run(plan: Plan, csv: Path, n: int, work_dir: Path, args: argparse.Namespace,
+                   concurrency: int) -> dict[str, Any]:
+    run = measured_run(f"throughput-{n}-{concurrency}", plan, csv, work_dir, args,
+                       time_scale=0.0, concurrency=concurrency, faults=NO_TIME_FAULTS)
+    res = run["result"].resolutions
+    reqs = sum(r.requests for r in res)
+    attempts = run["attempts"]
+    return {
+        "works": n, "concurrency": concurrency, "resolved": sum(r.resolved for r in res),
+        "attempts": attempts, "requests": reqs, "wall_s": _r(run["wall_s"], 2),
+        "works_per_s": _r(n / run["wall_s"], 1),
+        "client_cpu_s": _r(run["cpu_s"], 2),
+        "client_cpu_ms_per_attempt": _r(run["cpu_s"] / attempts * 1000) if attempts else None,
+        "client_cpu_ms_per_request": _r(run["cpu_s"] / reqs * 1000) if reqs else None,
+        "works_per_client_cpu_s": _r(n / run["cpu_s"], 1) if run["cpu_s"] else None,
+        "server_cpu_s": _r(run["server_cpu_s"], 2),
+        "load_avg_1m_after": _r(os.getloadavg()[0], 2),
+    }
+
+
+def memory_run(plan_path: Path, n: int, work_dir: Path, args: argparse.Namespace,
+               concurrency: int) -> dict[str, Any]:
+    """Peak RSS of a child that streams n works from CSV into a run store."""
+    csv = work_dir / f"works-{n}.csv"
+    with csv.open("w", encoding="utf-8") as fh:
+        write_corpus(fh, profile=args.profile, n=n, seed=args.seed)
+    with SandboxProcess(csv, profile=args.profile, seed=args.seed, time_scale=0.0,
+                        faults=NO_TIME_FAULTS) as sb:
+        proc = subprocess.run(
+            [sys.executable, str(HERE / "_stream.py"), "--works", str(csv), "--port",
+             str(sb.port), "--plan", str(plan_path), "--concurrency", str(concurrency),
+             "--out", str(work_dir / f"stream-{n}")],
+            capture_output=True, text=True, timeout=3600, check=False)
+    if proc.returncode != 0:
+        return {"works": n, "error": proc.stderr.strip()[-800:]}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["works_per_s"] = _r(out["works"] / out["wall_s"], 1)
+    out["client_cpu_ms_per_attempt"] = _r(out["cpu_s"] / max(1, out["attempts"]) * 1000)
+    return dict(out)
+
+
+# -- main -------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default="mixed")
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--time-scale", type=float, default=0.5,
+                    help="time scale of the latency runs (World ms are reported)")
+    ap.add_argument("--plan", action="append", default=None,
+                    help="plan YAML (repeatable; default plans/default.yaml)")
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--throughput-n", type=int, default=None,
+                    help="works in the zero-delay runs (default --n; --full: 10000)")
+    ap.add_argument("--throughput-concurrency", default="64,256")
+    ap.add_argument("--no-hedge", action="store_true")
+    ap.add_argument("--no-rate-limit-run", action="store_true")
+    ap.add_argument("--memory", default=None,
+                    help="comma-separated corpus sizes for the peak-RSS runs (--full:"
+                         " 10000,100000)")
+    ap.add_argument("--full", action="store_true",
+                    help="also throughput at 10,000 works and peak RSS at 10k/100k")
+    ap.add_argument("--out", help="also write the JSON here")
+    args = ap.parse_args(argv)
+    plan_paths = [Path(p) for p in (args.plan or [str(HERE.parent / "plans/default.yaml")])]
+    tp_n = args.throughput_n or (10_000 if args.full else args.n)
+    mem_sizes = [int(x) for x in (args.memory or ("10000,100000" if args.full else "")
+                                   ).split(",") if x]
+    work_dir = Path(tempfile.mkdtemp(prefix="fk-bench-"))
+    csv = work_dir / "works.csv"
+    with csv.open("w", encoding="utf-8") as fh:
+        write_corpus(fh, profile=args.profile, n=args.n, seed=args.seed)
+
+    started = time.perf_counter()
+    works = list(read_works(csv).works)
+    world = World.build(works, profile=args.profile, seed=args.seed)
+    t0 = time.perf_counter()
+    truths = world.truth()
+    truth_s = time.perf_counter() - t0
+    table = models_from_truth(truths)
+    truth_by_work: dict[str, dict[str, Any]] = {}
+    for t in truths:
+        truth_by_work.setdefault(t.work_id, {})[t.source] = t
+
+    doc: dict[str, Any] = {
+        "benchmark": "resolve", "profile": args.profile, "n": args.n, "seed": args.seed,
+        "time_scale": args.time_scale, "concurrency": args.concurrency,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform(), "load_avg_1m_at_start":
+                    _r(os.getloadavg()[0], 2)},
+        "truth_s": _r(truth_s, 2), "targets": TARGETS, "plans": {},
+    }
+    for plan_path in plan_paths:
+        base = load_plan(plan_path)
+        lifted = lift_rate_limits(base)
+        names = set(lifted.source_names)
+        orc = oracle({w: {s: m for s, m in srcs.items() if s in names}
+                      for w, srcs in table.items()})
+        entry: dict[str, Any] = {"plan": str(plan_path)}
+        run = measured_run(f"{base.name}-nolimits", lifted, csv, work_dir, args,
+                           time_scale=args.time_scale, concurrency=args.concurrency)
+        entry["no_rate_limits"] = latency_figures(lifted, run, world, table, truth_by_work, orc)
+
+        if not args.no_hedge:
+            overrides = hedge_overrides(run["store"], lifted)
+            if overrides:
+                hedged = lifted.replace(**overrides)
+                hrun = measured_run(f"{base.name}-hedged", hedged, csv, work_dir, args,
+                                    time_scale=args.time_scale, concurrency=args.concurrency)
+                hfig = latency_figures(hedged, hrun, world, table, truth_by_work, orc)
+                un = entry["no_rate_limits"]
+                p99u, p99h = un["latency_ms"]["measured"]["p99"], \
+                    hfig["latency_ms"]["measured"]["p99"]
+                p95u, p95h = un["latency_ms"]["measured"]["p95"], \
+                    hfig["latency_ms"]["measured"]["p95"]
+                ru, rh = un["requests_total"]["measured"], hfig["requests_total"]["measured"]
+                iu, ih = un["requests_total"]["plan_ideal"], hfig["requests_total"]["plan_ideal"]
+                ipu = un["latency_ms"]["plan_ideal"]["p99"]
+                iph = hfig["latency_ms"]["plan_ideal"]["p99"]
+                entry["hedging"] = {
+                    "overrides": overrides, "hedged_run": hfig,
+                    "p95_ms": {"unhedged": p95u, "hedged": p95h},
+                    "p99_ms": {"unhedged": p99u, "hedged": p99h},
+                    "p99_cut": _r(1 - p99h / p99u) if p99u and p99h else None,
+                    "extra_requests": _r(rh / ru - 1) if ru else None,
+                    "plan_ideal_p99_cut": _r(1 - iph / ipu) if ipu and iph else None,
+                    "plan_ideal_extra_requests": _r(ih / iu - 1) if iu else None,
+                }
+        if not args.no_rate_limit_run:
+            rrun = measured_run(f"{base.name}-ratelimited", base, csv, work_dir, args,
+                                time_scale=args.time_scale, concurrency=args.concurrency)
+            entry["with_rate_limits"] = latency_figures(base, rrun, world, table,
+                                                        truth_by_work, orc)
+        doc["plans"][base.name] = entry
+        _write(doc, args)
+
+    base = lift_rate_limits(load_plan(plan_paths[0]))
+    tp_csv = csv
+    if tp_n != args.n:
+        tp_csv = work_dir / f"works-{tp_n}.csv"
+        with tp_csv.open("w", encoding="utf-8") as fh:
+            write_corpus(fh, profile=args.profile, n=tp_n, seed=args.seed)
+    doc["zero_delay"] = [throughput_run(base, tp_csv, tp_n, work_dir, args, int(c))
+                         for c in args.throughput_concurrency.split(",") if c]
+    _write(doc, args)
+    if mem_sizes:
+        plan_file = work_dir / "plan-nolimits.yaml"
+        plan_file.write_text(base.to_yaml(), encoding="utf-8")
+        mem = [memory_run(plan_file, n, work_dir, args, 64) for n in mem_sizes]
+        doc["peak_rss"] = {"runs": mem}
+        if len(mem) >= 2 and all("peak_rss_mb" in m for m in mem):
+            doc["peak_rss"]["growth"] = _r(mem[-1]["peak_rss_mb"] / mem[0]["peak_rss_mb"])
+    doc["bench_wall_s"] = _r(time.perf_counter() - started, 1)
+    doc["bench_peak_rss_mb"] = _r(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    doc["work_dir"] = str(work_dir)
+    _write(doc, args)
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+def _write(doc: dict[str, Any], args: argparse.Namespace) -> None:
+    if args.out:
+        Path(args.out).write_text(json.dumps(doc, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
