@@ -526,7 +526,9 @@ def compare_plans(runs: Any, *, ax: Axes | None = None) -> Figure:
         })
     fig, ax = _figure_and_ax(ax, (7.0, 5.0))
     rpr = np.array([r["rpr"] for r in rows], dtype="float64")
-    sizes = np.where(np.isnan(rpr), 40.0, 40.0 + 60.0 * np.nan_to_num(rpr))
+    # area grows with requests per resolved work, capped so that one costly plan does not
+    # cover the others (the annotation gives the exact figure)
+    sizes = np.where(np.isnan(rpr), 40.0, np.minimum(40.0 + 60.0 * np.nan_to_num(rpr), 900.0))
     for k, (r, size) in enumerate(zip(rows, sizes, strict=True)):
         ax.scatter([r["p95"]], [r["coverage"]], s=[size], color=f"C{k % 10}", alpha=0.8,
                    edgecolor="black", gid=f"plan:{r['label']}", label=r["label"])

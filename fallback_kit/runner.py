@@ -153,6 +153,7 @@ async def arun_works(
     on_resolution: Callable[[Resolution], None] | None = None,
     download_dir: str | Path | None = None,
     demote_failed_downloads: bool = True,
+    keep_resolutions: bool = True,
 ) -> RunResult:
     """Resolve `works` (CSV path, DataFrame or Works) with `plan` into the store at `out`.
 
@@ -210,7 +211,8 @@ async def arun_works(
             )
             with _progress(len(todo), progress_enabled(progress), plan.name) as step:
                 async for resolution in orch.resolve_many(todo, concurrency=concurrency):
-                    result.resolutions.append(resolution)
+                    if keep_resolutions:  # the store has them all; large runs need not
+                        result.resolutions.append(resolution)
                     result.resolved_now += resolution.resolved
                     step(resolution)
                     if on_resolution is not None:

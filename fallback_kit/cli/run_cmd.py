@@ -58,7 +58,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run_works(report, plan, out=args.out, network=args.network,
                            profile=args.profile, seed=args.seed, time_scale=args.time_scale,
                            concurrency=args.concurrency, force=args.force, progress=args.progress,
-                           download_dir=args.download, demote_failed_downloads=args.demote)
+                           download_dir=args.download, demote_failed_downloads=args.demote,
+                           keep_resolutions=False)
     except StoreError as exc:
         raise CliError(str(exc)) from None
     print_run_summary(result.out, as_json=args.json, note=_note(result),
