@@ -14,6 +14,7 @@ from importlib import metadata
 import httpx
 
 from .net import NetSettings
+from .redact import install_log_redaction
 from .resilience import RateLimit
 
 __all__ = [
@@ -116,6 +117,7 @@ def make_client(
     `timeout_s` is a ceiling only: the orchestrator's per-try budget is what cuts a
     slow request in practice.
     """
+    install_log_redaction()
     warn_missing_email_once(settings)
     headers = {
         "User-Agent": user_agent(settings.email),

@@ -7,11 +7,12 @@ shared with colleagues and papers' supplements, so those values are replaced by
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SECRET_PARAMS", "redact", "redact_url"]
+__all__ = ["SECRET_PARAMS", "RedactingFilter", "install_log_redaction", "redact", "redact_url"]
 
 SECRET_PARAMS = ("email", "mailto", "api_key", "apikey", "key", "token", "access_token",
                  "tool_email", "password", "secret")
@@ -35,3 +36,30 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(redact(v) for v in value)
     return value
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts URLs in a record's message and arguments (httpx logs
+    every request URL at INFO, `email=` included)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "://" in record.msg:
+            record.msg = redact(record.msg)
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(
+                redact(str(a)) if "://" in str(a) and not isinstance(a, int | float) else a
+                for a in args
+            )
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def install_log_redaction(names: tuple[str, ...] = ("httpx", "httpcore", "fallback_kit")) -> None:
+    """Attach the redacting filter to the loggers that may print request URLs (once)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

@@ -183,7 +183,10 @@ async def arun_works(
     ) as (client, meta):
         world = meta.pop("_world", None)
         meta = {**meta, "works_source": report.source, "plan_name": plan.name}
-        store = RunStore.open_or_create(out_dir, plan_yaml=plan.to_yaml(), meta=meta, force=force)
+        # the contact email is the user's, not the plan's: keep it out of the store
+        stored = plan.replace(**{"politeness.email": None}) if plan.politeness.email else plan
+        store = RunStore.open_or_create(out_dir, plan_yaml=stored.to_yaml(), meta=meta,
+                                        force=force)
         try:
             store.add_works(all_works)
             done = store.done_work_ids()

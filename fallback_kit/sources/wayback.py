@@ -8,6 +8,7 @@ from typing import Any
 
 from ..events import Outcome
 from ..html_links import parse_landing
+from ..net import BadResponse, ResponseTooLarge
 from ..works import Work
 from ._common import ApiSource, Candidate, Candidates, quote_doi, result
 from .base import SourceContext, SourceResult
@@ -84,10 +85,12 @@ class Wayback(ApiSource):
         )
         if resp.status != 200:
             return []
+        if resp.truncated:  # cut at the size cap: what is left is not the CDX answer
+            raise ResponseTooLarge("CDX answer larger than the cap", url=resp.url)
         try:
             return parse_cdx(resp.text)
         except (ValueError, TypeError):
-            return []
+            raise BadResponse("CDX answer is not valid CDX", url=resp.url) from None
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         landing = work.landing_url
