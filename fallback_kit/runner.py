@@ -246,7 +246,9 @@ def truth_check(world: Any, plan: Plan, out: Path) -> dict[str, Any]:
     for t in world.truth():
         if t.holds_pdf and t.pdf_url:
             valid.setdefault(t.work_id, set()).add(t.pdf_url)
-    res = open_run(out).resolutions
+    run = open_run(out)
+    res = run.resolutions
+    attempts = run.attempts
     resolved = res[res["status"].astype(str) == "resolved"]
     reachable = {w for w, r in ideal.items() if r.status == "resolved"}
     false_pdfs = []
@@ -258,13 +260,21 @@ def truth_check(world: Any, plan: Plan, out: Path) -> dict[str, Any]:
         ):
             false_pdfs.append(row.work_id)
     found = set(resolved["work_id"])
-    why = {row.work_id: f"{row.status}:{row.reason}" for row in res.itertuples()}
+    def why(work_id: str) -> str:
+        """What happened to the source that would have won in the ideal replay."""
+        source = ideal[work_id].source
+        rows = attempts[(attempts["work_id"] == work_id) & (attempts["source"] == source)]
+        if rows.empty:
+            return f"{source}: not tried"
+        last = rows.iloc[-1]
+        return f"{source}: {last['outcome']} {last['reason']}".strip()
+
     return {
         "works": len(ideal),
         "reachable_by_plan": len(reachable),
         "resolved": len(found),
         "resolved_of_reachable": len(found & reachable),
-        "missed": {w: why.get(w, "pending") for w in sorted(reachable - found)},
+        "missed": {w: why(w) for w in sorted(reachable - found)},
         "false_pdfs": sorted(false_pdfs),
     }
 

@@ -97,7 +97,7 @@ def format_truth_check(t: dict[str, Any]) -> str:
     lines = [
         f"sandbox truth: the plan can reach {t['reachable_by_plan']} of {t['works']} works; "
         f"resolved {t['resolved_of_reachable']} of them"
-        + (" (missed: " + ", ".join(f"{w} {why}" for w, why in list(missed.items())[:5])
+        + (" (missed: " + ", ".join(f"{w} [{why}]" for w, why in list(missed.items())[:5])
            + (" ..." if len(missed) > 5 else "") + ")" if missed else "")
         + f"; false PDFs: {len(t['false_pdfs'])}",
         "(simulated availability, not a measurement of the real web; the ideal replay "
