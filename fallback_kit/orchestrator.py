@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Orchestrator", "make_gates"]
 
 _RETRY_OUTCOMES = (Outcome.RETRYABLE, Outcome.TIMEOUT)
+_CLOCK_SLACK_S = 1e-6
 
 
 class _NullSink:
@@ -231,12 +232,15 @@ class Orchestrator:
                 if state.winner is not None:
                     state.stop_reason = "won"
                     break
-                if loop.time() >= state.deadline:
+                # asyncio may wake a timer up to its clock resolution early: compare with
+                # a tolerance, or a wake-up just before the instant would spin forever
+                now = loop.time() + _CLOCK_SLACK_S
+                if now >= state.deadline:
                     state.stop_reason = "deadline"
                     break
                 latest_done = (next_tier - 1) not in running.values()
                 if next_tier < len(tiers) and (
-                    latest_done or (hedge_at is not None and loop.time() >= hedge_at)
+                    latest_done or (hedge_at is not None and now >= hedge_at)
                 ):
                     start_next()
         finally:
@@ -317,6 +321,12 @@ class Orchestrator:
             reason = "work_deadline" if state.stop_reason == "deadline" else "not_started"
             emit(SourceResult(outcome=Outcome.CANCELLED, reason=reason), 0, loop.time())
             raise
+        if state.winner is not None or state.stop_reason is not None:
+            # a sibling won while this source waited for its slot: it never starts
+            work_slots.release()
+            tier_slots.release()
+            emit(SourceResult(outcome=Outcome.CANCELLED, reason="not_started"), 0, loop.time())
+            return
         started = loop.time()
         try:
             while True:

@@ -195,7 +195,10 @@ class Plan:
         data = self.to_dict()
         origins = dict(self.origins)
         for path, value in overrides.items():
-            _set_path(data, path, value)
+            try:
+                _set_path(data, path, value)
+            except (KeyError, IndexError, TypeError, AttributeError) as exc:
+                raise PlanError([(path, f"cannot be overridden: {exc!r}")], self.name) from None
             origins[_canonical(path)] = "override"
         return plan_from_dict(data, source=self.name, origins=origins)
 
@@ -249,7 +252,7 @@ def load_plan_text(
     for path, value in _env_overrides(env or {}):
         try:
             _set_path(data, path, value)
-        except (KeyError, IndexError, TypeError) as exc:
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise PlanError(
                 [(path, f"cannot be set from the environment: {exc}")], source
             ) from None
@@ -257,7 +260,7 @@ def load_plan_text(
     for path, value in (overrides or {}).items():
         try:
             _set_path(data, path, value)
-        except (KeyError, IndexError, TypeError) as exc:
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise PlanError([(path, f"cannot be overridden: {exc}")], source) from None
         origins[_canonical(path)] = "override"
     return plan_from_dict(data, source=source, origins=origins)
@@ -579,6 +582,9 @@ def _read_tiers(r: _Reader, raw: Any) -> tuple[Tier, ...]:
     names: set[str] = set()
     for i, raw_tier in enumerate(raw):
         path = f"tiers[{i}]"
+        if raw_tier is None:
+            r.fail(path, "is empty: give it a name and sources")
+            continue
         t = r.mapping(raw_tier, path, _keys(Tier))
         if not t:
             if isinstance(raw_tier, dict):

@@ -274,6 +274,9 @@ class Gates:
             except BaseException:
                 breaker.release_probe()
                 raise
+            # the breaker may have opened while this request waited for its turn
+            if self.skip_if_breaker_open and breaker.state is BreakerState.OPEN:
+                raise GateClosed("breaker_open", host, "opened during the rate-limit wait")
 
     def after_response(self, host: str, *, ok: bool) -> None:
         """Tell the host's breaker how the request went (ok: the host answered sanely)."""
@@ -309,11 +312,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:
         return None

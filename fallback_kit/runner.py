@@ -172,6 +172,9 @@ async def arun_works(
     all_works = list(report.works)
     out_dir = Path(out) if out is not None else default_out_dir(plan)
     scale = time_scale if network == "sandbox" or transport is not None else 1.0
+    # the contact email is the user's, not the plan's: keep it out of the store
+    stored = plan.replace(**{"politeness.email": None}) if plan.politeness.email else plan
+    RunStore.check_target(out_dir, plan_yaml=stored.to_yaml(), force=force)
     async with _network(
         network,
         all_works,
@@ -183,8 +186,6 @@ async def arun_works(
     ) as (client, meta):
         world = meta.pop("_world", None)
         meta = {**meta, "works_source": report.source, "plan_name": plan.name}
-        # the contact email is the user's, not the plan's: keep it out of the store
-        stored = plan.replace(**{"politeness.email": None}) if plan.politeness.email else plan
         store = RunStore.open_or_create(out_dir, plan_yaml=stored.to_yaml(), meta=meta,
                                         force=force)
         try:

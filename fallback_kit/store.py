@@ -302,6 +302,34 @@ class RunStore:
             store._conn.execute("UPDATE run SET status = 'running', ended_at = NULL WHERE id = 1")
         return store
 
+    @staticmethod
+    def check_target(
+        directory: str | os.PathLike[str], *, plan_yaml: str, force: bool = False
+    ) -> None:
+        """Raise StoreError if `open_or_create` would refuse `directory`, writing nothing,
+        so that a command fails before it starts any work."""
+        d = Path(directory)
+        probe = d
+        while not probe.exists():
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        if probe.exists() and not probe.is_dir():
+            raise StoreError(
+                f"{d}: cannot create the run directory ({probe} is not a directory);"
+                " choose another --out"
+            )
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise StoreError(
+                f"{d}: cannot create the run directory ({probe} is not writable);"
+                " choose another --out"
+            )
+        db = d / DB_NAME
+        if db.exists() and not force and _peek_plan_hash(db) != plan_hash(plan_yaml):
+            raise StoreError(
+                f"{d}: holds a run of another plan; use --force to overwrite or choose another --out"
+            )
+
     @classmethod
     def _create_fresh(cls, d: Path, *, plan_yaml: str, meta: Mapping[str, Any]) -> RunStore:
         row = _run_row(plan_yaml, meta)
@@ -563,7 +591,8 @@ def _check_schema(conn: sqlite3.Connection, db: Path) -> None:
 
 def _peek_plan_hash(db: Path) -> str | None:
     try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        # immutable: a peek must not leave -wal/-shm files behind
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
         try:
             row = conn.execute("SELECT plan_hash FROM run WHERE id = 1").fetchone()
         finally:

@@ -180,7 +180,8 @@ def work_from_mapping(row: Mapping[str, Any], *, row_number: int | None = None) 
     for key, raw in row.items():
         if key is None:
             raise WorkError("more values than columns", row=row_number)
-        column = _COLUMN_ALIASES.get(key.strip().lower(), key.strip().lower())
+        name = str(key).strip().lower()
+        column = _COLUMN_ALIASES.get(name, name)
         if column in _KNOWN_COLUMNS:
             values[column] = _clean(raw)
     for name, value in values.items():
@@ -272,17 +273,22 @@ def _collect(rows: Iterable[tuple[int, Mapping[str, Any]]], source: str) -> Work
     return report
 
 
+def _check_columns(names: list[Any], source: str) -> None:
+    """Refuse a table without any identifier column, naming what it has."""
+    columns = {_COLUMN_ALIASES.get(str(c).strip().lower(), str(c).strip().lower()) for c in names}
+    if not columns & set(ID_FIELDS):
+        raise WorksFileError(
+            f"{source}: no identifier column; the header has {names!r}, "
+            f"expected at least one of {', '.join(ID_FIELDS)}"
+        )
+
+
 def _csv_rows(text: str, source: str) -> Iterator[tuple[int, dict[str, Any]]]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames:
         raise WorksFileError(f"{source}: the file is empty (expected a header row)")
-    columns = {_COLUMN_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in reader.fieldnames}
-    if not columns & set(ID_FIELDS):
-        raise WorksFileError(
-            f"{source}: no identifier column; the header has {reader.fieldnames!r}, "
-            f"expected at least one of {', '.join(ID_FIELDS)}"
-        )
+    _check_columns(list(reader.fieldnames), source)
     try:
         for row in reader:
             # reader.line_num is the physical line; data rows count from 2 (after the header)
@@ -298,6 +304,7 @@ def read_works(source: str | Path | Any) -> WorksReport:
     Raises WorksFileError only when the table as a whole is unusable.
     """
     if hasattr(source, "to_dict") and hasattr(source, "columns"):
+        _check_columns(list(source.columns), "<DataFrame>")
         records = source.to_dict(orient="records")
         return _collect(((i + 2, r) for i, r in enumerate(records)), "<DataFrame>")
     path = Path(source)
