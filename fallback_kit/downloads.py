@@ -14,6 +14,8 @@ import asyncio
 import hashlib
 import os
 import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +86,43 @@ def validate_pdf_file(path: Path, *, head: bytes, tail: bytes, size: int, min_by
     return ""
 
 
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@asynccontextmanager
+async def _open(
+    client: httpx.AsyncClient, url: str, guard: Callable[[str], Awaitable[None]] | None,
+    limit: int,
+) -> AsyncIterator[httpx.Response]:
+    """The streamed response for `url`; with a guard, redirects are followed hop by hop
+    and every hop must pass it (raises _Refused)."""
+    if guard is None:
+        async with client.stream("GET", url, follow_redirects=True) as response:
+            yield response
+        return
+    seen = {url}
+    for _ in range(limit + 1):
+        try:
+            await guard(url)
+        except httpx.HTTPError:
+            raise  # cannot resolve the name: a network error, not a refusal
+        except Exception as exc:  # the guard's GateClosed
+            raise _Refused(getattr(exc, "reason", "unsafe_url")) from None
+        async with client.stream("GET", url, follow_redirects=False) as response:
+            location = response.headers.get("location")
+            if not (response.is_redirect and location):
+                yield response
+                return
+        url = str(httpx.URL(url).join(location))
+        if url in seen:
+            raise _Refused("redirect_loop")
+        seen.add(url)
+    raise _Refused("too_many_redirects")
+
+
 async def download_pdf(
     client: httpx.AsyncClient,
     url: str,
@@ -92,12 +131,17 @@ async def download_pdf(
     min_bytes: int = 1024,
     max_bytes: int = 100_000_000,
     chunk_size: int = 64 * 1024,
+    guard: Callable[[str], Awaitable[None]] | None = None,
+    max_redirects: int = 10,
 ) -> DownloadResult:
     """GET `url` and keep the body as `dest_dir/ab/<sha256>.pdf` if it is a valid PDF.
 
     Never raises for network or content problems: they come back as `ok=False` with a
-    reason. Cancellation is honoured and leaves no file behind.
+    reason. Cancellation is honoured and leaves no file behind. With `guard` (live mode:
+    `Fetcher.check_public_url`), redirects are followed hop by hop and every hop must
+    pass it (reason `unsafe_url` otherwise).
     """
+
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     part = dest / f".{secrets.token_hex(8)}.part"
@@ -109,7 +153,7 @@ async def download_pdf(
     try:
         try:
             with part.open("wb") as fh:
-                async with client.stream("GET", url, follow_redirects=True) as response:
+                async with _open(client, url, guard, max_redirects) as response:
                     status = response.status_code
                     if not response.is_success:
                         return DownloadResult(ok=False, reason=f"http_{status}", url=url,
@@ -135,6 +179,8 @@ async def download_pdf(
         except httpx.HTTPError as exc:
             return DownloadResult(ok=False, reason="network_error", url=url, status=status,
                                   bytes=size, detail=f"{type(exc).__name__}: {exc}")
+        except _Refused as exc:
+            return DownloadResult(ok=False, reason=exc.reason, url=url, status=status)
         reason = await asyncio.to_thread(
             validate_pdf_file, part, head=head, tail=tail, size=size, min_bytes=min_bytes
         )
@@ -164,6 +210,7 @@ async def download_for_work(
     license: str | None = None,
     min_bytes: int = 1024,
     max_bytes: int = 100_000_000,
+    guard: Callable[[str], Awaitable[None]] | None = None,
 ) -> DownloadResult:
     """Download a work's PDF once: skip the GET if the manifest already has its file,
     else download into `dest_dir` (default `<run dir>/pdfs`) and record it."""
@@ -173,7 +220,8 @@ async def download_for_work(
                               bytes=known.bytes, path=Path(known.path), url=known.url or url,
                               reused=True)
     target = dest_dir if dest_dir is not None else store.dir / "pdfs"
-    result = await download_pdf(client, url, target, min_bytes=min_bytes, max_bytes=max_bytes)
+    result = await download_pdf(client, url, target, min_bytes=min_bytes, max_bytes=max_bytes,
+                                guard=guard)
     if result.ok and result.path is not None and result.sha256 is not None:
         store.record_download(DownloadRecord(
             work_id=work_id, sha256=result.sha256, bytes=result.bytes, path=str(result.path),

@@ -684,6 +684,17 @@ class Fetcher:
                 raise GateClosed("robots", host, f"robots.txt disallows {url}")
         return host
 
+    async def check_public_url(self, url: str) -> None:
+        """Raise GateClosed('unsafe_url') unless `url` is http(s) and, in live mode, its
+        host resolves only to public addresses (for fetches made outside the Fetcher,
+        like downloads, which call this on every redirect hop)."""
+        parsed = httpx.URL(url)
+        host = parsed.host.lower()
+        if parsed.scheme not in ("http", "https") or not host:
+            raise GateClosed("unsafe_url", host or None, f"only http(s) URLs are fetched: {url}")
+        if self.settings.live:
+            await self._check_ssrf(parsed, host)
+
     async def _check_ssrf(self, url: httpx.URL, host: str) -> None:
         if host in self._safe_hosts:
             return

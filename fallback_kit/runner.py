@@ -17,8 +17,10 @@ from typing import Any
 import httpx
 
 from .events import Event, EventSink, Resolution
+from .net import Fetcher, NetSettings
 from .orchestrator import Orchestrator
 from .plan import Plan
+from .resilience import Gates
 from .works import Work, WorksReport, read_works
 
 __all__ = ["RunResult", "arun_works", "default_out_dir", "run_works"]
@@ -195,7 +197,12 @@ async def arun_works(
             sinks: list[EventSink] = [store] + ([sink] if sink is not None else [])
             accept = None
             if download_dir is not None:
-                accept = _downloader(client, store, Path(download_dir), demote_failed_downloads)
+                guard = None
+                if meta["network_mode"] == "live":  # every download hop passes the SSRF guard
+                    guard = Fetcher(client, gates=Gates(), settings=NetSettings(
+                        live=True, email=plan.politeness.email)).check_public_url
+                accept = _downloader(client, store, Path(download_dir), demote_failed_downloads,
+                                     guard)
             orch = Orchestrator(
                 plan,
                 client=client,
@@ -281,7 +288,8 @@ def truth_check(world: Any, plan: Plan, out: Path) -> dict[str, Any]:
 
 
 def _downloader(
-    client: httpx.AsyncClient, store: Any, dest: Path, demote: bool
+    client: httpx.AsyncClient, store: Any, dest: Path, demote: bool,
+    guard: Callable[[str], Any] | None = None,
 ) -> Callable[[Work, str, Any], Any]:
     """The orchestrator's accept hook: download and validate the winner's file."""
     from .downloads import download_for_work
@@ -296,7 +304,7 @@ def _downloader(
             dest_dir=dest,
             source=source,
             version=meta.get("version"),
-            license=meta.get("license"),
+            license=meta.get("license"), guard=guard,
         )
         if outcome.ok or not demote:
             return None

@@ -227,3 +227,24 @@ async def test_redirects_are_followed(tmp_path: Path) -> None:
         result = await download_pdf(client, "https://pmc.ncbi.nlm.nih.gov/articles/PMC1/pdf/",
                                     tmp_path)
     assert result.ok and result.path is not None and result.path.read_bytes() == VALID
+
+
+async def test_live_download_refuses_a_redirect_to_a_private_address(tmp_path):
+    """With the live guard, a download redirected to 127.0.0.1 is refused and never sent."""
+    from fallback_kit.net import Fetcher, NetSettings
+    from fallback_kit.resilience import Gates
+
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.host == "93.184.215.14":
+            return httpx.Response(302, headers={"location": "http://127.0.0.1/secret.pdf"})
+        return httpx.Response(200, content=b"%PDF-1.4 secret")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        guard = Fetcher(client, gates=Gates(), settings=NetSettings(live=True)).check_public_url
+        result = await download_pdf(client, "https://93.184.215.14/x.pdf", tmp_path, guard=guard)
+    assert (result.ok, result.reason) == (False, "unsafe_url")
+    assert seen == ["https://93.184.215.14/x.pdf"]
+    assert not any(tmp_path.rglob("*.pdf"))
