@@ -305,7 +305,8 @@ class Orchestrator:
             return
         gate_reason = self._gate_before_try(source)
         if gate_reason is not None:
-            emit(SourceResult(outcome=Outcome.SKIPPED, reason=gate_reason, host=_first(source.hosts)))
+            emit(SourceResult(outcome=Outcome.SKIPPED, reason=gate_reason,
+                              host=_first(source.hosts)))
             return
 
         retries = 0
@@ -469,7 +470,8 @@ class Orchestrator:
     def _resolution(self, state: _WorkState) -> Resolution:
         loop = asyncio.get_running_loop()
         elapsed = self._world_ms(loop.time() - state.start)
-        common: dict[str, Any] = dict(run_id=self.run_id, work_id=state.work.work_id, elapsed_ms=elapsed,
+        common: dict[str, Any] = dict(run_id=self.run_id, work_id=state.work.work_id,
+                                      elapsed_ms=elapsed,
                       attempts=len(state.outcomes), requests=state.requests)
         if state.winner is not None:
             tier, source, result = state.winner

@@ -327,7 +327,8 @@ class RunStore:
         db = d / DB_NAME
         if db.exists() and not force and _peek_plan_hash(db) != plan_hash(plan_yaml):
             raise StoreError(
-                f"{d}: holds a run of another plan; use --force to overwrite or choose another --out"
+                f"{d}: holds a run of another plan; use --force to overwrite"
+                " or choose another --out"
             )
 
     @classmethod

@@ -106,7 +106,7 @@ def _ncbi(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
             pmid, _, tail = rest[5:].partition("/")
             idx = world.idx_by_pmid(pmid)
             pmcid = world.facts(idx).pmcid if idx is not None else None
-            if pmcid is None:
+            if idx is None or pmcid is None:
                 return _not_found(host, path)
             target = f"https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/" + (
                 "pdf/" if tail.startswith("pdf") else "")
