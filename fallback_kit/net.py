@@ -92,8 +92,9 @@ class NetSettings:
     max_html_bytes: int = 3_000_000
     pdf_probe_bytes: int = 4096
     max_redirects: int = 10
-    #: after a 206 probe of a larger file, fetch its last KiB to check for %%EOF
-    pdf_tail_check: bool = True
+    #: also fetch the last KiB of a larger file to look for %%EOF: a second request on the
+    #: same (often slow) host, so off by default; downloads validate the whole file anyway
+    pdf_tail_check: bool = False
     #: a server that ignores Range and announces a body this small is read whole, so
     #: that a truncated small file (no %%EOF) is caught; 0 turns this off
     pdf_small_body_bytes: int = 65_536

@@ -184,8 +184,22 @@ async def test_truncated_large_pdf_found_by_tail_request():
         )
 
     r = Router(routes={U: handler})
-    check = await make_fetcher(r).check_pdf(U)
+    check = await make_fetcher(r, pdf_tail_check=True).check_pdf(U)
     assert check.reason == "truncated_pdf" and len(r.seen) == 2
+
+
+async def test_no_tail_request_by_default():
+    """By default the gate decides by the first bytes: one request, no tail fetch."""
+    body = b"%PDF-1.4\n" + b"y" * 9000
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            206, content=body[:4096], headers={"content-range": f"bytes 0-4095/{len(body)}"}
+        )
+
+    r = Router(routes={U: handler})
+    check = await make_fetcher(r).check_pdf(U)
+    assert check.ok and len(r.seen) == 1
 
 
 async def test_empty_body_is_rejected():
@@ -479,7 +493,7 @@ async def test_tail_check_failure_leaves_verdict_to_head():
             206, content=body[:4096], headers={"content-range": f"bytes 0-4095/{len(body)}"}
         )
 
-    check = await make_fetcher(Router(routes={U: handler})).check_pdf(U)
+    check = await make_fetcher(Router(routes={U: handler}), pdf_tail_check=True).check_pdf(U)
     assert check.ok
 
 
