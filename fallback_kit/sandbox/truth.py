@@ -37,8 +37,9 @@ class _Walk:
 
     def get(self, url: str) -> Node:
         node = self.world.lookup_url(url)
-        if self.transient is None:
-            self.transient = node.transient
+        # a source retries its whole path: every transient failure on any of its requests
+        # costs one try, so the path's count is the sum over its requests
+        self.transient = (self.transient or 0) + node.transient
         self.requests.append((url, self.world.request_ms(node)))
         return node
 
@@ -110,12 +111,11 @@ def _not_applicable(f: Facts, source: str) -> SourceTruth:
 
 
 def _api(walk: _Walk, url: str, query: str = "") -> Node | str:
-    """First request of an API path; a broken answer ends the path (returns its fault)."""
+    """An API request of a path; a broken answer ends the path (returns its fault)."""
     parts = urlsplit(url)
     q = parts.query + ("&" if parts.query and query else "") + query
     node = walk.world.lookup(parts.hostname or "", parts.path, q)
-    if walk.transient is None:
-        walk.transient = node.transient
+    walk.transient = (walk.transient or 0) + node.transient
     walk.requests.append((url, walk.world.request_ms(node)))
     if node.fault in _API_BROKEN:
         return node.fault or ""
