@@ -151,6 +151,8 @@ def latency_figures(plan: Plan, run: dict[str, Any], world: World, table: Mappin
     resolved = [r for r in resolutions if r.resolved]
     false_pdfs = [r.work_id for r in resolved if not valid_in_world(world, r.pdf_url)]
     missed = sorted(reachable - {r.work_id for r in resolved})
+    ideal_set = {w for w, r in ideal.items() if r.status == "resolved"}
+    missed_ideal = sorted(ideal_set - {r.work_id for r in resolved})
     ideal_resolved = [r for r in ideal.values() if r.status == "resolved"]
     lat = [r.elapsed_ms for r in resolved]
     ideal_lat = [r.elapsed_ms for r in ideal_resolved]
@@ -169,6 +171,11 @@ def latency_figures(plan: Plan, run: dict[str, Any], world: World, table: Mappin
             "resolved_of_reachable": _r(len(resolved) / len(reachable)) if reachable else None,
             "resolved_of_total": _r(len(resolved) / len(resolutions)) if resolutions else None,
             "missed_reachable": len(missed), "missed_examples": missed[:5],
+            # the target's yardstick: what the plan-ideal replay (truth under the plan's
+            # budgets and timeouts) resolves
+            "resolved_of_plan_ideal": (_r(1 - len(missed_ideal) / len(ideal_set))
+                                       if ideal_set else None),
+            "missed_plan_ideal": missed_ideal[:20],
             "false_pdfs": len(false_pdfs), "false_pdf_examples": false_pdfs[:5],
         },
         "latency_ms": {
