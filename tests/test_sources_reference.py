@@ -81,6 +81,9 @@ def test_registry_has_the_ten_sources():
         "crossref",
         "semantic_scholar",
     }
+    from fallback_kit.plan import KNOWN_SOURCES
+
+    assert set(KNOWN_SOURCES) == set(SOURCES)  # the plans' vocabulary is the registry
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))

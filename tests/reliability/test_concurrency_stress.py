@@ -17,6 +17,7 @@ from random import Random
 from typing import Any
 
 import pytest
+from driftclock import DriftClockLoop
 from fakes import make_plan, no_pdf, ok, transient
 
 from fallback_kit.events import ListSink, Outcome, Resolution
@@ -31,36 +32,6 @@ N_WORKS = 1000
 TOTAL_TIMEOUT_MS = 30_000
 TOTAL_ATTEMPTS = 8
 WATCHDOG_S = 30.0
-
-
-class _DriftSelector:
-    def __init__(self, real: Any, loop: DriftClockLoop) -> None:
-        self._real, self._loop = real, loop
-
-    def select(self, timeout: float | None = None) -> Any:
-        events = self._real.select(0)
-        if events:
-            return events
-        if timeout is None:
-            raise RuntimeError("deadlock: the loop waits with nothing scheduled")
-        self._loop.now += max(timeout, 1e-9)
-        return []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-
-class DriftClockLoop(asyncio.SelectorEventLoop):
-    """Fake time: jumps to the next timer, and moves >= 1 ns per iteration like real time
-    (looptime's 1 us grid makes aiolimiter spin at periods such as 1/3 s)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.now = 0.0
-        self._selector = _DriftSelector(self._selector, self)  # type: ignore[assignment]
-
-    def time(self) -> float:
-        return self.now
 
 
 def run_on_drift_clock(main: Callable[[], Awaitable[Any]]) -> Any:
