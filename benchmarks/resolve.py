@@ -17,7 +17,6 @@ import math
 import os
 import platform
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -35,9 +34,11 @@ from _sandbox_proc import SandboxProcess  # noqa: E402
 from fallback_kit.events import Attempt  # noqa: E402
 from fallback_kit.plan import Plan, load_plan  # noqa: E402
 from fallback_kit.politeness import DEFAULT_RATE_LIMITS  # noqa: E402
+from fallback_kit.run import open_run  # noqa: E402
 from fallback_kit.runner import arun_works  # noqa: E402
 from fallback_kit.sandbox import SandboxTransport, World, write_corpus  # noqa: E402
 from fallback_kit.simulate import models_from_truth, oracle, replay  # noqa: E402
+from fallback_kit.tuning import hedge_points  # noqa: E402
 from fallback_kit.works import read_works  # noqa: E402
 
 #: the faults about time are off in the zero-delay runs: a hang keeps its World length
@@ -122,21 +123,9 @@ def measured_run(name: str, plan: Plan, csv: Path, work_dir: Path, args: argpars
 
 
 def hedge_overrides(store: Path, plan: Plan) -> dict[str, int]:
-    """`tune`'s hedging rule: each tier but the last hedged at the P95 of its wins."""
-    con = sqlite3.connect(store)
-    try:
-        rows = con.execute("SELECT tier, t_end_ms FROM attempts WHERE outcome = 'success'")
-        ends: dict[str, list[float]] = {}
-        for tier, t_end in rows:
-            ends.setdefault(str(tier), []).append(float(t_end))
-    finally:
-        con.close()
-    out: dict[str, int] = {}
-    for i, tier in enumerate(plan.tiers[:-1]):
-        p95 = pct(ends.get(tier.name, []), 0.95)
-        if p95 and len(ends.get(tier.name, [])) >= 5:
-            out[f"tiers[{i}].hedge_after_ms"] = int(p95)
-    return out
+    """`tune`'s hedging rule on the unhedged run: each tier but the last hedged at the P95
+    of how long it took to win, counted from the tier's start."""
+    return hedge_points(plan, open_run(store).attempts)
 
 
 def latency_figures(plan: Plan, run: dict[str, Any], world: World, table: Mapping[str, Any],

@@ -15,7 +15,7 @@ from typing import Any
 from .plan import Plan, PlanError
 from .simulate import ReplayResult, SourceModel, models_from_attempts, replay
 
-__all__ = ["Projection", "Recommendation", "project", "recommend", "tuned_plan"]
+__all__ = ["Projection", "Recommendation", "hedge_points", "project", "recommend", "tuned_plan"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +97,33 @@ def _source_stats(attempts: Any) -> dict[str, dict[str, float]]:
     return stats
 
 
+def hedge_points(plan: Plan, attempts: Any, *, q: float = 0.95,
+                 min_wins: int = 5) -> dict[str, int]:
+    """Hedge points from a run: for each tier but the last, the `q` quantile of how long
+    the tier took to win, counted from the moment the tier started in that work.
+
+    A tier's clock starts when its first try starts (that is when `hedge_after_ms` starts
+    counting), not when the work started: counting from the work's start would add the
+    earlier tiers' time and put the hedge point of a late tier far too late.
+    Tiers with fewer than `min_wins` wins get no hedge point. Returns plan overrides,
+    `{"tiers[i].hedge_after_ms": ms}`.
+    """
+    if attempts is None or len(attempts) == 0:
+        return {}
+    tier_col = attempts["tier"].astype(str)
+    started = attempts.groupby([attempts["work_id"], tier_col], observed=True)["t_start_ms"].min()
+    wins = attempts[attempts["outcome"].astype(str) == "success"]
+    out: dict[str, int] = {}
+    for i, tier in enumerate(plan.tiers[:-1]):
+        tier_wins = wins[wins["tier"].astype(str) == tier.name]
+        took = [float(row.t_end_ms) - float(started[(row.work_id, tier.name)])
+                for row in tier_wins.itertuples(index=False)]
+        p = _percentile(took, q)
+        if p is not None and len(took) >= min_wins:
+            out[f"tiers[{i}].hedge_after_ms"] = max(1, int(p))
+    return out
+
+
 def recommend(run: Any, plan: Plan | None = None) -> list[Recommendation]:
     """Recommendations for `plan` (default: the run's own) from the run's attempts."""
     plan = plan or run.plan
@@ -147,15 +174,13 @@ def recommend(run: Any, plan: Plan | None = None) -> list[Recommendation]:
             consider(f"parallel {len(tier.sources)} in tier {tier.name}",
                      "all sources of the tier at once: lower latency for a few more requests",
                      {f"tiers[{i}].parallel": len(tier.sources)})
-    # 5. hedging at the P95 of the tier's successful latency
-    wins = attempts[attempts["outcome"].astype(str) == "success"]
-    for i, tier in enumerate(plan.tiers[:-1]):
-        ends = wins[wins["tier"].astype(str) == tier.name]["t_end_ms"].tolist()
-        p95 = _percentile([float(x) for x in ends], 0.95)
-        if p95 and tier.hedge_after_ms is None and len(ends) >= 5:
-            consider(f"hedge tier {tier.name} after {int(p95)} ms",
+    # 5. hedging at the P95 of each tier's successful latency
+    for key, p95 in hedge_points(plan, attempts).items():
+        i = int(key[len("tiers["):key.index("]")])
+        if plan.tiers[i].hedge_after_ms is None:
+            consider(f"hedge tier {plan.tiers[i].name} after {p95} ms",
                      "start the next tier when this one is slower than 95% of its wins",
-                     {f"tiers[{i}].hedge_after_ms": int(p95)})
+                     {key: p95})
     return recs
 
 

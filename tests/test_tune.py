@@ -11,7 +11,7 @@ from test_store_fixture import write_run_a
 from fallback_kit import load_plan, open_run, read_works, run_works
 from fallback_kit.cli import main
 from fallback_kit.simulate import models_from_attempts
-from fallback_kit.tuning import project, recommend, tuned_plan
+from fallback_kit.tuning import hedge_points, project, recommend, tuned_plan
 
 ROOT = Path(__file__).parent.parent
 
@@ -63,3 +63,34 @@ def test_projection_agrees_with_a_real_run_of_the_tuned_plan(tmp_path):
     assert abs(second["resolved"] - projected.resolved) <= 3
     assert second["latency_ms"]["p50"] == pytest.approx(projected.p50_ms, rel=0.35)
     assert second["latency_ms"]["p95"] == pytest.approx(projected.p95_ms, rel=0.25)
+
+
+def _attempts(rows):
+    import pandas as pd
+    return pd.DataFrame(rows, columns=["work_id", "tier", "source", "outcome",
+                                       "t_start_ms", "t_end_ms"])
+
+
+def test_hedge_points_count_from_the_tiers_start():
+    """A late tier's hedge point is how long *it* took to win, not the time since the work
+    started: tier `late` starts at 9000 ms and wins 100-500 ms later in every work."""
+    plan = load_plan(ROOT / "plans/default.yaml", env={})
+    first, late = plan.tiers[0].name, plan.tiers[1].name
+    rows = []
+    for k in range(20):
+        w = f"w{k}"
+        rows.append((w, first, "unpaywall", "not_found", 0.0, 9000.0))
+        rows.append((w, late, "doi_redirect", "success", 9000.0, 9000.0 + 100 + 20 * k))
+    for k in range(20):  # the first tier wins quickly in other works
+        rows.append((f"v{k}", first, "unpaywall", "success", 0.0, 50.0 + 10 * k))
+    points = hedge_points(plan, _attempts(rows))
+    assert points["tiers[1].hedge_after_ms"] == pytest.approx(100 + 0.95 * 19 * 20, abs=1)
+    assert points["tiers[0].hedge_after_ms"] == pytest.approx(50 + 0.95 * 19 * 10, abs=1)
+    assert "tiers[2].hedge_after_ms" not in points  # no wins: no evidence for a hedge point
+
+
+def test_hedge_points_need_enough_wins():
+    plan = load_plan(ROOT / "plans/default.yaml", env={})
+    rows = [(f"w{k}", plan.tiers[0].name, "arxiv", "success", 0.0, 10.0) for k in range(4)]
+    assert hedge_points(plan, _attempts(rows)) == {}
+    assert hedge_points(plan, _attempts(rows), min_wins=4) == {"tiers[0].hedge_after_ms": 10}
