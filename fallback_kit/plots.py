@@ -350,25 +350,28 @@ def waterfall_sample(run: Any, n: int, *, seed: int = 0) -> Figure:
 
 def latency_percentiles(runs: Any, *, ax: Axes | None = None, logx: bool = False) -> Figure:
     """ECDF of the time to resolve a work (resolved works only), one curve per run, with
-    P50/P95/P99 marked on each curve: how long most works wait, and how long the tail is."""
+    P50/P95/P99 marked on each curve: how long most works wait, and how long the tail is.
+
+    The values are written in the legend beside the axes, one aligned row per run (a small
+    table): written next to the markers they collide as soon as two curves run close.
+    """
     datas = _many(runs)
-    fig, ax = _figure_and_ax(ax, (8.0, 4.5))
+    fig, ax = _figure_and_ax(ax, (9.5, 4.5))
     markers = {"P50": "o", "P95": "s", "P99": "^"}
     colors = [f"C{i % 10}" for i in range(len(datas))]
-    for data, color in zip(datas, colors, strict=True):
-        values = np.sort(_resolved(data.resolutions)["elapsed_ms"].astype("float64").dropna())
+    samples = [np.sort(_resolved(d.resolutions)["elapsed_ms"].astype("float64").dropna())
+               for d in datas]
+    header, *rows = _percentile_rows([d.label for d in datas], samples)
+    for data, values, row, color in zip(datas, samples, rows, colors, strict=True):
         if values.size == 0:
-            ax.plot([], [], color=color, label=f"{data.label} (no resolved work)")
+            ax.plot([], [], color=color, label=row)
             continue
         y = np.arange(1, values.size + 1) / values.size
         ax.step(np.concatenate([[values[0]], values]), np.concatenate([[0.0], y]), where="post",
-                color=color, label=f"{data.label} (n={values.size})", gid=f"ecdf:{data.label}")
+                color=color, label=row, gid=f"ecdf:{data.label}")
         for name, value in _quantiles(values).items():
             ax.plot([value], [PERCENTILES[name]], marker=markers[name], color=color,
                     markeredgecolor="black", linestyle="none", gid=f"{name}:{data.label}")
-            ax.annotate(f"{name} {value:,.0f} ms", (value, PERCENTILES[name]),
-                        xytext=(6, -10), textcoords="offset points", fontsize="x-small",
-                        color=color)
     for q in PERCENTILES.values():
         ax.axhline(q, color="#cccccc", linewidth=0.6, zorder=0)
     if logx:
@@ -378,10 +381,27 @@ def latency_percentiles(runs: Any, *, ax: Axes | None = None, logx: bool = False
     ax.set_ylabel("share of resolved works")
     ax.set_title("Resolution latency (ECDF) with P50 / P95 / P99")
     handles, _ = ax.get_legend_handles_labels()
+    handles.insert(0, Line2D([], [], linestyle="none", label=header))  # the table's header
     handles += [Line2D([], [], marker=m, color="#555555", linestyle="none", label=k)
                 for k, m in markers.items()]
-    ax.legend(handles=handles, loc="lower right", fontsize="small")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+              prop={"family": "monospace", "size": "small"}, title="latency (ms)",
+              title_fontproperties={"size": "small"})
     return fig
+
+
+def _percentile_rows(labels: Sequence[str], samples: Sequence[np.ndarray]) -> list[str]:
+    """A header and one legend row per run, `label (n)  P50  P95  P99`, padded so that a
+    monospace font aligns them in columns like a table."""
+    cells: list[list[str]] = [["run (n)", *PERCENTILES]]
+    for label, values in zip(labels, samples, strict=True):
+        q = _quantiles(values)
+        numbers = [f"{q[k]:,.0f}" for k in PERCENTILES] if values.size else ["-"] * 3
+        cells.append([f"{label} ({values.size})", *numbers])
+    widths = [max(len(row[i]) for row in cells) for i in range(4)]
+    return ["  ".join([row[0].ljust(widths[0]),
+                       *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
+            for row in cells]
 
 
 def source_latency_percentiles(run: Any, *, ax: Axes | None = None) -> Figure:
@@ -417,7 +437,8 @@ def source_latency_percentiles(run: Any, *, ax: Axes | None = None) -> Figure:
     ax.set_xlabel("attempt duration (ms)")
     ax.set_title(f"{data.label}: attempt duration per source")
     ax.grid(axis="x", color="#e0e0e0")
-    ax.legend(loc="lower right", fontsize="small")
+    # beside the axes: inside, any corner can be where the slowest source's markers are
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     return fig
 
 
@@ -429,12 +450,8 @@ def coverage_by_tier(runs: Any, *, ax: Axes | None = None, normalize: bool = Tru
     not found, budget exhausted and error; as a share of done works (`normalize=True`)
     or as counts."""
     datas = _many(runs)
-    tiers: list[str] = []
-    for d in datas:
-        for t in _order(list(_resolved(d.resolutions)["tier"].astype("object")),
-                        d.resolutions["tier"]):
-            if t not in tiers:
-                tiers.append(t)
+    resolved = {t for d in datas for t in _resolved(d.resolutions)["tier"].astype("object")}
+    tiers = [t for t in _merge_orders([_plan_tiers(d) for d in datas]) if t in resolved]
     greens = [mcolors.to_hex(c) for c in
               _sequential("Greens", len(tiers))]
     segments = [(f"resolved: {t}", greens[i]) for i, t in enumerate(tiers)]
@@ -470,6 +487,43 @@ def coverage_by_tier(runs: Any, *, ax: Axes | None = None, normalize: bool = Tru
     ax.set_title("Coverage by tier (counts in the bars)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     return fig
+
+
+def _plan_tiers(data: _RunData) -> list[str]:
+    """The run's tiers in plan order: the categories a stored run gives its tier columns,
+    else the order in which each work's attempts reached them (merged over works), since
+    the first tier seen in resolutions is just the first work to finish."""
+    for df in (data.resolutions, data.attempts):
+        if "tier" in df.columns and isinstance(df["tier"].dtype, pd.CategoricalDtype):
+            return [str(c) for c in df["tier"].cat.categories]
+    att = data.attempts.sort_values("t_start_ms", kind="stable")
+    per_work = dict.fromkeys(tuple(t for t in dict.fromkeys(tiers) if isinstance(t, str))
+                             for _, tiers in att["tier"].astype("object").groupby(
+                                 att["work_id"].astype("object"), sort=False))
+    order = _merge_orders(list(per_work))
+    rest = [t for t in dict.fromkeys(data.resolutions["tier"].astype("object"))
+            if isinstance(t, str) and t not in order]
+    return order + rest
+
+
+def _merge_orders(orders: Sequence[Sequence[str]]) -> list[str]:
+    """One order of the tiers of several plans that keeps each plan's own order: a tier
+    comes once every tier some plan puts before it has come; among those ready (or, when
+    plans contradict each other, among all left) the lowest position in a plan goes first,
+    then the first seen."""
+    seen = list(dict.fromkeys(t for order in orders for t in order))
+    rank = {t: (min(o.index(t) for o in orders if t in o), k) for k, t in enumerate(seen)}
+    before: dict[str, set[str]] = {t: set() for t in seen}
+    for order in orders:
+        for i, t in enumerate(order):
+            before[t].update(order[:i])
+    out: list[str] = []
+    left = set(seen)
+    while left:
+        ready = [t for t in left if not before[t] & left] or list(left)
+        out.append(min(ready, key=rank.__getitem__))
+        left.remove(out[-1])
+    return out
 
 
 def _sequential(cmap_name: str, n: int) -> list[Any]:

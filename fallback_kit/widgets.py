@@ -92,7 +92,7 @@ class SourceRow:
 
 
 class TierRow:
-    """One tier: name, parallelism, its sources, and the buttons that move it."""
+    """One tier: name, parallelism, hedging, its sources, and the buttons that move it."""
 
     def __init__(self, index: int, tier: dict[str, Any], sources: dict[str, Any],
                  addable: list[str]) -> None:
@@ -101,6 +101,10 @@ class TierRow:
                            layout=w.Layout(width="260px"))
         self.parallel = w.IntText(value=int(tier.get("parallel", 1)), description="parallel",
                                   layout=_SMALL)
+        self.hedge_after_ms = w.IntText(
+            value=int(tier.get("hedge_after_ms") or 0), description="hedge ms",
+            tooltip="start the next tier if this one has not won after this many ms; 0 = off",
+            layout=w.Layout(width="190px"))
         self.up_button = w.Button(icon="arrow-up", tooltip="move this tier up",
                                   layout=w.Layout(width="36px"))
         self.down_button = w.Button(icon="arrow-down", tooltip="move this tier down",
@@ -116,11 +120,12 @@ class TierRow:
         self.error = w.HTML()
         self.name_error = w.HTML()
         self.parallel_error = w.HTML()
+        self.hedge_error = w.HTML()
         self.sources_error = w.HTML()
         self.box = w.VBox([
-            w.HBox([self.name, self.parallel, self.up_button, self.down_button,
-                    self.remove_button]),
-            self.error, self.name_error, self.parallel_error,
+            w.HBox([self.name, self.parallel, self.hedge_after_ms, self.up_button,
+                    self.down_button, self.remove_button]),
+            self.error, self.name_error, self.parallel_error, self.hedge_error,
             *[row.box for row in self.source_rows],
             self.sources_error,
             w.HBox([self.add_source, self.add_source_button], layout=w.Layout(margin="0 0 0 24px")),
@@ -128,6 +133,7 @@ class TierRow:
 
     def __repr__(self) -> str:
         return (f"TierRow({self.index}, {self.name.value!r}, parallel={self.parallel.value}, "
+                f"hedge_after_ms={self.hedge_after_ms.value or None}, "
                 f"sources={[r.name for r in self.source_rows]})")
 
 
@@ -266,6 +272,14 @@ class PlanEditor:
             policy["timeout_ms"] = value
         self._validate()
 
+    def _set_hedge(self, tier_index: int, value: int) -> None:
+        tier = self._tiers[tier_index]
+        if value == 0:  # 0 in the field means "no hedging": the key is absent, as in to_dict
+            tier.pop("hedge_after_ms", None)
+        else:
+            tier["hedge_after_ms"] = value
+        self._validate()
+
     def _validate(self) -> None:
         try:
             plan = plan_from_dict(copy.deepcopy(self._data), source="editor",
@@ -316,11 +330,14 @@ class PlanEditor:
             path = f"tiers[{i}]"
             labels.update({path: row.error, f"{path}.name": row.name_error,
                            f"{path}.parallel": row.parallel_error,
+                           f"{path}.hedge_after_ms": row.hedge_error,
                            f"{path}.sources": row.sources_error})
             row.name.observe(lambda ch, i=i: self._set(("tiers", i, "name"), ch["new"]),
                              names="value")
             row.parallel.observe(lambda ch, i=i: self._set(("tiers", i, "parallel"), ch["new"]),
                                  names="value")
+            row.hedge_after_ms.observe(lambda ch, i=i: self._set_hedge(i, ch["new"]),
+                                       names="value")
             row.up_button.on_click(lambda _, i=i: self.move_tier(i, -1))
             row.down_button.on_click(lambda _, i=i: self.move_tier(i, +1))
             row.remove_button.on_click(lambda _, i=i: self.remove_tier(i))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from itertools import combinations
 from typing import Any
 
 import matplotlib
@@ -12,6 +13,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from fallback_kit import plots  # noqa: E402
@@ -86,6 +88,13 @@ def run() -> FakeRun:
 def _render(fig: Figure) -> Figure:
     fig.savefig(io.BytesIO(), format="png")  # layout and text warnings only show on draw
     return fig
+
+
+def _drawn(fig: Figure) -> Any:
+    """Draw `fig` on an Agg canvas and return its renderer, to measure text where it landed."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
 
 
 def _bars(ax: Any) -> list[Any]:
@@ -219,8 +228,38 @@ def test_latency_percentiles_overlays_runs_with_their_labels(run: FakeRun) -> No
     fast = res.assign(elapsed_ms=res["elapsed_ms"] / 2)
     ax = _render(plots.latency_percentiles({"slow": run, "fast": (att, fast)})).axes[0]
     assert _line(ax, "P50:fast").get_xdata()[0] == pytest.approx(150.0)
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend[:2] == ["slow (n=3)", "fast (n=3)"]
+    legend = [t.get_text().split() for t in ax.get_legend().get_texts()]
+    assert legend[:3] == [["run", "(n)", "P50", "P95", "P99"],
+                          ["slow", "(3)", "300", "840", "888"],
+                          ["fast", "(3)", "150", "420", "444"]]
+
+
+def test_latency_percentiles_values_stay_legible_with_many_runs() -> None:
+    """Five close runs: no two texts of the figure overlap, and none sits on the curves."""
+    att, res = _frames()
+    runs = {f"plan{k}": (att, res.assign(elapsed_ms=res["elapsed_ms"] + 7 * k)) for k in range(5)}
+    fig = plots.latency_percentiles(runs)
+    renderer = _drawn(fig)
+    ax = fig.axes[0]
+    texts = [t for t in [*ax.texts, *ax.get_legend().get_texts()] if t.get_text()]
+    assert len(texts) >= 5
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    assert not [(a.get_text(), b.get_text())
+                for (a, ba), (b, bb) in combinations(zip(texts, boxes, strict=True), 2)
+                if ba.overlaps(bb)]
+    assert not any(box.overlaps(ax.get_window_extent(renderer)) for box in boxes)
+
+
+def test_latency_percentiles_aligns_the_values_of_runs_in_columns(run: FakeRun) -> None:
+    """The header and the rows of the legend table end their columns at the same places."""
+    att, res = _frames()
+    ax = plots.latency_percentiles({"a long plan name": run, "b": (att, res)}).axes[0]
+    header, *rows = [t.get_text() for t in ax.get_legend().get_texts()][:3]
+    assert rows[1].startswith("b (3) ")
+    for column in ("P50", "P95", "P99"):
+        end = header.index(column) + 3
+        assert all(row[end - 1].isdigit() and row[end:end + 1] in ("", " ") for row in rows)
+    assert ax.get_legend().get_texts()[0].get_family() == ["monospace"]
 
 
 def test_runs_in_a_list_are_labelled_by_plan_name_then_run_id(run: FakeRun) -> None:
@@ -244,6 +283,16 @@ def test_source_latency_percentiles_per_source_without_untried(run: FakeRun) -> 
                                        pd.Series([400.0, 350.0]).quantile(0.95)])
 
 
+def test_source_latency_percentiles_legend_never_covers_the_axes(run: FakeRun) -> None:
+    """The marker legend sits beside the axes, so no source's markers can hide under it."""
+    fig = plots.source_latency_percentiles(run)
+    renderer = _drawn(fig)
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not legend.overlaps(ax.get_window_extent(renderer))
+    assert legend.x0 >= ax.get_window_extent(renderer).x1
+
+
 def _segment(ax: Any, label: str, run_label: str) -> Any:
     return next(p for p in ax.patches if p.get_gid() == f"{label}|{run_label}")
 
@@ -264,6 +313,46 @@ def test_coverage_by_tier_normalises_each_bar_to_100(run: FakeRun) -> None:
     mine = [p for p in ax.patches if str(p.get_gid()).endswith("|default")]
     assert sum(p.get_height() for p in mine) == pytest.approx(100.0)
     assert _segment(ax, "resolved: direct_oa", "default").get_height() == pytest.approx(40.0)
+
+
+def _legend(ax: Any) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def _tiered(tiers: list[str], rename: dict[str, str] | None = None) -> FakeRun:
+    """The test run with some tiers renamed, typed as run.py types it with plan `tiers`."""
+    att, res = _frames()
+    for df in (att, res):
+        df["tier"] = pd.Categorical(df["tier"].replace(rename or {}), categories=tiers)
+    return FakeRun(att, res)
+
+
+def test_coverage_by_tier_stacks_tiers_in_plan_order_not_as_first_resolved() -> None:
+    """Without tier categories, tiers follow the order works reached them, not which
+    tier's work happened to finish first."""
+    att, res = _frames()
+    ax = _render(plots.coverage_by_tier({"a": (att, res.iloc[[1, 0, 2, 3, 4]])},
+                                        normalize=False)).axes[0]
+    assert _legend(ax)[:2] == ["resolved: direct_oa", "resolved: archive"]
+    assert _segment(ax, "resolved: archive", "a").get_y() == pytest.approx(2)
+
+
+def test_coverage_by_tier_keeps_plan_order_across_runs() -> None:
+    """A run resolved only by its last tier does not put that tier first."""
+    tiers = ["direct_oa", "doi_follow", "archive"]
+    only_archive = _tiered(tiers)
+    only_archive.resolutions = only_archive.resolutions.iloc[[1, 2, 3]]
+    ax = plots.coverage_by_tier({"a": only_archive, "b": _tiered(tiers)}).axes[0]
+    assert _legend(ax)[:2] == ["resolved: direct_oa", "resolved: archive"]
+
+
+def test_coverage_by_tier_merges_different_plans_by_position() -> None:
+    """Plans with different tiers give one order that keeps each plan's own order."""
+    a = _tiered(["direct_oa", "archive"])
+    b = _tiered(["landing", "direct_oa", "archive"], rename={"direct_oa": "landing"})
+    b.resolutions.loc[0, "tier"] = "direct_oa"
+    ax = plots.coverage_by_tier({"a": a, "b": b}).axes[0]
+    assert _legend(ax)[:3] == ["resolved: landing", "resolved: direct_oa", "resolved: archive"]
 
 
 def test_outcomes_by_source_annotates_each_cell_with_its_count(run: FakeRun) -> None:

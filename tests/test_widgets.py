@@ -93,6 +93,32 @@ def test_bad_tier_parallel_is_shown_on_that_tier(ed: PlanEditor) -> None:
     assert ed.field_error("tiers[0].parallel") == ""
 
 
+def test_tier_hedge_edits_the_plan_as_a_plan_override_would(ed: PlanEditor, plan: Plan) -> None:
+    """A hedge of 300 ms on tier 0 gives the plan `tiers[0].hedge_after_ms=300` gives."""
+    ed.tier_rows[0].hedge_after_ms.value = 300
+    assert ed.errors == []
+    assert ed.plan == plan.replace(**{"tiers[0].hedge_after_ms": 300})
+    assert [t.hedge_after_ms for t in ed.plan.tiers] == [300, None]
+
+
+def test_zero_tier_hedge_turns_hedging_off(plan: Plan) -> None:
+    """The field shows the plan's hedge; clearing it to 0 gives hedge_after_ms None."""
+    ed = PlanEditor(plan.replace(**{"tiers[1].hedge_after_ms": 2500}))
+    assert [r.hedge_after_ms.value for r in ed.tier_rows] == [0, 2500]
+    ed.tier_rows[1].hedge_after_ms.value = 0
+    assert ed.errors == [] and ed.plan.tiers[1].hedge_after_ms is None
+    assert "hedge_after_ms" not in ed.data["tiers"][1]
+
+
+def test_negative_tier_hedge_is_shown_on_that_tier(ed: PlanEditor) -> None:
+    """hedge -5 ms on tier 1 is an error under tier 1; the plan keeps no hedge."""
+    ed.tier_rows[1].hedge_after_ms.value = -5
+    assert ed.errors == [("tiers[1].hedge_after_ms", "must be >= 1")]
+    assert "must be >= 1" in ed.field_error("tiers[1].hedge_after_ms")
+    assert ed.tier_rows[1].hedge_error.value != "" and ed.tier_rows[0].hedge_error.value == ""
+    assert ed.plan.tiers[1].hedge_after_ms is None
+
+
 def test_duplicate_tier_name_is_an_error_on_the_name(ed: PlanEditor) -> None:
     """Renaming a tier to another tier's name is flagged on that name field."""
     ed.tier_rows[1].name.value = "direct"
@@ -169,6 +195,15 @@ def test_move_tier_down_and_up(ed: PlanEditor) -> None:
     assert [t.name for t in ed.plan.tiers] == ["archive", "direct"]
     ed.tier_rows[1].up_button.click()
     assert [t.name for t in ed.plan.tiers] == ["direct", "archive"]
+
+
+def test_a_tier_keeps_its_hedge_when_it_moves(ed: PlanEditor) -> None:
+    """The hedge belongs to the tier, so it follows the tier down and its field too."""
+    ed.tier_rows[0].hedge_after_ms.value = 400
+    ed.tier_rows[0].down_button.click()
+    assert [(t.name, t.hedge_after_ms) for t in ed.plan.tiers] == [("archive", None),
+                                                                    ("direct", 400)]
+    assert [r.hedge_after_ms.value for r in ed.tier_rows] == [0, 400]
 
 
 def test_add_source_offers_only_unused_known_sources(ed: PlanEditor) -> None:
