@@ -66,7 +66,8 @@ def _looks_like_html(head: bytes) -> bool:
 
 
 def validate_pdf_file(path: Path, *, head: bytes, tail: bytes, size: int, min_bytes: int) -> str:
-    """Return '' if the file is a whole, readable, unencrypted PDF, else the reason."""
+    """Return '' if the file is a whole, readable PDF that opens without a password,
+    else the reason."""
     if not head.startswith(b"%PDF-"):
         return "html_instead_of_pdf" if _looks_like_html(head) else "not_a_pdf"
     if not tail.rstrip(_WHITESPACE).endswith(b"%%EOF"):
@@ -77,7 +78,9 @@ def validate_pdf_file(path: Path, *, head: bytes, tail: bytes, size: int, min_by
         from pypdf import PdfReader
 
         reader = PdfReader(path, strict=False)
-        if reader.is_encrypted:
+        # publishers often encrypt with an empty user password (to set permissions): such
+        # a file opens for anyone, so only a PDF that needs a password is refused
+        if reader.is_encrypted and not reader.decrypt(""):
             return "encrypted_pdf"
         if len(reader.pages) < 1:
             return "unreadable_pdf"

@@ -32,9 +32,9 @@ def make_pdf(lines: int = 80) -> bytes:
 VALID = make_pdf()
 
 
-def encrypted(data: bytes) -> bytes:
+def encrypted(data: bytes, *, user_password: str = "user", algorithm: str = "RC4-128") -> bytes:
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
-    writer.encrypt(user_password="user", owner_password="owner")
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm=algorithm)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -98,6 +98,18 @@ async def test_encrypted_pdf_is_rejected(tmp_path: Path) -> None:
         result = await download_pdf(client, URL, tmp_path)
     assert (result.ok, result.reason) == (False, "encrypted_pdf")
     assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-128", "AES-256"])
+async def test_pdf_encrypted_with_an_empty_user_password_is_accepted(
+    tmp_path: Path, algorithm: str
+) -> None:
+    """Publishers encrypt PDFs with an empty user password to set permissions: anyone can
+    open such a file, so it is a usable PDF."""
+    async with client_for(encrypted(VALID, user_password="", algorithm=algorithm)) as client:
+        result = await download_pdf(client, URL, tmp_path)
+    assert result.ok, result.reason
+    assert len(files_in(tmp_path)) == 1
 
 
 async def test_small_pdf_is_rejected(tmp_path: Path) -> None:
