@@ -288,17 +288,25 @@ def _parse_scalar(text: str) -> Any:
         return text
 
 
-_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+#: path tokens: `name`, `[3]`, or a quoted key `["web.archive.org"]` (a host name has dots)
+_PATH_TOKEN = re.compile(r"""\[(["'])(.+?)\1\]|([^.\[\]]+)|\[(\d+)\]""")
 
 
 def _split_path(path: str) -> list[str | int]:
-    return [int(i) if i else k for k, i in _PATH_TOKEN.findall(path)]
+    return [quoted or (int(i) if i else k) for _, quoted, k, i in _PATH_TOKEN.findall(path)]
+
+
+def _join_key(prefix: str, key: str) -> str:
+    """`prefix.key`, or `prefix["key"]` when the key itself holds a dot or a bracket."""
+    if any(c in key for c in '.[]"'):
+        return f'{prefix}["{key}"]'
+    return f"{prefix}.{key}" if prefix else key
 
 
 def _canonical(path: str) -> str:
     out = ""
     for part in _split_path(path):
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        out += f"[{part}]" if isinstance(part, int) else _join_key(out, part)[len(out):]
     return out
 
 
@@ -319,7 +327,7 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
 def _flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(data, dict):
         for k, v in data.items():
-            yield from _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+            yield from _flatten(v, _join_key(prefix, str(k)))
     elif isinstance(data, list) and data and all(isinstance(x, dict) for x in data):
         for i, v in enumerate(data):
             yield from _flatten(v, f"{prefix}[{i}]")
@@ -544,7 +552,7 @@ def plan_from_dict(
         r.fail("politeness.rate_limits", "must be a mapping of host -> {per_second, burst}")
         raw_limits = {}
     for host, raw in raw_limits.items():
-        path = f"politeness.rate_limits.{host}"
+        path = _join_key("politeness.rate_limits", str(host))
         lim = r.mapping(raw, path, _keys(RateLimitPolicy))
         limits[str(host)] = RateLimitPolicy(
             per_second=r.number(lim, "per_second", path, 1.0),

@@ -32,6 +32,19 @@ def test_config_shows_origins(capsys, monkeypatch):
     assert rows["sources.unpaywall.backoff_base_ms"][-1] == "default"
 
 
+def test_set_addresses_a_host_name_with_dots(capsys):
+    """A rate limit keyed by a host name ("web.archive.org") is reached with a quoted key,
+    and `config` lists it under the same path."""
+    path = 'politeness.rate_limits["web.archive.org"].per_second'
+    assert main(["config", "--plan", DEFAULT, "--set", f"{path}=0.5"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert rows[path][1:] == ["0.5", "override"]
+    plan = load_plan(DEFAULT, env={}, overrides={"politeness.rate_limits['web.archive.org']"
+                                                 ".per_second": 0.5})
+    assert plan.politeness.rate_limits["web.archive.org"].per_second == 0.5
+    assert "web" not in plan.politeness.rate_limits  # not split at its dots
+
+
 def test_explain_says_the_strategy(capsys):
     """`explain` names each tier, what runs in parallel, the budgets and the gates."""
     assert main(["explain", "--plan", DEFAULT]) == 0
