@@ -294,10 +294,7 @@ class RunStore:
         store = cls.open(d)
         if store.plan_hash != plan_hash(plan_yaml):
             store.close()
-            raise StoreError(
-                f"{d}: holds a run of another plan; use --force to overwrite"
-                " or choose another --out"
-            )
+            raise _other_plan(d)
         with store._tx():
             store._conn.execute("UPDATE run SET status = 'running', ended_at = NULL WHERE id = 1")
         return store
@@ -326,10 +323,7 @@ class RunStore:
             )
         db = d / DB_NAME
         if db.exists() and not force and _peek_plan_hash(db) != plan_hash(plan_yaml):
-            raise StoreError(
-                f"{d}: holds a run of another plan; use --force to overwrite"
-                " or choose another --out"
-            )
+            raise _other_plan(d)
 
     @classmethod
     def _create_fresh(cls, d: Path, *, plan_yaml: str, meta: Mapping[str, Any]) -> RunStore:
@@ -539,6 +533,11 @@ class RunStore:
 
 
 # ---- helpers --------------------------------------------------------------------------
+
+
+def _other_plan(d: Path) -> StoreError:
+    return StoreError(f"{d}: holds a run of another plan; use --force to overwrite"
+                      " or choose another --out")
 
 
 def _ensure_dir(d: Path) -> None:
