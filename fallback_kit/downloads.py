@@ -1,7 +1,7 @@
 """Download a PDF to a content-addressed file, atomically, and only if it is a real PDF.
 
 The body streams into a `.part` file in the destination directory while being hashed;
-only after it passes every check (magic bytes, `%%EOF`, size, not encrypted, pypdf
+only after it passes every check (magic bytes, `%%EOF`, size, no password needed, pypdf
 opens it) is it renamed to `DIR/ab/abcdef….pdf` (its sha256). So a final name always
 holds a whole, valid PDF; a crash or a failed check leaves nothing (the `.part` file
 is removed). Content addressing makes a second run write nothing new, and the store's
