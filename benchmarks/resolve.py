@@ -122,10 +122,64 @@ def measured_run(name: str, plan: Plan, csv: Path, work_dir: Path, args: argpars
             "attempts": counter.attempts, "store": out / "run.sqlite"}
 
 
-def hedge_overrides(store: Path, plan: Plan) -> dict[str, int]:
-    """`tune`'s hedging rule on the unhedged run: each tier but the last hedged at the P95
-    of how long it took to win, counted from the tier's start."""
-    return hedge_points(plan, open_run(store).attempts)
+def hedge_overrides(store: Path, plan: Plan, q: float = 0.95) -> dict[str, int]:
+    """`tune`'s hedging rule on the unhedged run: each tier but the last hedged at the `q`
+    quantile of how long it took to win, counted from the tier's start."""
+    return hedge_points(plan, open_run(store).attempts, q=q)
+
+
+def hedging_figures(plan: Plan, run: dict[str, Any], unhedged: dict[str, Any], csv: Path,
+                    work_dir: Path, args: argparse.Namespace, world: World,
+                    table: Mapping[str, Any], truth_by_work: Mapping[str, Mapping[str, Any]],
+                    oracle_ms: Mapping[str, Any], q: float = 0.95) -> dict[str, Any]:
+    """The plan hedged at each tier's `q` quantile (measured and replayed), the replayed
+    effect of other quantiles, and the best cut any hedging could give (the oracle)."""
+    overrides = hedge_overrides(run["store"], plan, q)
+    if not overrides:
+        return {"error": "no tier won often enough to set a hedge point"}
+    hedged = plan.replace(**overrides)
+    hrun = measured_run(f"{plan.name}-hedged-q{q}", hedged, csv, work_dir, args,
+                        time_scale=args.time_scale, concurrency=args.concurrency)
+    hfig = latency_figures(hedged, hrun, world, table, truth_by_work, oracle_ms)
+    lat_u, lat_h = unhedged["latency_ms"], hfig["latency_ms"]
+    p99u, p99h = lat_u["measured"]["p99"], lat_h["measured"]["p99"]
+    ru, rh = unhedged["requests_total"]["measured"], hfig["requests_total"]["measured"]
+    iu, ih = unhedged["requests_total"]["plan_ideal"], hfig["requests_total"]["plan_ideal"]
+    ipu, iph = lat_u["plan_ideal"]["p99"], lat_h["plan_ideal"]["p99"]
+    # no plan resolves a work sooner than its fastest source: over the works the unhedged
+    # run resolved, the P99 of that is the most any hedging could cut
+    oracle_p99 = pct([oracle_ms[r.work_id][1] for r in run["result"].resolutions
+                      if r.resolved and oracle_ms.get(r.work_id) is not None], 0.99)
+    return {
+        "quantile": q, "overrides": overrides, "hedged_run": hfig,
+        "p95_ms": {"unhedged": lat_u["measured"]["p95"], "hedged": lat_h["measured"]["p95"]},
+        "p99_ms": {"unhedged": p99u, "hedged": p99h},
+        "p99_cut": _r(1 - p99h / p99u) if p99u and p99h else None,
+        "extra_requests": _r(rh / ru - 1) if ru else None,
+        "plan_ideal_p99_cut": _r(1 - iph / ipu) if ipu and iph else None,
+        "plan_ideal_extra_requests": _r(ih / iu - 1) if iu else None,
+        "oracle_p99_ms_of_resolved": _r(oracle_p99, 1),
+        "oracle_bound_p99_cut": _r(1 - oracle_p99 / p99u) if p99u and oracle_p99 else None,
+        "replayed_quantile_sweep": hedge_sweep(plan, run["store"], table),
+    }
+
+
+def hedge_sweep(plan: Plan, store: Path, table: Mapping[str, Any],
+                quantiles: Sequence[float] = (0.5, 0.75, 0.9, 0.95, 0.99)) -> list[dict[str, Any]]:
+    """Replayed P99 cut and extra requests when every tier hedges at another quantile of
+    its win latency (no network: the trade-off curve behind the P95 rule)."""
+    base = replay(plan, table)
+    p99_0 = pct([r.elapsed_ms for r in base if r.status == "resolved"], 0.99)
+    req_0 = sum(r.requests for r in base)
+    out = []
+    for q in quantiles:
+        overrides = hedge_overrides(store, plan, q)
+        rs = replay(plan.replace(**overrides), table)
+        p99 = pct([r.elapsed_ms for r in rs if r.status == "resolved"], 0.99)
+        out.append({"quantile": q, "overrides": overrides,
+                    "p99_cut": _r(1 - p99 / p99_0) if p99 and p99_0 else None,
+                    "extra_requests": _r(sum(r.requests for r in rs) / req_0 - 1)})
+    return out
 
 
 def latency_figures(plan: Plan, run: dict[str, Any], world: World, table: Mapping[str, Any],
@@ -236,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="works in the zero-delay runs (default --n; --full: 10000)")
     ap.add_argument("--throughput-concurrency", default="64,256")
     ap.add_argument("--no-hedge", action="store_true")
+    ap.add_argument("--hedge-quantiles", default="0.95",
+                    help="measured hedged runs, each tier hedged at this quantile of its"
+                         " win latency (comma-separated; the first is `hedging`)")
     ap.add_argument("--no-rate-limit-run", action="store_true")
     ap.add_argument("--memory", default=None,
                     help="comma-separated corpus sizes for the peak-RSS runs (--full:"
@@ -284,30 +341,13 @@ def main(argv: list[str] | None = None) -> int:
         entry["no_rate_limits"] = latency_figures(lifted, run, world, table, truth_by_work, orc)
 
         if not args.no_hedge:
-            overrides = hedge_overrides(run["store"], lifted)
-            if overrides:
-                hedged = lifted.replace(**overrides)
-                hrun = measured_run(f"{base.name}-hedged", hedged, csv, work_dir, args,
-                                    time_scale=args.time_scale, concurrency=args.concurrency)
-                hfig = latency_figures(hedged, hrun, world, table, truth_by_work, orc)
-                un = entry["no_rate_limits"]
-                p99u, p99h = un["latency_ms"]["measured"]["p99"], \
-                    hfig["latency_ms"]["measured"]["p99"]
-                p95u, p95h = un["latency_ms"]["measured"]["p95"], \
-                    hfig["latency_ms"]["measured"]["p95"]
-                ru, rh = un["requests_total"]["measured"], hfig["requests_total"]["measured"]
-                iu, ih = un["requests_total"]["plan_ideal"], hfig["requests_total"]["plan_ideal"]
-                ipu = un["latency_ms"]["plan_ideal"]["p99"]
-                iph = hfig["latency_ms"]["plan_ideal"]["p99"]
-                entry["hedging"] = {
-                    "overrides": overrides, "hedged_run": hfig,
-                    "p95_ms": {"unhedged": p95u, "hedged": p95h},
-                    "p99_ms": {"unhedged": p99u, "hedged": p99h},
-                    "p99_cut": _r(1 - p99h / p99u) if p99u and p99h else None,
-                    "extra_requests": _r(rh / ru - 1) if ru else None,
-                    "plan_ideal_p99_cut": _r(1 - iph / ipu) if ipu and iph else None,
-                    "plan_ideal_extra_requests": _r(ih / iu - 1) if iu else None,
-                }
+            first, *others = [float(q) for q in args.hedge_quantiles.split(",") if q]
+            entry["hedging"] = hedging_figures(lifted, run, entry["no_rate_limits"], csv,
+                                               work_dir, args, world, table, truth_by_work, orc,
+                                               first)
+            entry["hedging_other_quantiles"] = [
+                hedging_figures(lifted, run, entry["no_rate_limits"], csv, work_dir, args,
+                                world, table, truth_by_work, orc, q) for q in others]
         if not args.no_rate_limit_run:
             rrun = measured_run(f"{base.name}-ratelimited", base, csv, work_dir, args,
                                 time_scale=args.time_scale, concurrency=args.concurrency)
