@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/fallback-kit run sample_works.csv --plan plans/default.yaml --sandbox --profile mixed --seed 7 --concurrency 4 --out runs/sample --force --download runs/sample/pdfs
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider notebooks
 
@@ -23,7 +23,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
 lint: $(STAMP)
-	$(BIN)/ruff check fallback_kit tests
+	$(BIN)/ruff check fallback_kit tests benchmarks notebooks
 	$(BIN)/mypy fallback_kit
 
 bench: $(STAMP)
