@@ -4,13 +4,15 @@ The request keeps its real URL (https://api.unpaywall.org/...) as far as the cli
 and the sources can tell; only the connection goes to 127.0.0.1:PORT over plain
 HTTP, with the original Host header and an `x-sandbox-scheme` header.
 
-It speaks HTTP/1.1 itself over asyncio streams, with a last-in-first-out pool of
-idle keep-alive connections: one server, one protocol, no TLS, so none of httpcore's
-generality is needed, and httpcore's pool (which scans every connection and probes
-each socket on every request) was the client's bottleneck at 64+ requests in flight
-(benchmarks/RESULTS.md). Errors are httpx's: `ConnectError`, `ConnectTimeout`,
-`ReadError`, `ReadTimeout`, `RemoteProtocolError`, so callers cannot tell it from
-`httpx.AsyncHTTPTransport`.
+The HTTP/1.1 protocol is h11's, the sans-IO state machine httpcore itself uses: it
+writes the request, parses the response head and its framing (Content-Length,
+chunked, up to the close) and decides keep-alive. The connections are ours: asyncio
+streams and a last-in-first-out pool of idle keep-alive connections. One server, one
+protocol, no TLS, so none of httpcore's generality is needed, and httpcore's pool
+(which scans every connection and probes each socket on every request) was the
+client's bottleneck at 64+ requests in flight (benchmarks/RESULTS.md). Errors are
+httpx's: `ConnectError`, `ConnectTimeout`, `ReadError`, `ReadTimeout`,
+`RemoteProtocolError`, so callers cannot tell it from `httpx.AsyncHTTPTransport`.
 """
 
 from __future__ import annotations
@@ -21,24 +23,26 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
+import h11
 import httpx
 
 __all__ = ["SandboxTransport"]
 
 _CHUNK = 65_536
-_NO_BODY_STATUSES = frozenset({204, 304})
 _MAX_HEADER_BYTES = 256 * 1024
+_END = h11.EndOfMessage()
 
 
 class _Conn:
-    """One keep-alive HTTP/1.1 connection to the sandbox."""
+    """One keep-alive HTTP/1.1 connection to the sandbox, with its h11 state."""
 
-    __slots__ = ("reader", "writer", "reused")
+    __slots__ = ("reader", "writer", "reused", "h11")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.reused = False
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEADER_BYTES)
 
     @property
     def usable(self) -> bool:
@@ -50,76 +54,67 @@ class _Conn:
             transport.close()
 
 
+def _pull(proto: h11.Connection, pieces: list[bytes]) -> bool:
+    """Collect the body pieces h11 can parse from what has arrived; True at the end."""
+    while True:
+        event = proto.next_event()
+        if isinstance(event, h11.Data):
+            pieces.append(event.data)
+        elif event is h11.NEED_DATA:
+            return False
+        elif isinstance(event, h11.EndOfMessage):
+            return True
+        else:
+            raise h11.RemoteProtocolError(f"unexpected {event!r} in a response body")
+
+
 class _Body(httpx.AsyncByteStream):
-    """The response body, read straight off the connection; the connection goes back
-    to the pool only once the body has been read to its end."""
+    """The response body, parsed off the connection as it arrives; the connection goes
+    back to the pool only once h11 has seen the end of the body."""
 
     def __init__(self, transport: SandboxTransport, conn: _Conn, request: httpx.Request,
-                 *, length: int | None, chunked: bool, keep_alive: bool,
+                 headers: list[tuple[bytes, bytes]], pieces: list[bytes], *, done: bool,
                  read_timeout: float | None) -> None:
         self._transport = transport
+        self._headers = headers
         self._conn: _Conn | None = conn
         self._request = request
-        self._length = length
-        self._chunked = chunked
-        self._keep_alive = keep_alive
+        self._pieces = pieces
+        self._done = done
         self._read_timeout = read_timeout
-        self._done = length == 0 and not chunked
+        self._yielded = 0
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         conn = self._conn
-        if conn is None or self._done:
+        if conn is None:
             return
+        proto = conn.h11
+        pieces, self._pieces = self._pieces, []
         try:
-            if self._chunked:
-                async for piece in self._chunks(conn.reader):
-                    yield piece
-            elif self._length is not None:
-                while self._length > 0:
-                    data = await self._read(conn.reader.read(min(self._length, _CHUNK)))
-                    if not data:
-                        raise httpx.RemoteProtocolError(
-                            "sandbox: connection closed before the end of the body",
-                            request=self._request)
-                    self._length -= len(data)
-                    if self._length == 0:
-                        # whole before the caller sees the last piece: a reader that
-                        # stops at its cap right there still leaves a reusable connection
-                        self._done = True
-                    yield data
-            else:  # delimited by the end of the connection
-                self._keep_alive = False
-                while data := await self._read(conn.reader.read(_CHUNK)):
-                    yield data
-            self._done = True
+            while True:
+                if pieces:
+                    data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                    pieces = []
+                    self._yielded += len(data)
+                    # _done is already set when this is the last piece: a reader that
+                    # stops at its cap right there still leaves a reusable connection
+                    yield bytes(data)
+                if self._done:
+                    return
+                proto.receive_data(await self._read(conn.reader))
+                self._done = _pull(proto, pieces)
+        except h11.RemoteProtocolError as exc:
+            raise httpx.RemoteProtocolError(f"sandbox: {exc}", request=self._request) from None
         except (ConnectionError, OSError) as exc:
             raise httpx.ReadError(f"sandbox: {type(exc).__name__}: {exc}",
                                   request=self._request) from None
-        except asyncio.IncompleteReadError:
-            raise httpx.RemoteProtocolError("sandbox: connection closed mid-body",
-                                            request=self._request) from None
 
-    async def _chunks(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-        while True:
-            line = await self._read(reader.readuntil(b"\r\n"))
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise httpx.RemoteProtocolError("sandbox: bad chunk size",
-                                                request=self._request) from None
-            if size == 0:
-                while (await self._read(reader.readuntil(b"\r\n"))) != b"\r\n":
-                    pass  # trailers
-                return
-            data = await self._read(reader.readexactly(size + 2))
-            yield data[:-2]
-
-    async def _read(self, aw: Any) -> Any:
+    async def _read(self, reader: asyncio.StreamReader) -> bytes:
         if self._read_timeout is None:
-            return await aw
+            return await reader.read(_CHUNK)
         try:
             async with asyncio.timeout(self._read_timeout):
-                return await aw
+                return await reader.read(_CHUNK)
         except TimeoutError:
             raise httpx.ReadTimeout("sandbox: read timed out", request=self._request) from None
 
@@ -127,14 +122,34 @@ class _Body(httpx.AsyncByteStream):
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        left = self._length
-        if not self._done and not self._chunked and left is not None and self._keep_alive:
-            # an unread small body (a redirect's, an error page's) that has already
-            # arrived is skipped, so the connection stays reusable; never waits
-            if len(getattr(conn.reader, "_buffer", b"")) >= left:
-                await conn.reader.readexactly(left)
-                self._done = True
-        self._transport._release(conn, reuse=self._done and self._keep_alive)
+        proto = conn.h11
+        if not self._done:
+            await self._skip_arrived(conn)
+        reuse = self._done and proto.our_state is h11.DONE and proto.their_state is h11.DONE
+        if reuse:
+            proto.start_next_cycle()
+        self._transport._release(conn, reuse=reuse)
+
+    async def _skip_arrived(self, conn: _Conn) -> None:
+        """Parse off an unread body (a redirect's, an error page's) whose bytes have all
+        arrived, so the connection stays reusable; never waits for more."""
+        arrived = len(getattr(conn.reader, "_buffer", b""))
+        left = self._left()
+        if not arrived or (left is not None and arrived < left):
+            return
+        try:
+            # returns at once with bytes already buffered, and resumes a paused socket
+            conn.h11.receive_data(await conn.reader.read(arrived))
+            self._done = _pull(conn.h11, [])
+        except (h11.RemoteProtocolError, ConnectionError, OSError):
+            self._done = False
+
+    def _left(self) -> int | None:
+        """Body bytes not yet parsed, if the response declared its length."""
+        for name, value in self._headers:
+            if name.lower() == b"content-length":
+                return int(value) - self._yielded - sum(len(p) for p in self._pieces)
+        return None
 
 
 class SandboxTransport(httpx.AsyncBaseTransport):
@@ -211,8 +226,8 @@ class SandboxTransport(httpx.AsyncBaseTransport):
             raise RuntimeError("SandboxTransport: the transport is closed")
         self.requests += 1
         timeouts = request.extensions.get("timeout") or {}
-        head = self._head(request)
-        body = b"" if request.method in ("GET", "HEAD") else await _read_all(request)
+        body = await request.aread()
+        head = _request_event(request)
         if self._slots is not None:
             await self._slots.acquire()
         try:
@@ -235,61 +250,56 @@ class SandboxTransport(httpx.AsyncBaseTransport):
                 self._slots.release()
             raise
 
-    def _head(self, request: httpx.Request) -> bytes:
-        url = request.url
-        lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), url.raw_path)]
-        has_host = False
-        for name, value in request.headers.raw:
-            if name.lower() == b"host":
-                has_host = True
-            lines.append(b"%s: %s\r\n" % (name, value))
-        if not has_host:
-            lines.append(b"Host: %s\r\n" % url.netloc)
-        lines.append(b"x-sandbox-scheme: %s\r\n\r\n" % url.scheme.encode("ascii"))
-        return b"".join(lines)
-
-    async def _exchange(self, conn: _Conn, request: httpx.Request, head: bytes, body: bytes,
-                        timeouts: dict[str, float | None]) -> httpx.Response:
+    async def _exchange(self, conn: _Conn, request: httpx.Request, head: h11.Request,
+                        body: bytes, timeouts: dict[str, float | None]) -> httpx.Response:
+        proto = conn.h11
         read_timeout = timeouts.get("read")
         try:
-            conn.writer.write(head + body if body else head)
+            out = proto.send(head)
+            if body:
+                out += proto.send(h11.Data(data=body))
+            out += proto.send(_END)
+        except h11.LocalProtocolError as exc:
+            raise httpx.LocalProtocolError(f"sandbox: {exc}", request=request) from None
+        received = False
+        try:
+            conn.writer.write(out)
             async with asyncio.timeout(read_timeout):
-                raw = await conn.reader.readuntil(b"\r\n\r\n")
+                # nothing to parse before the first read
+                event: h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED] = h11.NEED_DATA
+                while event is h11.NEED_DATA:
+                    data = await conn.reader.read(_CHUNK)
+                    if not data:
+                        if conn.reused and not received:
+                            raise _StaleConnection
+                        raise httpx.RemoteProtocolError(
+                            "sandbox: server disconnected without sending a response",
+                            request=request)
+                    received = True
+                    proto.receive_data(data)
+                    event = proto.next_event()
+                    while isinstance(event, h11.InformationalResponse):
+                        event = proto.next_event()  # 1xx: skipped, as httpcore does
+            if not isinstance(event, h11.Response):
+                raise h11.RemoteProtocolError(f"unexpected {event!r} instead of a response")
+            response = event
+            pieces: list[bytes] = []
+            done = _pull(proto, pieces)  # the part of the body that came with the head
         except TimeoutError:
             raise httpx.ReadTimeout("sandbox: no answer in time", request=request) from None
-        except asyncio.IncompleteReadError as exc:
-            if conn.reused and not exc.partial:
-                raise _StaleConnection from None
-            raise httpx.RemoteProtocolError("sandbox: server disconnected without sending a"
-                                            " response", request=request) from None
-        except asyncio.LimitOverrunError:
-            raise httpx.RemoteProtocolError("sandbox: response head too large",
-                                            request=request) from None
+        except h11.RemoteProtocolError as exc:
+            raise httpx.RemoteProtocolError(f"sandbox: {exc}", request=request) from None
         except (ConnectionError, OSError) as exc:
             if conn.reused and isinstance(exc, (BrokenPipeError, ConnectionResetError)):
                 raise _StaleConnection from None
             raise httpx.ReadError(f"sandbox: {type(exc).__name__}: {exc}",
                                   request=request) from None
-        status, headers = _parse_head(raw, request)
-        length: int | None = None
-        chunked = False
-        keep_alive = True
-        for name, value in headers:
-            n = name.lower()
-            if n == b"content-length":
-                length = int(value)
-            elif n == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif n == b"connection" and value.lower().strip() == b"close":
-                keep_alive = False
-        if request.method == "HEAD" or status in _NO_BODY_STATUSES or 100 <= status < 200:
-            length, chunked = 0, False
-        if chunked:
-            length = None
-        stream = _Body(self, conn, request, length=length, chunked=chunked,
-                       keep_alive=keep_alive, read_timeout=read_timeout)
-        return httpx.Response(status, headers=headers, stream=stream,
-                              extensions={"http_version": b"HTTP/1.1"})
+        headers = response.headers.raw_items()
+        stream = _Body(self, conn, request, headers, pieces, done=done,
+                       read_timeout=read_timeout)
+        return httpx.Response(response.status_code, headers=headers, stream=stream,
+                              extensions={"http_version": b"HTTP/" + response.http_version,
+                                          "reason_phrase": response.reason})
 
     async def aclose(self) -> None:
         self._closed = True
@@ -307,24 +317,12 @@ class _StaleConnection(Exception):
     """A reused keep-alive connection was closed by the server before it answered."""
 
 
-def _parse_head(raw: bytes, request: httpx.Request) -> tuple[int, list[tuple[bytes, bytes]]]:
-    lines = raw[:-4].split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
+def _request_event(request: httpx.Request) -> h11.Request:
+    # httpx puts the Host header on every request; h11 refuses one without it
+    headers = request.headers.raw
+    headers.append((b"x-sandbox-scheme", request.url.scheme.encode("ascii")))
     try:
-        status = int(parts[1])
-    except (IndexError, ValueError):
-        raise httpx.RemoteProtocolError(f"sandbox: bad status line {lines[0][:80]!r}",
-                                        request=request) from None
-    headers: list[tuple[bytes, bytes]] = []
-    for line in lines[1:]:
-        name, sep, value = line.partition(b":")
-        if not sep:
-            raise httpx.RemoteProtocolError(f"sandbox: bad header line {line[:80]!r}",
-                                            request=request)
-        headers.append((name.strip(), value.strip()))
-    return status, headers
-
-
-async def _read_all(request: httpx.Request) -> bytes:
-    parts = [chunk async for chunk in request.stream]  # type: ignore[union-attr]
-    return b"".join(parts)
+        return h11.Request(method=request.method.encode("ascii"), target=request.url.raw_path,
+                           headers=headers)
+    except h11.LocalProtocolError as exc:
+        raise httpx.LocalProtocolError(f"sandbox: {exc}", request=request) from None
