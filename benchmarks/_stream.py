@@ -85,7 +85,20 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
     return {"works": sink.works, "resolved": sink.resolved, "attempts": sink.attempts,
             "requests": sink.requests, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
             "connections_made": transport.connections_made,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": round(peak_rss_kib() / 1024, 1)}
+
+
+def peak_rss_kib() -> int:
+    """This process's own peak RSS. `ru_maxrss` would not do: Linux carries it over from
+    the parent through fork and exec, so a child of a big benchmark process reports the
+    parent's size. The kernel's VmHWM belongs to the process's own memory map."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no /proc: best effort
 
 
 def main() -> int:
