@@ -245,7 +245,7 @@ def test_unknown_key_gets_a_suggestion():
     ("thresholds: {retryable_statuses: [429, 999]}", "thresholds.retryable_statuses",
      "HTTP status codes"),
     ("politeness: {rate_limits: {doi.org: {per_second: fast}}}",
-     "politeness.rate_limits.doi.org.per_second", "must be a number"),
+     'politeness.rate_limits["doi.org"].per_second', "must be a number"),
     ("politeness: {email: nobody}", "politeness.email", "is not an email address"),
     ("name: [a, b]", "name", "must be a string"),
 ])
