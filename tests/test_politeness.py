@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import httpx
 import pytest
 from _netkit import PDF, Router, make_fetcher
 
@@ -94,3 +95,24 @@ async def test_rate_limit_is_per_host():
     start = loop.time()
     await asyncio.gather(*(fetcher.check_pdf("https://fast.example.org/x.pdf") for _ in range(3)))
     assert slow >= 4 - 1e-6 and loop.time() - start < 0.01
+
+
+async def test_client_keeps_cookies_a_site_sets():
+    """A landing page that sets a session cookie gets it back on the next request (many
+    publishers serve the PDF only then); our cheaper cookie jar must not lose that, even
+    if httpx changes the internals `make_client` relies on."""
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        if request.url.path == "/landing":
+            return httpx.Response(200, headers={"set-cookie": "session=abc; Path=/"})
+        return httpx.Response(200, content=b"%PDF-1.7")
+
+    settings = NetSettings(live=False, email="team@example.org")
+    async with make_client(settings, transport=httpx.MockTransport(handler)) as client:
+        assert type(client.cookies).__name__ == "_Cookies"  # the hook is still in place
+        await client.get("https://publisher.example/landing")
+        await client.get("https://publisher.example/paper.pdf")
+        await client.get("https://other.example/paper.pdf")
+    assert seen == [None, "session=abc", None]
