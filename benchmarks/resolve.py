@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -120,6 +121,25 @@ def measured_run(name: str, plan: Plan, csv: Path, work_dir: Path, args: argpars
         server_cpu = (sb.cpu_seconds() or 0.0) - s0
     return {"result": result, "wall_s": wall, "cpu_s": cpu, "server_cpu_s": server_cpu,
             "attempts": counter.attempts, "store": out / "run.sqlite"}
+
+
+class TruthTables:
+    """The World's truth as replay models and per work, for a plan's robots policy (the
+    sources that ignore robots.txt reach more), computed once per policy."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self._cache: dict[frozenset[str], tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def __call__(self, ignoring_robots: frozenset[str]
+                 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        if ignoring_robots not in self._cache:
+            truths = self.world.truth(ignoring_robots=ignoring_robots)
+            by_work: dict[str, dict[str, Any]] = {}
+            for t in truths:
+                by_work.setdefault(t.work_id, {})[t.source] = t
+            self._cache[ignoring_robots] = (models_from_truth(truths), by_work)
+        return self._cache[ignoring_robots]
 
 
 def hedge_overrides(store: Path, plan: Plan, q: float = 0.95) -> dict[str, int]:
@@ -300,12 +320,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full", action="store_true",
                     help="also throughput at 10,000 works and peak RSS at 10k/100k")
     ap.add_argument("--out", help="also write the JSON here")
+    ap.add_argument("--keep-work-dir", action="store_true",
+                    help="keep the corpus CSVs and run stores (removed by default)")
     args = ap.parse_args(argv)
     plan_paths = [Path(p) for p in (args.plan or [str(HERE.parent / "plans/default.yaml")])]
     tp_n = args.throughput_n or (10_000 if args.full else args.n)
     mem_sizes = [int(x) for x in (args.memory or ("10000,100000" if args.full else "")
                                    ).split(",") if x]
     work_dir = Path(tempfile.mkdtemp(prefix="fk-bench-"))
+    try:
+        return _bench(args, work_dir, plan_paths, tp_n, mem_sizes)
+    finally:
+        if not args.keep_work_dir:  # the run stores of a --full run take gigabytes
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _bench(args: argparse.Namespace, work_dir: Path, plan_paths: list[Path], tp_n: int,
+           mem_sizes: list[int]) -> int:
     csv = work_dir / "works.csv"
     with csv.open("w", encoding="utf-8") as fh:
         write_corpus(fh, profile=args.profile, n=args.n, seed=args.seed)
@@ -314,12 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     works = list(read_works(csv).works)
     world = World.build(works, profile=args.profile, seed=args.seed)
     t0 = time.perf_counter()
-    truths = world.truth()
+    truth_of = TruthTables(world)
+    truth_of(frozenset())
     truth_s = time.perf_counter() - t0
-    table = models_from_truth(truths)
-    truth_by_work: dict[str, dict[str, Any]] = {}
-    for t in truths:
-        truth_by_work.setdefault(t.work_id, {})[t.source] = t
 
     doc: dict[str, Any] = {
         "benchmark": "resolve", "profile": args.profile, "n": args.n, "seed": args.seed,
@@ -332,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     for plan_path in plan_paths:
         base = load_plan(plan_path)
         lifted = lift_rate_limits(base)
+        table, truth_by_work = truth_of(lifted.sources_ignoring_robots)
         names = set(lifted.source_names)
         orc = oracle({w: {s: m for s, m in srcs.items() if s in names}
                       for w, srcs in table.items()})
@@ -374,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             doc["peak_rss"]["growth"] = _r(mem[-1]["peak_rss_mb"] / mem[0]["peak_rss_mb"])
     doc["bench_wall_s"] = _r(time.perf_counter() - started, 1)
     doc["bench_peak_rss_mb"] = _r(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    doc["work_dir"] = str(work_dir)
+    doc["work_dir"] = str(work_dir) if args.keep_work_dir else None
     _write(doc, args)
     print(json.dumps(doc, indent=2))
     return 0

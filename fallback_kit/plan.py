@@ -173,6 +173,12 @@ class Plan:
     def source_names(self) -> tuple[str, ...]:
         return tuple(s for tier in self.tiers for s in tier.sources)
 
+    @property
+    def sources_ignoring_robots(self) -> frozenset[str]:
+        """The plan's sources with `robots_respect: false` (what the sandbox truth needs
+        to know to say what this plan can reach)."""
+        return frozenset(s for s in self.source_names if not self.policy(s).robots_respect)
+
     def tier_of(self, source: str) -> Tier | None:
         return next((t for t in self.tiers if source in t.sources), None)
 

@@ -249,9 +249,10 @@ def truth_check(world: Any, plan: Plan, out: Path) -> dict[str, Any]:
     from .run import open_run
     from .simulate import models_from_truth, replay
 
-    ideal = {r.work_id: r for r in replay(plan, models_from_truth(world.truth()))}
+    truths = world.truth(ignoring_robots=plan.sources_ignoring_robots)
+    ideal = {r.work_id: r for r in replay(plan, models_from_truth(truths))}
     valid: dict[str, set[str]] = {}
-    for t in world.truth():
+    for t in truths:
         if t.holds_pdf and t.pdf_url:
             valid.setdefault(t.work_id, set()).add(t.pdf_url)
     run = open_run(out)

@@ -4,6 +4,7 @@ section the README documents (the figures themselves are measured on a full run)
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +14,18 @@ ROOT = Path(__file__).parent.parent
 
 def test_resolve_benchmark_prints_its_json(tmp_path):
     out = tmp_path / "bench.json"
+    scratch = tmp_path / "scratch"  # where the benchmark's temporary work dir goes
+    scratch.mkdir()
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/resolve.py"), "--profile", "mixed", "--n", "60",
          "--time-scale", "0.05", "--concurrency", "16", "--no-rate-limit-run",
          "--throughput-concurrency", "16", "--hedge-quantiles", "0.95,0.9", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path)
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(scratch)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(proc.stdout)
     assert doc == json.loads(out.read_text())
+    assert doc["work_dir"] is None and list(scratch.iterdir()) == []  # nothing left behind
     plan = doc["plans"]["default"]
     cov = plan["no_rate_limits"]["coverage"]
     assert cov["total"] == 60 and cov["false_pdfs"] == 0

@@ -3,8 +3,10 @@
 The walk makes the same requests a correct source makes, in the same order, and
 records each one's World-time delay. Transient failures are not walked (they are
 reported as a count); permanent faults end a candidate (`html_as_pdf`, `paywall`,
-...) or the whole path (`hang`, `slow_body`, API faults). Robots rules are assumed
-respected: a disallowed URL is never requested.
+...) or the whole path (`hang`, `slow_body`, API faults). Robots rules are respected
+(a disallowed URL is never requested) except by the sources named in
+`ignoring_robots`: a plan decides per source (`robots_respect`), so the coverage a
+plan can reach depends on it.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ def robots_disallowed(url: str) -> bool:
 
 
 class _Walk:
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, *, robots: bool = True) -> None:
         self.world = world
+        self.robots = robots
         self.requests: list[tuple[str, float]] = []
         self.transient: int | None = None
 
@@ -46,7 +49,7 @@ class _Walk:
     def follow(self, url: str) -> tuple[Node | None, str, str | None]:
         """GET following redirects: (final node, final url, fault or None)."""
         for _ in range(MAX_REDIRECTS + 1):
-            if robots_disallowed(url):
+            if self.robots and robots_disallowed(url):
                 return None, url, "robots_disallow"
             node = self.get(url)
             if node.fault in _TERMINAL:
@@ -293,12 +296,13 @@ _PROCEDURES = {
 assert tuple(_PROCEDURES) == SOURCES
 
 
-def truth_for_index(world: World, idx: int) -> dict[str, SourceTruth]:
+def truth_for_index(world: World, idx: int,
+                    ignoring_robots: frozenset[str] = frozenset()) -> dict[str, SourceTruth]:
     f = world.facts(idx)
     out: dict[str, SourceTruth] = {}
     for source, procedure in _PROCEDURES.items():
         if not any(getattr(f.work, field) for field in _NEEDS[source]):
             out[source] = _not_applicable(f, source)
         else:
-            out[source] = procedure(_Walk(world), f)
+            out[source] = procedure(_Walk(world, robots=source not in ignoring_robots), f)
     return out

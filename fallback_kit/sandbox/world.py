@@ -245,20 +245,26 @@ class World:
         """The title the work's PDFs and pages carry (synthetic if the work has none)."""
         return self.facts(self.index_of(work_id)).title
 
-    def truth(self) -> list[Any]:
-        """Ground truth for every work and every source (works x 10 SourceTruth)."""
+    def truth(self, *, ignoring_robots: Iterable[str] = ()) -> list[Any]:
+        """Ground truth for every work and every source (works x 10 SourceTruth).
+
+        Sources respect robots.txt unless named in `ignoring_robots` (a plan's sources
+        with `robots_respect: false`): those reach the PDFs robots.txt forbids too.
+        """
         from .truth import truth_for_index
 
+        ignoring = frozenset(ignoring_robots)
         out: list[Any] = []
         for i in range(len(self.works)):
-            out.extend(truth_for_index(self, i).values())
+            out.extend(truth_for_index(self, i, ignoring).values())
         return out
 
-    def truth_for(self, work_id: str) -> dict[str, SourceTruth]:
+    def truth_for(self, work_id: str, *,
+                  ignoring_robots: Iterable[str] = ()) -> dict[str, SourceTruth]:
         """Ground truth of one work, keyed by source name."""
         from .truth import truth_for_index
 
-        return truth_for_index(self, self.index_of(work_id))
+        return truth_for_index(self, self.index_of(work_id), frozenset(ignoring_robots))
 
     def delay_ms(self, host: str, key: str) -> float:
         """The World-time delay of a request (deterministic per URL key)."""

@@ -168,3 +168,20 @@ def test_corpus_follows_the_profile() -> None:
     assert sum(w.pmid is not None for w in bio) > 700
     assert sum(w.arxiv_id is not None for w in arx) > 900
     assert len({w.arxiv_id for w in arx if w.arxiv_id}) == sum(1 for w in arx if w.arxiv_id)
+
+
+def test_sources_that_ignore_robots_reach_what_robots_forbid() -> None:
+    """A plan's source with `robots_respect: false` fetches a PDF that robots.txt
+    forbids, so the truth of what that plan can reach counts it; the others do not."""
+    world = World.build(synthetic_works("mixed", 600, seed=7), seed=7)
+    forbidden = [t for t in world.truth() if t.fault == "robots_disallow"]
+    assert forbidden, "the mixed World has robots-forbidden PDFs"
+    t = forbidden[0]
+    ignoring = world.truth_for(t.work_id, ignoring_robots={t.source})
+    assert ignoring[t.source].fault != "robots_disallow"
+    assert any(u.fault == "robots_disallow" for u in world.truth(ignoring_robots={"wayback"}))
+    found = [u for u in world.truth(ignoring_robots={u.source for u in forbidden})
+             if (u.work_id, u.source) in {(f.work_id, f.source) for f in forbidden}]
+    assert found and not any(u.fault == "robots_disallow" for u in found)
+    assert any(u.holds_pdf for u in found)
+    assert world.truth_for(t.work_id)[t.source].fault == "robots_disallow"  # default: respect
