@@ -547,9 +547,7 @@ async def test_openalex_source_finds_nber():
 
 def test_crossref_sample_only_two_pdf_links_none_open():
     """Only SAGE and Wiley items have application/pdf links; Wiley's needs a token; none is OA."""
-    items = ref_json("crossref/rcrossref_works_filter_has-full-text_true_rows10.json")["message"][
-        "items"
-    ]
+    items = crossref_sample_items()
     found = {it["DOI"]: crossref_pdf_links(it) for it in items}
     with_pdf = {doi: (c, s) for doi, (c, s) in found.items() if c or s}
     assert set(with_pdf) == {"10.1177/089484538501200201", "10.1002/chin.197423013"}
@@ -563,12 +561,19 @@ def test_crossref_sample_only_two_pdf_links_none_open():
     assert not any(has_open_license(it) for it in items)
 
 
+def crossref_sample_items() -> list[dict]:
+    """The items of the recorded Crossref `filter=has-full-text:true` answer."""
+    data = ref_json("crossref/rcrossref_works_filter_has-full-text_true_rows10.json")
+    return data["message"]["items"]
+
+
+def crossref_sample_item(doi: str) -> dict:
+    return next(it for it in crossref_sample_items() if it["DOI"] == doi)
+
+
 async def test_crossref_tdm_only_sends_no_pdf_request():
     """The Wiley item: its only PDF link is token-only, so tdm_only after one API call."""
-    items = ref_json("crossref/rcrossref_works_filter_has-full-text_true_rows10.json")["message"][
-        "items"
-    ]
-    wiley = next(it for it in items if it["DOI"] == "10.1002/chin.197423013")
+    wiley = crossref_sample_item("10.1002/chin.197423013")
     r = Router()
     r.add(
         "https://api.crossref.org/works/10.1002/chin.197423013",
@@ -581,10 +586,7 @@ async def test_crossref_tdm_only_sends_no_pdf_request():
 
 async def test_crossref_sage_link_checked_by_bytes():
     """The SAGE text-mining PDF link is checked; a paywall HTML there is invalid_pdf."""
-    items = ref_json("crossref/rcrossref_works_filter_has-full-text_true_rows10.json")["message"][
-        "items"
-    ]
-    sage = next(it for it in items if it["DOI"] == "10.1177/089484538501200201")
+    sage = crossref_sample_item("10.1177/089484538501200201")
     r = Router()
     r.add(
         "https://api.crossref.org/works/10.1177/089484538501200201",
