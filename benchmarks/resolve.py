@@ -1,7 +1,7 @@
 """The resolve benchmark: one World, one or more plans, the sandbox in its own process.
 
     python benchmarks/resolve.py --profile mixed --n 2000            # a few minutes
-    python benchmarks/resolve.py --profile mixed --n 2000 --full     # + 10k throughput, RSS
+    python benchmarks/resolve.py --profile mixed --n 2000 --full     # + peak RSS, 10k and 100k
 
 Prints one JSON document (see benchmarks/README.md for every figure). The sandbox runs
 in a child process on 127.0.0.1 (stopped at the end, bounded in time), so the client's
@@ -306,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plan", action="append", default=None,
                     help="plan YAML (repeatable; default plans/default.yaml)")
     ap.add_argument("--concurrency", type=int, default=64)
-    ap.add_argument("--throughput-n", type=int, default=None,
-                    help="works in the zero-delay runs (default --n; --full: 10000)")
+    ap.add_argument("--throughput-n", type=int, default=10_000,
+                    help="works in the zero-delay runs (default 10,000)")
     ap.add_argument("--throughput-concurrency", default="64,256")
     ap.add_argument("--no-hedge", action="store_true")
     ap.add_argument("--hedge-quantiles", default="0.95",
@@ -318,13 +318,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated corpus sizes for the peak-RSS runs (--full:"
                          " 10000,100000)")
     ap.add_argument("--full", action="store_true",
-                    help="also throughput at 10,000 works and peak RSS at 10k/100k")
+                    help="also peak RSS at 10k/100k works")
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--keep-work-dir", action="store_true",
                     help="keep the corpus CSVs and run stores (removed by default)")
     args = ap.parse_args(argv)
     plan_paths = [Path(p) for p in (args.plan or [str(HERE.parent / "plans/default.yaml")])]
-    tp_n = args.throughput_n or (10_000 if args.full else args.n)
+    tp_n = args.throughput_n
     mem_sizes = [int(x) for x in (args.memory or ("10000,100000" if args.full else "")
                                    ).split(",") if x]
     work_dir = Path(tempfile.mkdtemp(prefix="fk-bench-"))

@@ -19,7 +19,8 @@ def test_resolve_benchmark_prints_its_json(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/resolve.py"), "--profile", "mixed", "--n", "60",
          "--time-scale", "0.05", "--concurrency", "16", "--no-rate-limit-run",
-         "--throughput-concurrency", "16", "--hedge-quantiles", "0.95,0.9", "--out", str(out)],
+         "--throughput-concurrency", "16", "--throughput-n", "60",
+         "--hedge-quantiles", "0.95,0.9", "--out", str(out)],
         capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
         env={**os.environ, "TMPDIR": str(scratch)})
     assert proc.returncode == 0, proc.stderr[-2000:]
