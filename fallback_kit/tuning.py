@@ -14,8 +14,11 @@ from typing import Any
 
 from .plan import Plan, PlanError
 from .simulate import ReplayResult, SourceModel, models_from_attempts, replay
+from .sources import get_source
+from .works import WorkError, work_from_mapping
 
-__all__ = ["Projection", "Recommendation", "hedge_points", "project", "recommend", "tuned_plan"]
+__all__ = ["Projection", "Recommendation", "hedge_points", "models_of_run", "project", "recommend",
+           "tuned_plan"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +100,68 @@ def _source_stats(attempts: Any) -> dict[str, dict[str, float]]:
     return stats
 
 
+_FAILED = ("no_pdf", "invalid_pdf", "timeout", "retryable", "nonretryable")
+
+
+def models_of_run(run: Any, plan: Plan) -> dict[str, dict[str, SourceModel]]:
+    """Source models from a run's attempts, plus a stand-in for each of the plan's
+    sources that never started on a work (its tier was not reached, or the work was won
+    first): a failure that costs the source's usual failing time and requests in this
+    run. Without it, a change that starts such a source sooner (more parallelism, a
+    hedge) would look free; with it, the projection counts its requests and stays
+    cautious about what it finds."""
+    attempts = run.attempts
+    table = models_from_attempts(attempts)
+    typical = _typical_failures(attempts)
+    for work_id, source in _cancelled_before_a_request(attempts):
+        if source in typical:  # it waited for a slot and never started: stand in for it
+            table[work_id].pop(source, None)
+    for row in run.works.to_dict(orient="records"):
+        models = table.get(str(row["work_id"]))
+        if models is None:
+            continue
+        missing = [s for s in plan.source_names if s not in models and s in typical]
+        if not missing:
+            continue
+        try:
+            work = work_from_mapping({k: row.get(k) for k in
+                                      ("work_id", "doi", "arxiv_id", "pmcid", "pmid",
+                                       "title", "landing_url")})
+        except WorkError:
+            continue
+        for source in missing:
+            if not get_source(source).applicable(work):
+                models[source] = SourceModel(success=False, duration_ms=0.0, requests=0,
+                                             applicable=False)
+                continue
+            duration, requests = typical[source]
+            models[source] = SourceModel(
+                success=False, duration_ms=duration, requests=requests,
+                request_starts_ms=tuple(duration * i / requests for i in range(requests)))
+    return table
+
+
+def _cancelled_before_a_request(attempts: Any) -> list[tuple[str, str]]:
+    """(work_id, source) of the tries cancelled before they sent anything."""
+    cancelled = attempts[attempts["outcome"].astype(str) == "cancelled"]
+    return [(str(w), str(s)) for w, s, m in zip(cancelled["work_id"], cancelled["source"],
+                                                cancelled["meta"], strict=True)
+            if isinstance(m, dict) and not m.get("requests")]
+
+
+def _typical_failures(attempts: Any) -> dict[str, tuple[float, int]]:
+    """Per source, the median duration and the mean request count (at least 1) of its
+    tries that ended without a PDF."""
+    out: dict[str, tuple[float, int]] = {}
+    failed = attempts[attempts["outcome"].astype(str).isin(_FAILED)]
+    for source, group in failed.groupby("source", observed=True):
+        duration = float((group["t_end_ms"] - group["t_start_ms"]).median())
+        requests = [int((m or {}).get("requests", 1) or 1) if isinstance(m, dict) else 1
+                    for m in group["meta"]] if "meta" in group else [1]
+        out[str(source)] = (max(0.0, duration), max(1, round(sum(requests) / len(requests))))
+    return out
+
+
 def hedge_points(plan: Plan, attempts: Any, *, q: float = 0.95,
                  min_wins: int = 5) -> dict[str, int]:
     """Hedge points from a run: for each tier but the last, the `q` quantile of how long
@@ -128,7 +193,7 @@ def recommend(run: Any, plan: Plan | None = None) -> list[Recommendation]:
     """Recommendations for `plan` (default: the run's own) from the run's attempts."""
     plan = plan or run.plan
     attempts = run.attempts
-    table = models_from_attempts(attempts)
+    table = models_of_run(run, plan)
     before = project(plan, table)
     stats = _source_stats(attempts)
     recs: list[Recommendation] = []
@@ -185,8 +250,9 @@ def recommend(run: Any, plan: Plan | None = None) -> list[Recommendation]:
 
 
 def tuned_plan(plan: Plan, recs: list[Recommendation], run: Any) -> tuple[Plan, Projection]:
-    """Apply every recommendation that does not lower the projected coverage, greedily."""
-    table = models_from_attempts(run.attempts)
+    """Apply, greedily, every recommendation that keeps the projected coverage and P95 and
+    gains something (coverage, a latency percentile, or fewer requests)."""
+    table = models_of_run(run, plan)
     best, best_proj = plan, project(plan, table)
     for rec in recs:
         try:
@@ -194,7 +260,17 @@ def tuned_plan(plan: Plan, recs: list[Recommendation], run: Any) -> tuple[Plan, 
         except PlanError:
             continue
         proj = project(candidate, table)
-        better_latency = (proj.p95_ms or 0) <= (best_proj.p95_ms or 0)
-        if proj.resolved >= best_proj.resolved and better_latency:
+        if _keeps(proj, best_proj) and _gains(proj, best_proj):
             best, best_proj = candidate, proj
     return best, best_proj
+
+
+def _keeps(new: Projection, old: Projection) -> bool:
+    return new.resolved >= old.resolved and (new.p95_ms or 0) <= (old.p95_ms or 0)
+
+
+def _gains(new: Projection, old: Projection) -> bool:
+    faster = any((getattr(new, k) or 0) < (getattr(old, k) or 0)
+                 for k in ("p50_ms", "p95_ms", "p99_ms"))
+    cheaper = (new.requests_per_resolved or 0) < (old.requests_per_resolved or 0)
+    return new.resolved > old.resolved or faster or cheaper

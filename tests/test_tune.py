@@ -11,7 +11,7 @@ from test_store_fixture import write_run_a
 from fallback_kit import load_plan, open_run, read_works, run_works
 from fallback_kit.cli import main
 from fallback_kit.simulate import models_from_attempts
-from fallback_kit.tuning import hedge_points, project, recommend, tuned_plan
+from fallback_kit.tuning import hedge_points, models_of_run, project, recommend, tuned_plan
 
 ROOT = Path(__file__).parent.parent
 
@@ -36,12 +36,42 @@ def test_recommendations_of_the_fixed_run(tmp_path):
 
 
 def test_tune_cli_writes_a_loadable_plan(tmp_path, capsys):
-    """`tune --write` writes a plan that loads and differs as recommended."""
+    """`tune --write` writes a plan that loads and differs as recommended. With one
+    source at a time (`--set` on the run's own plan), arXiv first is faster on run A:
+    P50 250 -> 200 ms."""
     run_dir = write_run_a(tmp_path / "a")
     out = tmp_path / "tuned.yaml"
-    assert main(["tune", str(run_dir), "--write", str(out)]) == 0
+    assert main(["tune", str(run_dir), "--set", "tiers[0].parallel=1",
+                 "--write", str(out)]) == 0
     assert "reorder tier fast" in capsys.readouterr().out
-    assert load_plan(out, env={}).tiers[0].sources == ("arxiv", "unpaywall")
+    tuned = load_plan(out, env={})
+    assert tuned.tiers[0].sources == ("arxiv", "unpaywall") and tuned.tiers[0].parallel == 1
+
+
+def test_tuned_plan_skips_changes_that_gain_nothing(tmp_path):
+    """Both sources of run A's first tier already run at once, so reordering them changes
+    no projected figure: the tuned plan keeps the order."""
+    run = open_run(write_run_a(tmp_path / "a"))
+    recs = recommend(run)
+    assert recs[0].after == recs[0].before
+    tuned, _ = tuned_plan(run.plan, recs, run)
+    assert tuned.tiers[0].sources == run.plan.tiers[0].sources
+
+
+def test_a_source_that_never_started_gets_a_stand_in(tmp_path):
+    """Run A's w1 and w2 were won in the first tier, so Wayback never started on them. A
+    plan that starts Wayback sooner must pay for it: the stand-in is a failure with
+    Wayback's usual failing cost in this run (w4: 300 ms, 1 request)."""
+    run = open_run(write_run_a(tmp_path / "a"))
+    table = models_of_run(run, run.plan)
+    for work in ("w1", "w2"):
+        stand_in = table[work]["wayback"]
+        assert (stand_in.success, stand_in.duration_ms, stand_in.requests) == (False, 300.0, 1)
+    assert table["w3"]["wayback"].success  # what was recorded stays as it was
+    assert table["w1"]["arxiv"].duration_ms == 100  # cancelled after 100 ms, recorded
+    hedged = run.plan.replace(**{"tiers[0].hedge_after_ms": 10})
+    before, after = project(run.plan, table), project(hedged, table)
+    assert after.requests_per_resolved > before.requests_per_resolved
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ._common import CliError, load_plan_arg
+from ._common import CliError, load_plan_arg, parse_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,6 +33,7 @@ def _fmt(proj: Any) -> str:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from ..plan import PlanError
     from ..run import open_run
     from ..store import StoreError
     from ..tuning import recommend, tuned_plan
@@ -41,7 +42,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
         run = open_run(args.run)
     except StoreError as exc:
         raise CliError(str(exc)) from None
-    plan = load_plan_arg(args) if args.plan else run.plan
+    if args.plan:
+        plan = load_plan_arg(args)
+    else:  # the run's own plan, with the --set overrides on top
+        try:
+            plan = run.plan.replace(**parse_overrides(args.overrides))
+        except PlanError as exc:
+            raise CliError(str(exc)) from None
     recs = recommend(run, plan)
     best, projection = tuned_plan(plan, recs, run)
     if args.json:
