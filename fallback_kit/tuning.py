@@ -207,10 +207,11 @@ def recommend(run: Any, plan: Plan | None = None) -> list[Recommendation]:
         recs.append(Recommendation(title=title, why=why, overrides=overrides, plan=changed,
                                    before=before, after=after))
 
-    # 1. reorder sources within each tier by wins per second of trying
+    # 1. reorder sources within each tier by wins per second of trying (where the order
+    #    matters: a tier that runs all its sources at once starts them together)
     for i, tier in enumerate(plan.tiers):
         order = sorted(tier.sources, key=lambda s: -stats.get(s, {}).get("wins_per_s", 0.0))
-        if list(order) != list(tier.sources) and len(order) > 1:
+        if list(order) != list(tier.sources) and tier.parallel < len(order):
             consider(f"reorder tier {tier.name}: {', '.join(order)}",
                      "sources that find more PDFs per second of trying go first",
                      {f"tiers[{i}].sources": order})
