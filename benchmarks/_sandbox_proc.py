@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -41,7 +42,9 @@ class SandboxProcess:
 
     def start(self) -> SandboxProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # stderr goes to a file: a pipe nobody drains would stall a chatty server
+        self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=self._stderr,
                                      text=True, env=env, start_new_session=True)
         self.pid = self.proc.pid
         found: list[int] = []
@@ -58,8 +61,8 @@ class SandboxProcess:
 
         threading.Thread(target=read, daemon=True).start()
         if not done.wait(self.startup_timeout_s) or not found:
-            err = self.proc.stderr.read() if self.proc.poll() is not None and self.proc.stderr \
-                else ""
+            self._stderr.seek(0)
+            err = self._stderr.read() if self.proc.poll() is not None else ""
             self.stop()
             raise RuntimeError(f"sandbox process did not start: {err.strip()[-500:]}")
         self.port = found[0]
@@ -85,6 +88,7 @@ class SandboxProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+        self._stderr.close()
         self.proc = None
 
     def __enter__(self) -> SandboxProcess:
