@@ -39,7 +39,7 @@ from fallback_kit.run import open_run  # noqa: E402
 from fallback_kit.runner import arun_works  # noqa: E402
 from fallback_kit.sandbox import SandboxTransport, World, write_corpus  # noqa: E402
 from fallback_kit.simulate import models_from_truth, oracle, replay  # noqa: E402
-from fallback_kit.tuning import hedge_points  # noqa: E402
+from fallback_kit.tuning import hedge_points, hedge_tradeoff  # noqa: E402
 from fallback_kit.works import read_works  # noqa: E402
 
 #: the faults about time are off in the zero-delay runs: a hang keeps its World length
@@ -180,26 +180,10 @@ def hedging_figures(plan: Plan, run: dict[str, Any], unhedged: dict[str, Any], c
         "plan_ideal_extra_requests": _r(ih / iu - 1) if iu else None,
         "oracle_p99_ms_of_resolved": _r(oracle_p99, 1),
         "oracle_bound_p99_cut": _r(1 - oracle_p99 / p99u) if p99u and oracle_p99 else None,
-        "replayed_quantile_sweep": hedge_sweep(plan, run["store"], table),
+        "replayed_quantile_sweep": [
+            {k: _r(v) if isinstance(v, float) else v for k, v in row.items()}
+            for row in hedge_tradeoff(plan, open_run(run["store"]).attempts, table)],
     }
-
-
-def hedge_sweep(plan: Plan, store: Path, table: Mapping[str, Any],
-                quantiles: Sequence[float] = (0.5, 0.75, 0.9, 0.95, 0.99)) -> list[dict[str, Any]]:
-    """Replayed P99 cut and extra requests when every tier hedges at another quantile of
-    its win latency (no network: the trade-off curve behind the P95 rule)."""
-    base = replay(plan, table)
-    p99_0 = pct([r.elapsed_ms for r in base if r.status == "resolved"], 0.99)
-    req_0 = sum(r.requests for r in base)
-    out = []
-    for q in quantiles:
-        overrides = hedge_overrides(store, plan, q)
-        rs = replay(plan.replace(**overrides), table)
-        p99 = pct([r.elapsed_ms for r in rs if r.status == "resolved"], 0.99)
-        out.append({"quantile": q, "overrides": overrides,
-                    "p99_cut": _r(1 - p99 / p99_0) if p99 and p99_0 else None,
-                    "extra_requests": _r(sum(r.requests for r in rs) / req_0 - 1)})
-    return out
 
 
 def latency_figures(plan: Plan, run: dict[str, Any], world: World, table: Mapping[str, Any],

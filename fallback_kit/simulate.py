@@ -84,6 +84,8 @@ def _plan_try(plan: Plan, source: str, tier: str, model: SourceModel, tries_left
     starts: list[float] = []
     retry = 0
     transient_left = model.transient
+    # a model without request times sends its requests when the try starts
+    offsets = model.request_starts_ms or (0.0,) * model.requests
     while tries < tries_left:
         tries += 1
         if transient_left > 0:
@@ -93,12 +95,12 @@ def _plan_try(plan: Plan, source: str, tier: str, model: SourceModel, tries_left
             requests += 1
             ok = False
         elif model.duration_ms > timeout:
-            starts.extend(elapsed + s for s in model.request_starts_ms if s < timeout)
-            requests += max(1, sum(1 for s in model.request_starts_ms if s < timeout))
+            starts.extend(elapsed + s for s in offsets if s < timeout)
+            requests += max(1, sum(1 for s in offsets if s < timeout))
             elapsed += timeout
             ok = False
         else:
-            starts.extend(elapsed + s for s in model.request_starts_ms)
+            starts.extend(elapsed + s for s in offsets)
             requests += model.requests
             elapsed += model.duration_ms
             return _Try(source, tier, model.success, elapsed, tries, requests, tuple(starts))

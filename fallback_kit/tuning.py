@@ -8,7 +8,7 @@ would have done, so a projection that promotes such a source is cautious.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +17,8 @@ from .simulate import ReplayResult, SourceModel, models_from_attempts, replay
 from .sources import get_source
 from .works import WorkError, work_from_mapping
 
-__all__ = ["Projection", "Recommendation", "hedge_points", "models_of_run", "project", "recommend",
-           "tuned_plan"]
+__all__ = ["HEDGE_QUANTILES", "Projection", "Recommendation", "hedge_points", "hedge_tradeoff",
+           "models_of_run", "project", "recommend", "tuned_plan"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,6 +187,45 @@ def hedge_points(plan: Plan, attempts: Any, *, q: float = 0.95,
         if p is not None and len(took) >= min_wins:
             out[f"tiers[{i}].hedge_after_ms"] = max(1, int(p))
     return out
+
+
+#: the quantiles of each tier's win latency that `hedge_tradeoff` tries
+HEDGE_QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99)
+
+
+def hedge_tradeoff(plan: Plan, attempts: Any, table: Mapping[str, Mapping[str, SourceModel]],
+                   quantiles: Sequence[float] = HEDGE_QUANTILES) -> list[dict[str, Any]]:
+    """What hedging every tier at each quantile of its win latency would buy: per
+    quantile, the hedge points (`hedge_points` on `attempts`) and the replayed P95 and
+    P99 cuts, extra requests and change in works resolved, against `plan` unhedged.
+
+    One engine, two inputs: `table` is a run's own models (`models_of_run`) for a
+    projection, or the sandbox truth (`simulate.models_from_truth`) for the plan-ideal.
+    An earlier hedge point cuts the tail more and sends more requests; this is the curve
+    behind `tune`'s P95 rule.
+    """
+    base = project(plan, table)
+    rows: list[dict[str, Any]] = []
+    for q in quantiles:
+        overrides = hedge_points(plan, attempts, q=q)
+        proj = project(plan.replace(**overrides), table) if overrides else base
+        rows.append({
+            "quantile": q, "overrides": overrides,
+            "p95_cut": _cut(base.p95_ms, proj.p95_ms), "p99_cut": _cut(base.p99_ms, proj.p99_ms),
+            "extra_requests": (_requests(proj) / _requests(base) - 1) if _requests(base)
+            else None,
+            "resolved_change": proj.resolved - base.resolved,
+        })
+    return rows
+
+
+def _cut(before: float | None, after: float | None) -> float | None:
+    """1 - after/before: the share cut (negative: grown)."""
+    return 1 - after / before if before and after is not None else None
+
+
+def _requests(p: Projection) -> float:
+    return (p.requests_per_resolved or 0.0) * p.resolved
 
 
 def recommend(run: Any, plan: Plan | None = None) -> list[Recommendation]:

@@ -32,6 +32,16 @@ def test_parallel_slot_frees_for_the_queued_source():
     assert r.requests == 1 + 2 + 1  # unpaywall, pmc, and arxiv's request already sent
 
 
+def test_a_model_without_request_times_sends_its_requests_at_the_start():
+    """A hand-built model (no `request_starts_ms`) that is cancelled by a winner still
+    counts the request it sent when it started."""
+    plan = make_plan(TIERS)
+    r = replay_work(plan, "w", {"unpaywall": SourceModel(success=False, duration_ms=math.inf),
+                                "arxiv": m(True, 900)})
+    assert (r.source, r.elapsed_ms) == ("arxiv", 900)
+    assert r.requests == 1 + 1  # arxiv's, and the hanging unpaywall's
+
+
 def test_falls_through_tiers_in_order():
     """A later tier starts when the earlier one has failed."""
     plan = make_plan(TIERS)

@@ -14,6 +14,7 @@ from fallback_kit.simulate import models_from_attempts
 from fallback_kit.tuning import (
     Recommendation,
     hedge_points,
+    hedge_tradeoff,
     models_of_run,
     project,
     recommend,
@@ -136,3 +137,33 @@ def test_hedge_points_need_enough_wins():
     rows = [(f"w{k}", plan.tiers[0].name, "arxiv", "success", 0.0, 10.0) for k in range(4)]
     assert hedge_points(plan, _attempts(rows)) == {}
     assert hedge_points(plan, _attempts(rows), min_wins=4) == {"tiers[0].hedge_after_ms": 10}
+
+
+def test_hedge_tradeoff_earlier_hedges_cut_the_tail_and_cost_requests():
+    """Ten works win in the first tier within 100-190 ms; in ten others the first tier
+    hangs to its 8 s timeout and Wayback wins 1 s after it starts. Hedging the first
+    tier near its win latency starts Wayback at once for those: the tail falls from
+    9 s to about 1.2 s; an earlier hedge point also starts Wayback for slow winners."""
+    from fallback_kit.plan import load_plan_text
+    from fallback_kit.simulate import SourceModel
+
+    plan = load_plan_text(
+        "tiers:\n  - {name: first, sources: [unpaywall]}\n  - {name: archive, sources: [wayback]}\n"
+        "sources:\n  unpaywall: {timeout_ms: 8000, retries_max: 0}\n"
+        "  wayback: {timeout_ms: 8000, retries_max: 0}\n")
+    rows, table = [], {}
+    for k in range(10):
+        rows.append((f"fast{k}", "first", "unpaywall", "success", 0.0, 100.0 + 10 * k))
+        table[f"fast{k}"] = {"unpaywall": SourceModel(success=True, duration_ms=100 + 10 * k),
+                             "wayback": SourceModel(success=False, duration_ms=500)}
+        rows.append((f"hang{k}", "first", "unpaywall", "timeout", 0.0, 8000.0))
+        rows.append((f"hang{k}", "archive", "wayback", "success", 8000.0, 9000.0))
+        table[f"hang{k}"] = {"unpaywall": SourceModel(success=False, duration_ms=float("inf")),
+                             "wayback": SourceModel(success=True, duration_ms=1000)}
+    curve = {row["quantile"]: row for row in hedge_tradeoff(plan, _attempts(rows), table)}
+    assert sorted(curve) == [0.5, 0.75, 0.9, 0.95, 0.99]
+    p95 = curve[0.95]
+    assert p95["overrides"] == {"tiers[0].hedge_after_ms": 185}
+    assert p95["p99_cut"] == pytest.approx(1 - (185 + 1000) / 9000, abs=0.01)
+    assert p95["resolved_change"] == 0 and p95["extra_requests"] >= 0
+    assert curve[0.5]["extra_requests"] > curve[0.99]["extra_requests"]  # wins after 145 ms
