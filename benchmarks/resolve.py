@@ -142,19 +142,16 @@ class TruthTables:
         return self._cache[ignoring_robots]
 
 
-def hedge_overrides(store: Path, plan: Plan, q: float = 0.95) -> dict[str, int]:
-    """`tune`'s hedging rule on the unhedged run: each tier but the last hedged at the `q`
-    quantile of how long it took to win, counted from the tier's start."""
-    return hedge_points(plan, open_run(store).attempts, q=q)
-
-
 def hedging_figures(plan: Plan, run: dict[str, Any], unhedged: dict[str, Any], csv: Path,
                     work_dir: Path, args: argparse.Namespace, world: World,
                     table: Mapping[str, Any], truth_by_work: Mapping[str, Mapping[str, Any]],
                     oracle_ms: Mapping[str, Any], q: float = 0.95) -> dict[str, Any]:
     """The plan hedged at each tier's `q` quantile (measured and replayed), the replayed
     effect of other quantiles, and the best cut any hedging could give (the oracle)."""
-    overrides = hedge_overrides(run["store"], plan, q)
+    # `tune`'s rule on the unhedged run: each tier but the last hedged at the `q` quantile
+    # of how long it took to win, counted from the tier's start
+    attempts = open_run(run["store"]).attempts
+    overrides = hedge_points(plan, attempts, q=q)
     if not overrides:
         return {"error": "no tier won often enough to set a hedge point"}
     hedged = plan.replace(**overrides)
@@ -182,7 +179,7 @@ def hedging_figures(plan: Plan, run: dict[str, Any], unhedged: dict[str, Any], c
         "oracle_bound_p99_cut": _r(1 - oracle_p99 / p99u) if p99u and oracle_p99 else None,
         "replayed_quantile_sweep": [
             {k: _r(v) if isinstance(v, float) else v for k, v in row.items()}
-            for row in hedge_tradeoff(plan, open_run(run["store"]).attempts, table)],
+            for row in hedge_tradeoff(plan, attempts, table)],
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from .plan import Plan, PlanError
 from .simulate import ReplayResult, SourceModel, models_from_attempts, replay
 from .sources import get_source
-from .works import WorkError, work_from_mapping
+from .works import read_works
 
 __all__ = ["HEDGE_QUANTILES", "Projection", "Recommendation", "hedge_points", "hedge_tradeoff",
            "models_of_run", "project", "recommend", "tuned_plan"]
@@ -116,18 +116,11 @@ def models_of_run(run: Any, plan: Plan) -> dict[str, dict[str, SourceModel]]:
     for work_id, source in _cancelled_before_a_request(attempts):
         if source in typical:  # it waited for a slot and never started: stand in for it
             table[work_id].pop(source, None)
-    for row in run.works.to_dict(orient="records"):
-        models = table.get(str(row["work_id"]))
-        if models is None:
-            continue
+    works = {w.work_id: w for w in read_works(run.works).works}
+    for work_id, models in table.items():
         missing = [s for s in plan.source_names if s not in models and s in typical]
-        if not missing:
-            continue
-        try:
-            work = work_from_mapping({k: row.get(k) for k in
-                                      ("work_id", "doi", "arxiv_id", "pmcid", "pmid",
-                                       "title", "landing_url")})
-        except WorkError:
+        work = works.get(work_id)
+        if not missing or work is None:
             continue
         for source in missing:
             if not get_source(source).applicable(work):
@@ -156,8 +149,8 @@ def _typical_failures(attempts: Any) -> dict[str, tuple[float, int]]:
     failed = attempts[attempts["outcome"].astype(str).isin(_FAILED)]
     for source, group in failed.groupby("source", observed=True):
         duration = float((group["t_end_ms"] - group["t_start_ms"]).median())
-        requests = [int((m or {}).get("requests", 1) or 1) if isinstance(m, dict) else 1
-                    for m in group["meta"]] if "meta" in group else [1]
+        requests = [int(m.get("requests") or 1) if isinstance(m, dict) else 1
+                    for m in group["meta"]]
         out[str(source)] = (max(0.0, duration), max(1, round(sum(requests) / len(requests))))
     return out
 
