@@ -28,7 +28,7 @@ class SandboxProcess:
             self.cmd = [sys.executable, str(Path(__file__).with_name("_serve.py")),
                         "--faults", json.dumps(faults)]
         else:
-            self.cmd = [sys.executable, "-m", "fallback_kit.cli", "sandbox", "serve",
+            self.cmd = [sys.executable, "-m", "fallback_kit.faces.cli", "sandbox", "serve",
                         "--port", "0"]
         self.cmd += ["--works", str(works_csv), "--profile", profile, "--seed", str(seed),
                      "--time-scale", repr(float(time_scale))]

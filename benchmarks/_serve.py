@@ -12,8 +12,8 @@ import json
 import signal
 import threading
 
+from fallback_kit.contracts.works import read_works
 from fallback_kit.sandbox import Sandbox, World
-from fallback_kit.works import read_works
 
 
 def main() -> int:

@@ -19,14 +19,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from fallback_kit.events import Attempt, Resolution
-from fallback_kit.net import NetSettings
-from fallback_kit.orchestrator import Orchestrator
-from fallback_kit.plan import load_plan
-from fallback_kit.politeness import make_client
+from fallback_kit.contracts.events import Attempt, Resolution
+from fallback_kit.contracts.plan import load_plan
+from fallback_kit.contracts.works import Work, work_from_mapping
+from fallback_kit.engine.orchestrator import Orchestrator
+from fallback_kit.record.store import RunStore
 from fallback_kit.sandbox import SandboxTransport
-from fallback_kit.store import RunStore
-from fallback_kit.works import Work, work_from_mapping
+from fallback_kit.web.client import make_client
+from fallback_kit.web.edge import NetSettings
 
 
 class _Counting:

@@ -32,15 +32,15 @@ sys.path.insert(0, str(HERE))
 
 from _sandbox_proc import SandboxProcess  # noqa: E402
 
-from fallback_kit.events import Attempt  # noqa: E402
-from fallback_kit.plan import Plan, load_plan  # noqa: E402
-from fallback_kit.politeness import DEFAULT_RATE_LIMITS  # noqa: E402
-from fallback_kit.run import open_run  # noqa: E402
-from fallback_kit.runner import arun_works  # noqa: E402
+from fallback_kit.contracts.events import Attempt  # noqa: E402
+from fallback_kit.contracts.plan import Plan, load_plan  # noqa: E402
+from fallback_kit.contracts.works import read_works  # noqa: E402
+from fallback_kit.engine.batch import arun_works  # noqa: E402
+from fallback_kit.engine.replay import models_from_truth, oracle, replay  # noqa: E402
+from fallback_kit.insight.stored_run import open_run  # noqa: E402
+from fallback_kit.insight.tuning import hedge_points, hedge_tradeoff  # noqa: E402
 from fallback_kit.sandbox import SandboxTransport, World, write_corpus  # noqa: E402
-from fallback_kit.simulate import models_from_truth, oracle, replay  # noqa: E402
-from fallback_kit.tuning import hedge_points, hedge_tradeoff  # noqa: E402
-from fallback_kit.works import read_works  # noqa: E402
+from fallback_kit.web.client import DEFAULT_RATE_LIMITS  # noqa: E402
 
 #: the faults about time are off in the zero-delay runs: a hang keeps its World length
 #: at time_scale 0 and would measure the plan's timeouts, not the client

@@ -16,15 +16,15 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .api import aresolve, aresolve_many, resolve, resolve_many
-from .events import Attempt, ListSink, Outcome, Resolution, ResolutionStatus
-from .orchestrator import Orchestrator
-from .plan import Plan, PlanError, load_plan, load_plan_text
-from .runner import RunResult, arun_works, run_works
-from .works import Work, WorkError, WorksFileError, WorksReport, read_works
+from .contracts.events import Attempt, ListSink, Outcome, Resolution, ResolutionStatus
+from .contracts.plan import Plan, PlanError, load_plan, load_plan_text
+from .contracts.works import Work, WorkError, WorksFileError, WorksReport, read_works
+from .engine.batch import RunResult, arun_works, run_works
+from .engine.orchestrator import Orchestrator
+from .engine.resolve import aresolve, aresolve_many, resolve, resolve_many
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .run import Run, open_run
+    from .insight.stored_run import Run, open_run
     from .sandbox import Sandbox, World
 
 __version__ = "0.1.0"
@@ -59,7 +59,12 @@ __all__ = [
     "run_works",
 ]
 
-_LAZY = {"open_run": ".run", "Run": ".run", "Sandbox": ".sandbox", "World": ".sandbox"}
+_LAZY = {
+    "open_run": ".insight.stored_run",
+    "Run": ".insight.stored_run",
+    "Sandbox": ".sandbox",
+    "World": ".sandbox",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("FALLBACK_KIT_PROGRESS", "0")
 
     import fallback_kit as fk
-    from fallback_kit import plots
+    from fallback_kit.insight import plots
 
     works = fk.read_works(ROOT / "sample_works.csv").works
     runs = {}

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 
-from fallback_kit.net import Fetcher, NetSettings, RobotsCache
-from fallback_kit.resilience import Gates
+from fallback_kit.web.edge import Fetcher, NetSettings, RobotsCache
+from fallback_kit.web.gates import Gates
 
-REFERENCE = Path("/work/shared/reference")
+# Real responses of the services, copied with their provenance (fixtures/reference/README.md).
+REFERENCE = Path(__file__).parent / "fixtures" / "reference"
 
 PDF = b"%PDF-1.7\n" + b"1 0 obj << /Type /Catalog >> endobj\n" * 20 + b"trailer\n%%EOF\n"
 BIG_PDF = b"%PDF-1.5\n" + b"x" * 20_000 + b"\n%%EOF\n"

@@ -6,10 +6,10 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from fallback_kit.events import Outcome
-from fallback_kit.plan import plan_from_dict
+from fallback_kit.contracts.events import Outcome
+from fallback_kit.contracts.plan import plan_from_dict
+from fallback_kit.contracts.works import Work
 from fallback_kit.sources.base import Source, SourceContext, SourceResult
-from fallback_kit.works import Work
 
 
 @dataclass

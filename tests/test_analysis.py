@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from test_store_fixture import write_run_a, write_run_b
 
-from fallback_kit import analysis as an
-from fallback_kit.run import Run, open_run
-from fallback_kit.store import RunStore, StoreError
+from fallback_kit.insight import analysis as an
+from fallback_kit.insight.stored_run import Run, open_run
+from fallback_kit.record.store import RunStore, StoreError
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_open_run_missing_path_names_it(tmp_path: Path) -> None:
 def test_summary_of_an_unfinished_run_counts_pending(tmp_path: Path) -> None:
     """Works added but not done are pending; coverage is over done works; no NaN in JSON."""
     store = RunStore.create(tmp_path, plan_yaml="tiers: []", meta={})
-    from fallback_kit.works import Work
+    from fallback_kit.contracts.works import Work
     store.add_works([Work(work_id="x", doi="10.1/x"), Work(work_id="y", doi="10.1/y")])
     store.close()
     s = open_run(tmp_path).summary()
@@ -247,7 +247,7 @@ def test_analysis_of_an_empty_run(tmp_path: Path) -> None:
 
 def test_open_run_while_the_writer_is_running(tmp_path: Path) -> None:
     """A notebook can read a run that is still being written (WAL readers)."""
-    from fallback_kit.events import Resolution, ResolutionStatus
+    from fallback_kit.contracts.events import Resolution, ResolutionStatus
 
     store = RunStore.create(tmp_path, plan_yaml="tiers: []", meta={})
     store.emit(Resolution(run_id=store.run_id, work_id="w1", status=ResolutionStatus.RESOLVED,

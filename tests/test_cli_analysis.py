@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from test_store_fixture import write_run_a, write_run_b
 
-from fallback_kit.cli import main
+from fallback_kit.faces.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fallback_kit.cli import main
-from fallback_kit.plan import load_plan, load_plan_text
+from fallback_kit.contracts.plan import load_plan, load_plan_text
+from fallback_kit.faces.cli import main
 
 ROOT = Path(__file__).parent.parent
 DEFAULT = str(ROOT / "plans/default.yaml")

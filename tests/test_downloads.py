@@ -13,8 +13,8 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 
-from fallback_kit.downloads import download_for_work, download_pdf, final_path
-from fallback_kit.store import RunStore
+from fallback_kit.record.downloads import download_for_work, download_pdf, final_path
+from fallback_kit.record.store import RunStore
 
 URL = "https://arxiv.org/pdf/2106.01234"
 
@@ -243,8 +243,8 @@ async def test_redirects_are_followed(tmp_path: Path) -> None:
 
 async def test_live_download_refuses_a_redirect_to_a_private_address(tmp_path):
     """With the live guard, a download redirected to 127.0.0.1 is refused and never sent."""
-    from fallback_kit.net import Fetcher, NetSettings
-    from fallback_kit.resilience import Gates
+    from fallback_kit.web.edge import Fetcher, NetSettings
+    from fallback_kit.web.gates import Gates
 
     seen = []
 

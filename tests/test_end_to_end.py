@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fallback_kit import load_plan, read_works, run_works
-from fallback_kit.cli import main
+from fallback_kit.faces.cli import main
 
 ROOT = Path(__file__).parent.parent
 UNLIMITED = {"per_second": 1000, "burst": 50}

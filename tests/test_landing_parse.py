@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from _netkit import REFERENCE
 
-from fallback_kit.html_links import parse_landing
+from fallback_kit.web.landing import parse_landing
 
 PLOS = (
     REFERENCE / "html/sandcrawler_plos_one_10.1371_journal.pone.0213978.head_prefix.html"

@@ -1,4 +1,6 @@
-"""Lower floors never import higher ones (DESIGN.md, "Data flow")."""
+"""The folder tree is the layering (docs/architecture.md): a layer imports only the layers
+below it, the sandbox is a wing reached only from the faces, and no modules import each
+other in a circle. Imports inside functions count as much as those at the top."""
 
 from __future__ import annotations
 
@@ -7,43 +9,46 @@ from pathlib import Path
 
 PKG = Path(__file__).parent.parent / "fallback_kit"
 
-# floor of each module: a module may import only modules on its floor or below
-FLOORS = {
-    "works": 0, "plan": 0, "events": 0, "redact": 0, "html_links": 0,
-    "resilience": 1,
-    "net": 2, "politeness": 3,
-    "sources": 4,
-    "orchestrator": 5, "api": 6, "simulate": 5,
-    "store": 6, "downloads": 7, "tuning": 7, "run": 8, "analysis": 8,
-    "sandbox": 1,  # a separate wing: reached only through an httpx transport
-    "runner": 9, "plots": 9, "widgets": 9, "cli": 10,
-}
-CORE = {"works", "plan", "events", "redact", "html_links", "resilience", "net", "politeness",
-        "sources", "orchestrator", "api", "simulate", "store", "downloads"}
+# bottom to top: each layer may import itself and the layers before it
+LAYERS = ["contracts", "web", "sources", "record", "engine", "insight", "faces"]
+# the simulated web: built on the contracts only, and reached only from the faces
+SANDBOX_MAY_IMPORT = {"contracts", "sandbox"}
+SANDBOX_REACHED_FROM = {"faces"}
+CORE = {"contracts", "web", "sources", "record", "engine"}
 HEAVY = {"pandas", "matplotlib", "ipywidgets"}
 
 
-def _module_of(path: Path) -> str:
-    rel = path.relative_to(PKG).with_suffix("")
-    return rel.parts[0]
+def _dotted(path: Path, root: Path = PKG) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> tuple[set[str], set[str]]:
-    """(package modules imported, third-party top-level modules imported at module level)."""
+def _package_of(path: Path, root: Path = PKG) -> list[str]:
+    parts = _dotted(path, root).split(".")
+    return parts if path.name == "__init__.py" else parts[:-1]
+
+
+def _imports(path: Path, root: Path = PKG) -> tuple[set[str], set[str]]:
+    """(modules of the package imported anywhere in the file, third-party top-level
+    modules imported at module level)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     ours: set[str] = set()
-    top: set[str] = set()
-    depth = len(path.relative_to(PKG).parts) - 1
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level:
-            parts = (node.module or "").split(".")
-            if node.level - 1 < depth:  # relative inside a sub-package
-                continue
-            if parts[0]:
-                ours.add(parts[0])
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                package = _package_of(path, root)
+                base = package[: len(package) - (node.level - 1)]
+                target = base + (node.module.split(".") if node.module else [])
+            elif node.module and node.module.split(".")[0] == "fallback_kit":
+                target = node.module.split(".")
             else:
-                ours.update(alias.name for alias in node.names)
-    for node in tree.body:  # module level only: lazy imports inside functions are fine
+                continue
+            for alias in node.names:  # `from . import x` may name a module
+                ours.add(".".join([*target, alias.name]) if not node.module else ".".join(target))
+        elif isinstance(node, ast.Import):
+            ours.update(a.name for a in node.names if a.name.split(".")[0] == "fallback_kit")
+    top: set[str] = set()
+    for node in tree.body:  # module level: what `import fallback_kit` pays for
         if isinstance(node, ast.Import):
             top.update(a.name.split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
@@ -51,25 +56,93 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
     return ours, top
 
 
-def test_no_module_imports_a_higher_floor():
-    """Every import inside the package goes to the same floor or below."""
+def _layer(dotted: str) -> str:
+    parts = dotted.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _modules() -> dict[str, Path]:
+    return {_dotted(p): p for p in PKG.rglob("*.py")}
+
+
+def test_every_module_lives_in_a_layer():
+    """No module sits loose at the top of the package (its front door excepted)."""
+    loose = [m for m in _modules() if _layer(m) not in {*LAYERS, "sandbox", ""}]
+    assert loose == []
+
+
+def test_no_layer_imports_a_higher_one():
+    """Every import inside the package goes to the same layer or below."""
     faults = []
-    for path in PKG.rglob("*.py"):
-        if path.name == "__init__.py" and path.parent == PKG:
-            continue  # the package's front door re-exports from every floor
-        me = _module_of(path)
-        ours, _ = _imports(path)
-        for other in ours:
-            if other in FLOORS and other != me and FLOORS[other] > FLOORS[me]:
-                faults.append(f"{path.relative_to(PKG)} imports {other}")
+    for mod, path in _modules().items():
+        me = _layer(mod)
+        if me == "":
+            continue  # the package's front door re-exports from every layer
+        for other in map(_layer, _imports(path)[0]):
+            if me == "sandbox":
+                if other not in SANDBOX_MAY_IMPORT:
+                    faults.append(f"{mod} imports {other}")
+            elif other == "sandbox":
+                if me not in SANDBOX_REACHED_FROM:
+                    faults.append(f"{mod} imports the sandbox")
+            elif other and LAYERS.index(other) > LAYERS.index(me):
+                faults.append(f"{mod} imports {other}")
     assert faults == []
+
+
+def _graph() -> dict[str, set[str]]:
+    mods = _modules()
+    graph: dict[str, set[str]] = {}
+    for mod, path in mods.items():
+        targets = set()
+        for imp in _imports(path)[0]:
+            while imp and imp not in mods:  # `from .x import name` names x
+                imp = imp.rpartition(".")[0]
+            if imp and imp != mod and not mod.startswith(imp + "."):
+                targets.add(imp)
+        graph[mod] = targets
+    return graph
+
+
+def test_no_import_cycles():
+    """No two modules import each other, directly or around a circle (package front
+    doors, which re-export their children, are not counted as links)."""
+    graph = _graph()
+    inits = {_dotted(p) for p in PKG.rglob("__init__.py")}
+    edges = {m: {t for t in ts if t not in inits} for m, ts in graph.items() if m not in inits}
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    assert cycles == []
+
+
+def test_the_reader_sees_relative_imports_inside_functions(tmp_path):
+    """A relative import inside a function, two levels up, is read as the module it names."""
+    root = tmp_path / "fallback_kit"
+    (root / "contracts").mkdir(parents=True)
+    fake = root / "contracts" / "x.py"
+    fake.write_text("def f():\n    from ..engine.batch import run\n    from . import works\n")
+    ours, _ = _imports(fake, root)
+    assert ours == {"fallback_kit.engine.batch", "fallback_kit.contracts.works"}
 
 
 def test_core_does_not_import_heavy_libraries_at_import_time():
     """The core never imports pandas, matplotlib or ipywidgets at module level."""
     faults = []
-    for path in PKG.rglob("*.py"):
-        if _module_of(path) in CORE:
+    for mod, path in _modules().items():
+        if _layer(mod) in CORE:
             _, top = _imports(path)
-            faults += [f"{path.relative_to(PKG)} imports {lib}" for lib in top & HEAVY]
+            faults += [f"{mod} imports {lib}" for lib in top & HEAVY]
     assert faults == []

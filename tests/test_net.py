@@ -8,7 +8,7 @@ import httpx
 import pytest
 from _netkit import BIG_PDF, HTML, PDF, Router, make_fetcher
 
-from fallback_kit.net import (
+from fallback_kit.web.edge import (
     HttpStatusError,
     RedirectLoop,
     ResponseTooLarge,
@@ -17,7 +17,7 @@ from fallback_kit.net import (
     classify_pdf_bytes,
     normalize_url,
 )
-from fallback_kit.resilience import BreakerConfig, GateClosed, Gates
+from fallback_kit.web.gates import BreakerConfig, GateClosed, Gates
 
 U = "https://files.example.org/a.pdf"
 

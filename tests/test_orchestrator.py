@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from fakes import WORK, FakeSource, Step, fake_factory, make_plan, no_pdf, ok, transient
 
-from fallback_kit.events import ListSink, Outcome, ResolutionStatus
-from fallback_kit.orchestrator import Orchestrator
-from fallback_kit.works import Work
+from fallback_kit.contracts.events import ListSink, Outcome, ResolutionStatus
+from fallback_kit.contracts.works import Work
+from fallback_kit.engine.orchestrator import Orchestrator
 
 pytestmark = pytest.mark.looptime
 

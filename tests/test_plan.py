@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fallback_kit.plan import PlanError, load_plan, load_plan_text
+from fallback_kit.contracts.plan import PlanError, load_plan, load_plan_text
 
 PLANS = Path(__file__).parent.parent / "plans"
 MINIMAL = "tiers:\n  - {name: a, sources: [unpaywall]}\n"

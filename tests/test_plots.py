@@ -16,8 +16,8 @@ import pytest  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from fallback_kit import plots  # noqa: E402
-from fallback_kit.events import Attempt, Outcome, Resolution, ResolutionStatus  # noqa: E402
+from fallback_kit.contracts.events import Attempt, Outcome, Resolution, ResolutionStatus  # noqa: E402
+from fallback_kit.insight import plots  # noqa: E402
 
 O, S = Outcome, ResolutionStatus  # noqa: E741
 

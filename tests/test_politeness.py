@@ -9,15 +9,15 @@ import httpx
 import pytest
 from _netkit import PDF, Router, make_fetcher
 
-from fallback_kit import politeness
-from fallback_kit.net import NetSettings
-from fallback_kit.politeness import (
+from fallback_kit.web import client as politeness
+from fallback_kit.web.client import (
     DEFAULT_RATE_LIMITS,
     make_client,
     user_agent,
     warn_missing_email_once,
 )
-from fallback_kit.resilience import Gates, RateLimit
+from fallback_kit.web.edge import NetSettings
+from fallback_kit.web.gates import Gates, RateLimit
 
 
 def test_user_agent_names_contact():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from fakes import WORK, FakeSource, Step, fake_factory, make_plan
 
-from fallback_kit.events import ListSink, Outcome
-from fallback_kit.orchestrator import Orchestrator
-from fallback_kit.redact import redact, redact_url
+from fallback_kit.contracts.events import ListSink, Outcome
+from fallback_kit.engine.orchestrator import Orchestrator
 from fallback_kit.sources.base import SourceResult
+from fallback_kit.web.redact import redact, redact_url
 
 
 def test_redact_url_params_and_userinfo():

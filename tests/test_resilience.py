@@ -9,7 +9,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from fallback_kit.resilience import (
+from fallback_kit.web.gates import (
     BreakerConfig,
     BreakerState,
     CircuitBreaker,

@@ -8,10 +8,10 @@ import random
 import pytest
 from fakes import FakeSource, Step, fake_factory, make_plan, no_pdf, ok
 
-from fallback_kit.events import ListSink
-from fallback_kit.orchestrator import Orchestrator
-from fallback_kit.simulate import SourceModel, oracle, replay_work
-from fallback_kit.works import Work
+from fallback_kit.contracts.events import ListSink
+from fallback_kit.contracts.works import Work
+from fallback_kit.engine.orchestrator import Orchestrator
+from fallback_kit.engine.replay import SourceModel, oracle, replay_work
 
 TIERS = [{"name": "t1", "sources": ["unpaywall", "arxiv", "pmc"], "parallel": 2},
          {"name": "t2", "sources": ["doi_redirect"]},

@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 from _netkit import HTML, PDF, REFERENCE, Router, make_fetcher
 
-from fallback_kit.events import Outcome
+from fallback_kit.contracts.events import Outcome
+from fallback_kit.contracts.works import Work
 from fallback_kit.sources import SOURCES, SourceContext, get_source
 from fallback_kit.sources.arxiv import parse_arxiv_atom
 from fallback_kit.sources.crossref import crossref_pdf_links, has_open_license
@@ -18,7 +19,6 @@ from fallback_kit.sources.pmc import pmcid_from_idconv
 from fallback_kit.sources.semantic_scholar import s2_candidate
 from fallback_kit.sources.unpaywall import unpaywall_candidates
 from fallback_kit.sources.wayback import newest_usable, parse_cdx
-from fallback_kit.works import Work
 
 EMAIL = "researcher@example.org"
 SPRINGER = "https://jcheminf.springeropen.com/track/pdf/10.1186/1758-2946-3-47?site=jcheminf.springeropen.com"
@@ -81,7 +81,7 @@ def test_registry_has_the_ten_sources():
         "crossref",
         "semantic_scholar",
     }
-    from fallback_kit.plan import KNOWN_SOURCES
+    from fallback_kit.contracts.plan import KNOWN_SOURCES
 
     assert set(KNOWN_SOURCES) == set(SOURCES)  # the plans' vocabulary is the registry
 

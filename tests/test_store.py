@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from fallback_kit.events import Attempt, BreakerEvent, Outcome, Resolution, ResolutionStatus
-from fallback_kit.store import DB_NAME, DownloadRecord, RunStore, StoreError, plan_hash
-from fallback_kit.works import Work
+from fallback_kit.contracts.events import (
+    Attempt,
+    BreakerEvent,
+    Outcome,
+    Resolution,
+    ResolutionStatus,
+)
+from fallback_kit.contracts.works import Work
+from fallback_kit.record.store import DB_NAME, DownloadRecord, RunStore, StoreError, plan_hash
 
 PLAN = "tiers:\n  - name: fast\n    sources: [unpaywall]\n"
 OTHER_PLAN = "tiers:\n  - name: slow\n    sources: [wayback]\n"
@@ -255,7 +261,7 @@ def test_store_and_downloads_do_not_import_pandas() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, fallback_kit.store, fallback_kit.downloads; "
+    code = ("import sys, fallback_kit.record.store, fallback_kit.record.downloads; "
             "print('pandas' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

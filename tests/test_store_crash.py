@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from fallback_kit.store import DB_NAME
+from fallback_kit.record.store import DB_NAME
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
 WRITER = r"""
 import sys
-from fallback_kit.events import Attempt, Outcome, Resolution, ResolutionStatus
-from fallback_kit.store import RunStore
+from fallback_kit.contracts.events import Attempt, Outcome, Resolution, ResolutionStatus
+from fallback_kit.record.store import RunStore
 
 out, n = sys.argv[1], int(sys.argv[2])
 store = RunStore.open_or_create(out, plan_yaml="tiers: []\n", meta={"run_id": "crash"})

@@ -20,9 +20,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fallback_kit.events import Attempt, BreakerEvent, Outcome, Resolution, ResolutionStatus
-from fallback_kit.store import RunStore
-from fallback_kit.works import Work
+from fallback_kit.contracts.events import (
+    Attempt,
+    BreakerEvent,
+    Outcome,
+    Resolution,
+    ResolutionStatus,
+)
+from fallback_kit.contracts.works import Work
+from fallback_kit.record.store import RunStore
 
 PLAN = """budgets:
   total_timeout_ms: 2000

@@ -9,9 +9,9 @@ import pytest
 from test_store_fixture import write_run_a
 
 from fallback_kit import load_plan, open_run, read_works, run_works
-from fallback_kit.cli import main
-from fallback_kit.simulate import models_from_attempts
-from fallback_kit.tuning import (
+from fallback_kit.engine.replay import models_from_attempts
+from fallback_kit.faces.cli import main
+from fallback_kit.insight.tuning import (
     Recommendation,
     hedge_points,
     hedge_tradeoff,
@@ -144,8 +144,8 @@ def test_hedge_tradeoff_earlier_hedges_cut_the_tail_and_cost_requests():
     hangs to its 8 s timeout and Wayback wins 1 s after it starts. Hedging the first
     tier near its win latency starts Wayback at once for those: the tail falls from
     9 s to about 1.2 s; an earlier hedge point also starts Wayback for slow winners."""
-    from fallback_kit.plan import load_plan_text
-    from fallback_kit.simulate import SourceModel
+    from fallback_kit.contracts.plan import load_plan_text
+    from fallback_kit.engine.replay import SourceModel
 
     plan = load_plan_text(
         "tiers:\n  - {name: first, sources: [unpaywall]}\n  - {name: archive, sources: [wayback]}\n"

@@ -15,8 +15,8 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from fallback_kit.plan import KNOWN_SOURCES, Plan, load_plan, load_plan_text  # noqa: E402
-from fallback_kit.widgets import PlanEditor  # noqa: E402
+from fallback_kit.contracts.plan import KNOWN_SOURCES, Plan, load_plan, load_plan_text  # noqa: E402
+from fallback_kit.faces.widgets import PlanEditor  # noqa: E402
 
 PLAN_YAML = """
 name: small

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fallback_kit.works import (
+from fallback_kit.contracts.works import (
     Work,
     WorkError,
     WorksFileError,

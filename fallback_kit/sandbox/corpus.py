@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from typing import TextIO
 
-from ..works import Work
+from ..contracts.works import Work
 from ._hash import h64, u01, weighted
 from .profiles import Profile, get_profile
 from .world import _synthetic_title

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..works import Work, read_works
+from ..contracts.works import Work, read_works
 from ._hash import h64, lognormal_ms, pick, u01, weighted
 from .faults import (
     API_FAULTS,

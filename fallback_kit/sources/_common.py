@@ -14,8 +14,9 @@ from urllib.parse import quote
 
 import httpx
 
-from ..events import Outcome
-from ..net import (
+from ..contracts.events import Outcome
+from ..contracts.works import Work
+from ..web.edge import (
     BadResponse,
     HttpStatusError,
     NetError,
@@ -25,8 +26,7 @@ from ..net import (
     host_of,
     normalize_url,
 )
-from ..resilience import GateClosed
-from ..works import Work
+from ..web.gates import GateClosed
 from .base import Source, SourceContext, SourceResult
 
 __all__ = [

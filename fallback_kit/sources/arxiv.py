@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree
 
-from ..works import Work
+from ..contracts.works import Work
 from ._common import ApiSource, Candidate, Candidates
 from .base import SourceContext, SourceResult
 

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..events import Outcome
-from ..works import Work
+from ..contracts.events import Outcome
+from ..contracts.works import Work
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..net import Fetcher
+    from ..web.edge import Fetcher
 
 __all__ = ["Source", "SourceContext", "SourceResult"]
 

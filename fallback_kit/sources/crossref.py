@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..events import Outcome
-from ..works import Work
+from ..contracts.events import Outcome
+from ..contracts.works import Work
 from ._common import ApiSource, Candidate, Candidates, contact_email, quote_doi, result
 from .base import SourceContext, SourceResult
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..events import Outcome
-from ..html_links import parse_landing
-from ..works import Work, normalize_pmcid
+from ..contracts.events import Outcome
+from ..contracts.works import Work, normalize_pmcid
+from ..web.landing import parse_landing
 from ._common import ApiSource, Candidate, Candidates, contact_email, result
 from .base import SourceContext, SourceResult
 

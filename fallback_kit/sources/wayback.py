@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import Outcome
-from ..html_links import parse_landing
-from ..net import BadResponse, ResponseTooLarge
-from ..works import Work
+from ..contracts.events import Outcome
+from ..contracts.works import Work
+from ..web.edge import BadResponse, ResponseTooLarge
+from ..web.landing import parse_landing
 from ._common import ApiSource, Candidate, Candidates, quote_doi, result
 from .base import SourceContext, SourceResult
 

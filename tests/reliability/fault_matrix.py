@@ -36,9 +36,10 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from fallback_kit.events import Attempt, Outcome, Resolution, ResolutionStatus  # noqa: E402
-from fallback_kit.plan import Plan, plan_from_dict  # noqa: E402
-from fallback_kit.runner import arun_works  # noqa: E402
+from fallback_kit.contracts.events import Attempt, Outcome, Resolution, ResolutionStatus  # noqa: E402
+from fallback_kit.contracts.plan import Plan, plan_from_dict  # noqa: E402
+from fallback_kit.contracts.works import Work, read_works  # noqa: E402
+from fallback_kit.engine.batch import arun_works  # noqa: E402
 from fallback_kit.sandbox import (  # noqa: E402
     FAULT_KINDS,
     Sandbox,
@@ -48,7 +49,6 @@ from fallback_kit.sandbox import (  # noqa: E402
 )
 from fallback_kit.sandbox._hash import h64  # noqa: E402
 from fallback_kit.sources import SOURCES as SOURCE_CLASSES  # noqa: E402
-from fallback_kit.works import Work, read_works  # noqa: E402
 
 SOURCES: tuple[str, ...] = tuple(SOURCE_CLASSES)
 POSITIONS = ("first", "middle", "last")

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from fallback_kit.cli import main
-from fallback_kit.plan import PlanError, load_plan, load_plan_text
-from fallback_kit.store import RunStore, plan_hash
-from fallback_kit.works import WorkError, WorksFileError, read_works
+from fallback_kit.contracts.plan import PlanError, load_plan, load_plan_text
+from fallback_kit.contracts.works import WorkError, WorksFileError, read_works
+from fallback_kit.faces.cli import main
+from fallback_kit.record.store import RunStore, plan_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PLAN = str(ROOT / "plans" / "default.yaml")
@@ -61,7 +61,7 @@ def network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
             yield client, {"network_mode": "custom", "time_scale": kw.get("time_scale", 1.0)}
 
-    monkeypatch.setattr("fallback_kit.runner._network", fake_network)
+    monkeypatch.setattr("fallback_kit.engine.batch._network", fake_network)
     return opened
 
 

@@ -20,12 +20,12 @@ import pytest
 from driftclock import DriftClockLoop
 from fakes import make_plan, no_pdf, ok, transient
 
-from fallback_kit.events import ListSink, Outcome, Resolution
-from fallback_kit.orchestrator import Orchestrator, make_gates
-from fallback_kit.politeness import DEFAULT_RATE_LIMITS
-from fallback_kit.resilience import GateClosed, Gates
+from fallback_kit.contracts.events import ListSink, Outcome, Resolution
+from fallback_kit.contracts.works import Work
+from fallback_kit.engine.orchestrator import Orchestrator, make_gates
 from fallback_kit.sources.base import Source, SourceContext, SourceResult
-from fallback_kit.works import Work
+from fallback_kit.web.client import DEFAULT_RATE_LIMITS
+from fallback_kit.web.gates import GateClosed, Gates
 
 SEED = 20240517
 N_WORKS = 1000

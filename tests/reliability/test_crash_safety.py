@@ -36,7 +36,7 @@ def _corpus(tmp_path: Path) -> Path:
 
 
 def _args(works: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "fallback_kit.cli", "run", str(works), "--out", str(out),
+    return [sys.executable, "-m", "fallback_kit.faces.cli", "run", str(works), "--out", str(out),
             "--download", str(out.parent / "pdfs"), *RUN]
 
 

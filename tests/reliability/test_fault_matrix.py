@@ -13,14 +13,14 @@ import fault_matrix as fm  # tests/reliability is on sys.path (pytest's rootdir-
 import httpx
 import pytest
 
-from fallback_kit.events import Outcome
-from fallback_kit.net import Fetcher, NetSettings
-from fallback_kit.orchestrator import make_gates
-from fallback_kit.plan import plan_from_dict
+from fallback_kit.contracts.events import Outcome
+from fallback_kit.contracts.plan import plan_from_dict
+from fallback_kit.contracts.works import Work
+from fallback_kit.engine.orchestrator import make_gates
 from fallback_kit.sandbox import Sandbox, World
 from fallback_kit.sources.base import SourceContext
 from fallback_kit.sources.wayback import Wayback
-from fallback_kit.works import Work
+from fallback_kit.web.edge import Fetcher, NetSettings
 
 EMAIL = "matrix@fallback-kit.test"
 

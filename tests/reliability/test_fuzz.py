@@ -16,8 +16,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fallback_kit.plan import KNOWN_SOURCES, PlanError, load_plan_text, plan_from_dict
-from fallback_kit.works import (
+from fallback_kit.contracts.plan import KNOWN_SOURCES, PlanError, load_plan_text, plan_from_dict
+from fallback_kit.contracts.works import (
     ID_FIELDS,
     Work,
     WorkError,

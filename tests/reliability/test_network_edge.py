@@ -21,21 +21,21 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from fallback_kit.downloads import download_pdf, final_path
-from fallback_kit.events import Attempt, Outcome
-from fallback_kit.net import (
+from fallback_kit.contracts.events import Attempt, Outcome
+from fallback_kit.contracts.plan import plan_from_dict
+from fallback_kit.contracts.works import Work, read_works
+from fallback_kit.engine.batch import arun_works
+from fallback_kit.engine.orchestrator import Orchestrator, make_gates
+from fallback_kit.record.downloads import download_pdf, final_path
+from fallback_kit.sandbox import Sandbox, World
+from fallback_kit.web.client import make_client
+from fallback_kit.web.edge import (
     Fetcher,
     NetSettings,
     RedirectError,
     ResponseTooLarge,
 )
-from fallback_kit.orchestrator import Orchestrator, make_gates
-from fallback_kit.plan import plan_from_dict
-from fallback_kit.politeness import make_client
-from fallback_kit.resilience import GateClosed
-from fallback_kit.runner import arun_works
-from fallback_kit.sandbox import Sandbox, World
-from fallback_kit.works import Work, read_works
+from fallback_kit.web.gates import GateClosed
 
 EMAIL = "secret.person@example.edu"
 PLAN = plan_from_dict({"name": "edge", "tiers": [{"name": "t", "sources": ["doi_redirect"]}]})

@@ -23,10 +23,10 @@ from fakes import WORK, FakeSource, Step, fake_factory, make_plan, no_pdf, ok, t
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fallback_kit.events import ListSink, Outcome, ResolutionStatus
-from fallback_kit.orchestrator import Orchestrator
-from fallback_kit.plan import KNOWN_SOURCES
-from fallback_kit.resilience import (
+from fallback_kit.contracts.events import ListSink, Outcome, ResolutionStatus
+from fallback_kit.contracts.plan import KNOWN_SOURCES
+from fallback_kit.engine.orchestrator import Orchestrator
+from fallback_kit.web.gates import (
     BreakerConfig,
     BreakerState,
     CircuitBreaker,

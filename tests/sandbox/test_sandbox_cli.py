@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from fallback_kit.works import read_works
+from fallback_kit.contracts.works import read_works
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).parent.parent.parent
 def test_serve_answers_a_request_with_a_host_header():
     """The served sandbox answers as api.unpaywall.org for a plain HTTP request."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fallback_kit.cli", "sandbox", "serve", "--profile", "mixed",
+        [sys.executable, "-m", "fallback_kit.faces.cli", "sandbox", "serve", "--profile", "mixed",
          "--seed", "7", "--time-scale", "0", "--works", str(ROOT / "sample_works.csv")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -43,7 +43,7 @@ def test_serve_answers_a_request_with_a_host_header():
 def test_corpus_writes_readable_synthetic_works(tmp_path):
     """`sandbox corpus` writes synthetic works under the 10.5555 test prefix."""
     out = subprocess.run(
-        [sys.executable, "-m", "fallback_kit.cli", "sandbox", "corpus", "--profile", "biomed",
+        [sys.executable, "-m", "fallback_kit.faces.cli", "sandbox", "corpus", "--profile", "biomed",
          "--n", "200", "--seed", "1"], capture_output=True, text=True, check=True).stdout
     path = tmp_path / "works.csv"
     path.write_text(out, encoding="utf-8")

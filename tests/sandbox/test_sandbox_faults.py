@@ -11,9 +11,9 @@ import httpx
 import pytest
 from protego import Protego
 
+from fallback_kit.contracts.works import Work
 from fallback_kit.sandbox import FAULT_KINDS, Sandbox, World
 from fallback_kit.sandbox.app import OVERSIZED_BYTES
-from fallback_kit.works import Work
 
 EMAIL = "team@fallback-kit.org"
 DOI = "10.1186/1758-2946-3-47"

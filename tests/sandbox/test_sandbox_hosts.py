@@ -10,12 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fallback_kit.contracts.works import Work
 from fallback_kit.sandbox import Sandbox, World
-from fallback_kit.works import Work
 
-REF = Path("/work/shared/reference")
-if not REF.exists():  # the samples ship next to the repository in CI
-    REF = Path(__file__).resolve().parents[3] / "shared" / "reference"
+REF = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 
 WORKS = [
     Work.create(

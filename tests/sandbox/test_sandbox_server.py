@@ -11,8 +11,8 @@ import time
 import httpx
 import pypdf
 
+from fallback_kit.contracts.works import Work
 from fallback_kit.sandbox import Sandbox, World, make_pdf
-from fallback_kit.works import Work
 
 DOI = "10.1186/1758-2946-3-47"
 TITLE = "Open bibliography for science, technology, and medicine"

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from fallback_kit.contracts.works import Work, read_works
 from fallback_kit.sandbox import PROFILES, SOURCES, World, synthetic_works, write_corpus
 from fallback_kit.sandbox.corpus import COLUMNS
-from fallback_kit.works import Work, read_works
 
 REAL = [
     Work.create("jcheminf", doi="10.1186/1758-2946-3-47", pmcid="PMC3206455", pmid="21999661",

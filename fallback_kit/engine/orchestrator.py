@@ -1,0 +1,567 @@
+"""The engine: walk a plan for each work, tiers in order, sources of a tier in parallel.
+
+The first valid PDF wins and cancels every sibling still running (their HTTP requests
+are closed by the cancellation) and no later tier starts. Every source try passes the
+gates (offline, breaker), runs under its own timeout, is retried only for transient
+failures with full-jitter backoff (honouring `Retry-After`, clamped to the work's
+deadline), and ends as exactly one `Attempt` event. Nothing a source does, raises or
+hangs escapes a run: the work's deadline is hard and every outcome is recorded.
+
+Time is read from the running loop only, and every duration of the plan is multiplied
+by `time_scale`, so a sandbox run at time_scale 0.01 behaves like the real-time run.
+Recorded times are divided by it again: events are in "World" milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ..contracts.events import Attempt, EventSink, Outcome, Resolution, ResolutionStatus
+from ..contracts.plan import Plan, SourcePolicy, Tier
+from ..contracts.works import Work
+from ..sources.base import Source, SourceContext, SourceResult
+from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, backoff_delay
+from ..web.redact import redact, redact_url
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..web.edge import Fetcher
+
+__all__ = ["Orchestrator", "make_gates"]
+
+_RETRY_OUTCOMES = (Outcome.RETRYABLE, Outcome.TIMEOUT)
+_CLOCK_SLACK_S = 1e-6
+
+
+class _NullSink:
+    def emit(self, event: object) -> None:
+        pass
+
+
+def make_gates(
+    plan: Plan,
+    *,
+    time_scale: float = 1.0,
+    default_limits: Mapping[str, RateLimit] | None = None,
+    on_event: Callable[[Any], None] | None = None,
+) -> Gates:
+    """Build the run's breakers and rate limits from the plan, scaled to the time scale."""
+    scale = time_scale if time_scale > 0 else 0.0
+    br = plan.gates.breaker
+    limits: dict[str, RateLimit] = {}
+    if scale > 0:
+        merged = dict(default_limits or {})
+        merged.update(
+            {h: RateLimit(per_second=lim.per_second, burst=lim.burst)
+             for h, lim in plan.politeness.rate_limits.items()}
+        )
+        limits = {h: RateLimit(per_second=lim.per_second / scale, burst=lim.burst)
+                  for h, lim in merged.items()}
+    return Gates(
+        breaker=BreakerConfig(
+            failure_threshold=br.failure_threshold,
+            window_ms=int(br.window_ms * scale) if scale else br.window_ms,
+            cooldown_ms=int(br.cooldown_ms * scale) if scale else 0,
+            half_open_probes=br.half_open_probes,
+        ),
+        rate_limits=limits,
+        max_rate_wait_ms=int(plan.gates.skip_if_rate_wait_exceeds_ms * scale),
+        skip_if_breaker_open=plan.gates.skip_if_breaker_open,
+        on_event=on_event,
+    )
+
+
+@dataclass(slots=True)
+class _WorkState:
+    """Book-keeping for one work while it runs."""
+
+    work: Work
+    start: float
+    deadline: float
+    attempts_left: int
+    requests: int = 0
+    winner: tuple[str, str, SourceResult] | None = None  # (tier, source, result)
+    stop_reason: str | None = None  # "won" or "deadline" once the work is stopping
+    budget_skips: int = 0
+    outcomes: list[Attempt] = field(default_factory=list)
+
+
+class Orchestrator:
+    """Resolves works with one plan, one HTTP client and one set of gates."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        client: httpx.AsyncClient | None = None,
+        sink: EventSink | None = None,
+        sources: Mapping[str, Source] | None = None,
+        fetcher_factory: Callable[[SourcePolicy], Fetcher] | None = None,
+        gates: Gates | None = None,
+        time_scale: float = 1.0,
+        run_id: str | None = None,
+        email: str | None = None,
+        live: bool = False,
+        rng: random.Random | None = None,
+        accept: Callable[[Work, str, SourceResult], Awaitable[str | None]] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.client = client
+        self.sink: EventSink = sink or _NullSink()
+        self.time_scale = time_scale
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.email = email or plan.politeness.email
+        self.live = live
+        #: called on each success before it wins (e.g. to download and validate the whole
+        #: file); a returned reason demotes the success to invalid_pdf and the plan goes on
+        self.accept = accept
+        self._rng = rng or random.Random()
+        self._sources = dict(sources) if sources is not None else _registry(plan)
+        missing = [s for s in plan.source_names if s not in self._sources]
+        if missing:
+            raise ValueError(f"no implementation for sources: {', '.join(missing)}")
+        self.gates = gates or make_gates(
+            plan, time_scale=time_scale, default_limits=_default_limits(),
+            on_event=self.sink.emit,
+        )
+        self._fetcher_factory = fetcher_factory or self._default_fetcher_factory()
+        self._work_semaphore_size = plan.budgets.max_concurrent
+
+    # -- time -------------------------------------------------------------------------
+
+    def _scaled(self, ms: float) -> float:
+        """Plan milliseconds -> real seconds on this run's time scale.
+
+        At time_scale 0 (the sandbox answers at once) budgets keep their real length:
+        scaled to zero, every timeout and the deadline would fire before any answer.
+        """
+        return ms / 1000 * (self.time_scale if self.time_scale > 0 else 1.0)
+
+    def _world_ms(self, seconds: float) -> float:
+        """Real seconds since the work's start -> recorded (World) milliseconds."""
+        return seconds * 1000 / self.time_scale if self.time_scale > 0 else seconds * 1000
+
+    # -- the public entry points -------------------------------------------------------
+
+    async def resolve(self, work: Work) -> Resolution:
+        """Walk the plan for one work; always returns a Resolution, never raises."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        state = _WorkState(
+            work=work,
+            start=start,
+            deadline=start + self._scaled(self.plan.budgets.total_timeout_ms),
+            attempts_left=self.plan.budgets.total_attempts,
+        )
+        try:
+            await self._walk_tiers(state)
+            resolution = self._resolution(state)
+        except Exception as exc:  # a bug of ours: record it, never raise out of a run
+            resolution = Resolution(
+                run_id=self.run_id, work_id=work.work_id, status=ResolutionStatus.ERROR,
+                elapsed_ms=self._world_ms(loop.time() - start), attempts=len(state.outcomes),
+                requests=state.requests, reason=f"{type(exc).__name__}: {exc}",
+            )
+        self.sink.emit(resolution)
+        return resolution
+
+    async def resolve_many(
+        self, works: Iterable[Work], *, concurrency: int = 16
+    ) -> AsyncIterator[Resolution]:
+        """Resolve works with at most `concurrency` in flight; yield each as it finishes."""
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        iterator = iter(works)
+        running: set[asyncio.Task[Resolution]] = set()
+        try:
+            while True:
+                while len(running) < concurrency:
+                    work = next(iterator, None)
+                    if work is None:
+                        break
+                    running.add(asyncio.create_task(self.resolve(work)))
+                if not running:
+                    return
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    yield task.result()
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    # -- tiers -------------------------------------------------------------------------
+
+    async def _walk_tiers(self, state: _WorkState) -> None:
+        loop = asyncio.get_running_loop()
+        tiers = list(self.plan.tiers)
+        work_slots = asyncio.Semaphore(self._work_semaphore_size)
+        running: dict[asyncio.Task[None], int] = {}
+        next_tier = 0
+        hedge_at: float | None = None
+
+        def start_next() -> None:
+            nonlocal next_tier, hedge_at
+            tier = tiers[next_tier]
+            task = asyncio.create_task(self._run_tier(state, tier, work_slots))
+            running[task] = next_tier
+            next_tier += 1
+            hedge_at = (
+                loop.time() + self._scaled(tier.hedge_after_ms)
+                if tier.hedge_after_ms is not None and next_tier < len(tiers) else None
+            )
+
+        start_next()
+        try:
+            while running:
+                now = loop.time()
+                wake = state.deadline if hedge_at is None else min(hedge_at, state.deadline)
+                done, _ = await asyncio.wait(
+                    running, timeout=max(0.0, wake - now), return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    running.pop(task)
+                    task.result()  # a tier runner never raises; if it does, that is a bug
+                if state.winner is not None:
+                    state.stop_reason = "won"
+                    break
+                # asyncio may wake a timer up to its clock resolution early: compare with
+                # a tolerance, or a wake-up just before the instant would spin forever
+                now = loop.time() + _CLOCK_SLACK_S
+                if now >= state.deadline:
+                    state.stop_reason = "deadline"
+                    break
+                latest_done = (next_tier - 1) not in running.values()
+                if next_tier < len(tiers) and (
+                    latest_done or (hedge_at is not None and now >= hedge_at)
+                ):
+                    start_next()
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+        if state.stop_reason is None and state.winner is None and loop.time() >= state.deadline:
+            state.stop_reason = "deadline"
+
+    async def _run_tier(self, state: _WorkState, tier: Tier, work_slots: asyncio.Semaphore) -> None:
+        """Run a tier's sources, `tier.parallel` at a time; the first success stops the rest."""
+        tier_slots = asyncio.Semaphore(tier.parallel)
+        tasks = [
+            asyncio.create_task(self._run_source(state, tier, name, tier_slots, work_slots))
+            for name in tier.sources
+        ]
+        try:
+            pending = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if state.winner is not None:
+                    break
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- one source ---------------------------------------------------------------------
+
+    async def _run_source(
+        self,
+        state: _WorkState,
+        tier: Tier,
+        name: str,
+        tier_slots: asyncio.Semaphore,
+        work_slots: asyncio.Semaphore,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        source = self._sources[name]
+        policy = self.plan.policy(name)
+        t0 = loop.time()
+
+        def emit(result: SourceResult, retries: int = 0, started: float = t0) -> None:
+            attempt = Attempt(
+                run_id=self.run_id, work_id=state.work.work_id, tier=tier.name, source=name,
+                outcome=result.outcome, reason=result.reason,
+                url=redact_url(result.url) if result.url else None,
+                status=result.status, host=result.host, retries=retries,
+                t_start_ms=self._world_ms(started - state.start),
+                t_end_ms=self._world_ms(loop.time() - state.start),
+                bytes=result.bytes, meta={**redact(dict(result.meta)), "requests": result.requests},
+            )
+            state.outcomes.append(attempt)
+            state.requests += result.requests
+            self.sink.emit(attempt)
+
+        if not source.applicable(state.work):
+            needs = " or ".join(source.needs) or "an identifier"
+            emit(SourceResult(outcome=Outcome.NOT_APPLICABLE, reason=f"needs {needs}"))
+            return
+        gate_reason = self._gate_before_try(source)
+        if gate_reason is not None:
+            emit(SourceResult(outcome=Outcome.SKIPPED, reason=gate_reason,
+                              host=_first(source.hosts)))
+            return
+
+        retries = 0
+        requests = 0
+        try:
+            await tier_slots.acquire()
+            try:
+                await work_slots.acquire()
+            except BaseException:
+                tier_slots.release()
+                raise
+        except asyncio.CancelledError:
+            reason = "work_deadline" if state.stop_reason == "deadline" else "not_started"
+            emit(SourceResult(outcome=Outcome.CANCELLED, reason=reason), 0, loop.time())
+            raise
+        if state.winner is not None or state.stop_reason is not None:
+            # a sibling won while this source waited for its slot: it never starts
+            work_slots.release()
+            tier_slots.release()
+            emit(SourceResult(outcome=Outcome.CANCELLED, reason="not_started"), 0, loop.time())
+            return
+        started = loop.time()
+        try:
+            while True:
+                if state.attempts_left <= 0:
+                    state.budget_skips += 1
+                    emit(SourceResult(outcome=Outcome.SKIPPED, reason="attempt_budget",
+                                      requests=requests), retries, started)
+                    return
+                state.attempts_left -= 1
+                fetcher = self._fetcher_factory(policy)
+                try:
+                    result = await self._one_try(state, source, policy, fetcher)
+                    if (result.outcome is Outcome.SUCCESS and self.accept is not None
+                            and state.winner is None):
+                        result = await self._accepted(state, name, result)
+                except asyncio.CancelledError:
+                    requests += _requests_of(fetcher)
+                    if state.stop_reason == "deadline" or loop.time() >= state.deadline:
+                        outcome, reason = Outcome.TIMEOUT, "work_deadline"
+                    else:
+                        outcome, reason = Outcome.CANCELLED, "sibling_won"
+                    emit(SourceResult(outcome=outcome, reason=reason, requests=requests),
+                         retries, started)
+                    raise
+                requests += result.requests
+                result = _with_requests(result, requests)
+                if result.outcome is Outcome.SUCCESS:
+                    if state.winner is None:
+                        state.winner = (tier.name, name, result)
+                    emit(result, retries, started)
+                    return
+                delay = self._retry_delay(state, policy, result, retries)
+                if delay is None:
+                    emit(result, retries, started)
+                    return
+                try:
+                    await asyncio.sleep(delay)
+                except asyncio.CancelledError:
+                    outcome = (Outcome.TIMEOUT if state.stop_reason == "deadline"
+                               else Outcome.CANCELLED)
+                    reason = "work_deadline" if outcome is Outcome.TIMEOUT else "sibling_won"
+                    emit(SourceResult(outcome=outcome, reason=reason, requests=requests,
+                                      meta={"last": result.reason}), retries, started)
+                    raise
+                retries += 1
+        finally:
+            work_slots.release()
+            tier_slots.release()
+
+    async def _accepted(self, state: _WorkState, name: str, result: SourceResult) -> SourceResult:
+        assert self.accept is not None
+        try:
+            verdict = await self.accept(state.work, name, result)
+        except Exception as exc:  # a failing hook must not lose the work
+            verdict = f"accept_error:{type(exc).__name__}"
+        if verdict is None:
+            return result
+        return replace(result, outcome=Outcome.INVALID_PDF, reason=f"download_{verdict}")
+
+    def _gate_before_try(self, source: Source) -> str | None:
+        """The reason to skip a source without sending anything, or None."""
+        if self.plan.gates.offline and self.plan.gates.offline_behavior == "block_all":
+            return "offline"
+        if self.plan.gates.skip_if_breaker_open:
+            for host in source.hosts:
+                if self.gates.is_open(host):
+                    return "breaker_open"
+        return None
+
+    async def _one_try(
+        self, state: _WorkState, source: Source, policy: SourcePolicy, fetcher: Fetcher
+    ) -> SourceResult:
+        """Run `source.find` once under its timeout; classify whatever happens."""
+        loop = asyncio.get_running_loop()
+        timeout_s = self._scaled(self.plan.timeout_ms(source.name))
+        timeout_s = min(timeout_s, max(0.0, state.deadline - loop.time()))
+        ctx = SourceContext(http=fetcher, email=self.email, options=policy.options)
+        try:
+            async with asyncio.timeout(timeout_s):
+                result = await source.find(state.work, ctx)
+        except TimeoutError:
+            return SourceResult(outcome=Outcome.TIMEOUT, reason="source_timeout",
+                                requests=_requests_of(fetcher))
+        except GateClosed as exc:
+            return SourceResult(outcome=Outcome.SKIPPED, reason=exc.reason, host=exc.host,
+                                requests=_requests_of(fetcher))
+        except httpx.TimeoutException as exc:
+            return SourceResult(outcome=Outcome.TIMEOUT, reason="http_timeout",
+                                url=_url_of(exc), host=_host_of(exc),
+                                requests=_requests_of(fetcher))
+        except httpx.TransportError as exc:
+            return SourceResult(outcome=Outcome.RETRYABLE, reason="connection_error",
+                                url=_url_of(exc), host=_host_of(exc),
+                                requests=_requests_of(fetcher),
+                                meta={"error": f"{type(exc).__name__}: {exc}"})
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if isinstance(status, int) and type(exc).__name__ == "HttpStatusError":
+                return self._status_result(exc, status, fetcher)
+            return SourceResult(outcome=Outcome.ERROR, reason=type(exc).__name__,
+                                requests=_requests_of(fetcher),
+                                meta={"error": f"{type(exc).__name__}: {exc}"[:500]})
+        if result.requests == 0 and _requests_of(fetcher):
+            result = _with_requests(result, _requests_of(fetcher))
+        if result.outcome is Outcome.RETRYABLE and result.status is not None:
+            if result.status in self.plan.thresholds.terminal_statuses:
+                result = _with_outcome(result, Outcome.NONRETRYABLE)
+        return result
+
+    def _status_result(self, exc: Exception, status: int, fetcher: Fetcher) -> SourceResult:
+        url = getattr(exc, "url", None)
+        retryable = status in self.plan.thresholds.retryable_statuses
+        return SourceResult(
+            outcome=Outcome.RETRYABLE if retryable else Outcome.NONRETRYABLE,
+            reason=f"http_{status}", status=status, url=url,
+            host=httpx.URL(url).host if url else None,
+            retry_after_s=getattr(exc, "retry_after_s", None),
+            requests=_requests_of(fetcher),
+        )
+
+    def _retry_delay(
+        self, state: _WorkState, policy: SourcePolicy, result: SourceResult, retries: int
+    ) -> float | None:
+        """Seconds to wait before retrying, or None when this result is final."""
+        if result.outcome not in _RETRY_OUTCOMES or retries >= policy.retries_max:
+            return None
+        if result.status is not None and result.status in self.plan.thresholds.terminal_statuses:
+            return None
+        remaining = state.deadline - asyncio.get_running_loop().time()
+        delay = backoff_delay(retries, base_ms=policy.backoff_base_ms,
+                              cap_ms=policy.backoff_cap_ms, rng=self._rng) * self.time_scale
+        if result.retry_after_s is not None:
+            delay = max(delay, result.retry_after_s * self.time_scale)
+        if delay >= remaining:
+            return None  # the wait would outlast the work's deadline: give up now
+        return delay
+
+    # -- the verdict -------------------------------------------------------------------
+
+    def _resolution(self, state: _WorkState) -> Resolution:
+        loop = asyncio.get_running_loop()
+        elapsed = self._world_ms(loop.time() - state.start)
+        common: dict[str, Any] = dict(run_id=self.run_id, work_id=state.work.work_id,
+                                      elapsed_ms=elapsed,
+                      attempts=len(state.outcomes), requests=state.requests)
+        if state.winner is not None:
+            tier, source, result = state.winner
+            return Resolution(status=ResolutionStatus.RESOLVED,
+                              pdf_url=redact_url(result.url) if result.url else None,
+                              source=source, tier=tier, meta=redact(dict(result.meta)), **common)
+        if state.stop_reason == "deadline":
+            return Resolution(status=ResolutionStatus.BUDGET_EXHAUSTED, reason="deadline", **common)
+        if state.budget_skips:
+            return Resolution(status=ResolutionStatus.BUDGET_EXHAUSTED, reason="attempts",
+                              **common)
+        return Resolution(status=ResolutionStatus.NOT_FOUND,
+                          reason=_why_not_found(state.outcomes), **common)
+
+    # -- defaults ----------------------------------------------------------------------
+
+    def _default_fetcher_factory(self) -> Callable[[SourcePolicy], Fetcher]:
+        from ..web.edge import Fetcher, NetSettings, RobotsCache
+
+        if self.client is None:
+            raise ValueError("an httpx.AsyncClient is needed (or a fetcher_factory)")
+        offline = self.plan.gates.offline_behavior if self.plan.gates.offline else None
+        settings = NetSettings(live=self.live, email=self.email, offline=offline)
+        robots = RobotsCache(self.client)
+        client, gates = self.client, self.gates
+
+        def factory(policy: SourcePolicy) -> Fetcher:
+            return Fetcher(client, gates=gates, settings=settings, robots=robots,
+                           robots_respect=policy.robots_respect)
+
+        return factory
+
+    def __repr__(self) -> str:
+        return f"<Orchestrator run={self.run_id} plan={self.plan.name!r} scale={self.time_scale}>"
+
+
+def _registry(plan: Plan) -> dict[str, Source]:
+    from ..sources import get_source
+
+    return {name: get_source(name) for name in plan.source_names}
+
+
+def _default_limits() -> Mapping[str, RateLimit]:
+    try:
+        from ..web.client import DEFAULT_RATE_LIMITS
+    except ImportError:  # pragma: no cover - politeness arrives with the sources
+        return {}
+    return DEFAULT_RATE_LIMITS
+
+
+def _first(items: tuple[str, ...]) -> str | None:
+    return items[0] if items else None
+
+
+def _requests_of(fetcher: Any) -> int:
+    return int(getattr(fetcher, "requests", 0) or 0)
+
+
+def _with_requests(result: SourceResult, requests: int) -> SourceResult:
+    return replace(result, requests=requests)
+
+
+def _with_outcome(result: SourceResult, outcome: Outcome) -> SourceResult:
+    return replace(result, outcome=outcome)
+
+
+def _url_of(exc: httpx.HTTPError) -> str | None:
+    try:
+        return str(exc.request.url)
+    except RuntimeError:
+        return None
+
+
+def _host_of(exc: httpx.HTTPError) -> str | None:
+    try:
+        return exc.request.url.host
+    except RuntimeError:
+        return None
+
+
+def _why_not_found(attempts: list[Attempt]) -> str:
+    tried = [a for a in attempts if a.outcome is not Outcome.NOT_APPLICABLE]
+    if not tried:
+        return "no_source_applicable"
+    if all(a.outcome is Outcome.SKIPPED for a in tried):
+        return "all_skipped"
+    ranked = [Outcome.INVALID_PDF, Outcome.TIMEOUT, Outcome.RETRYABLE, Outcome.NONRETRYABLE,
+              Outcome.ERROR, Outcome.SKIPPED, Outcome.NO_PDF]
+    for outcome in ranked:
+        hit = next((a for a in tried if a.outcome is outcome), None)
+        if hit is not None and outcome is not Outcome.NO_PDF:
+            return f"{outcome}:{hit.reason}" if hit.reason else str(outcome)
+    return "no_pdf"

@@ -1,0 +1,65 @@
+"""Helpers shared by the CLI modules: errors, plan and works loading."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class CliError(Exception):
+    """A problem the user can fix (bad path, bad plan, bad row): printed in one line, exit 2."""
+
+
+def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plan", default="plans/default.yaml",
+                        help="plan YAML file, or the name of one in plans/ (default: %(default)s)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="PATH=VALUE",
+                        help="override a plan value, e.g. --set budgets.total_attempts=5")
+
+
+def resolve_plan_path(spec: str) -> Path:
+    path = Path(spec)
+    if path.suffix not in (".yaml", ".yml") and "/" not in spec:
+        candidate = Path("plans") / f"{spec}.yaml"
+        if candidate.exists():
+            return candidate
+    return path
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise CliError(f"--set {item!r}: expected PATH=VALUE, e.g. budgets.total_attempts=5")
+        key, _, raw = item.partition("=")
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
+
+
+def load_plan_arg(args: argparse.Namespace) -> Any:
+    """The effective plan of the command line (YAML < environment < --set)."""
+    from ...contracts.plan import PlanError, load_plan
+
+    try:
+        return load_plan(resolve_plan_path(args.plan), env=os.environ,
+                         overrides=parse_overrides(args.overrides))
+    except PlanError as exc:
+        raise CliError(str(exc)) from None
+
+
+def load_works_arg(path: str) -> Any:
+    """Read a works CSV; unusable files are a CliError, bad rows are reported by the caller."""
+    from ...contracts.works import WorksFileError, read_works
+
+    try:
+        return read_works(path)
+    except WorksFileError as exc:
+        raise CliError(str(exc)) from None

@@ -1,0 +1,1 @@
+"""Reading runs: a stored run as DataFrames, analysis, plan tuning and plots."""

@@ -1,0 +1,227 @@
+"""A finished (or running) run, read back as typed pandas DataFrames for notebooks.
+
+`open_run("runs/sample")` reads the run store once, read-only, and closes it; the
+DataFrames are built on first use. Columns keep the names of the events (events.py),
+with `category` dtypes for the repeated labels (outcome, source, tier, status, reason,
+host) so that group-bys list every outcome and every tier in plan order, even empty ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..contracts.events import Outcome, ResolutionStatus
+from ..record.store import RunStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..contracts.plan import Plan
+
+__all__ = ["Run", "open_run"]
+
+OUTCOMES = [str(o) for o in Outcome]
+STATUSES = [str(s) for s in ResolutionStatus]
+_BREAKER_STATES = ["closed", "open", "half_open"]
+
+
+def open_run(path: str | os.PathLike[str]) -> Run:
+    """Open the run in directory `path` (or its `run.sqlite`); raises StoreError naming it."""
+    store = RunStore.open(path, read_only=True)
+    try:
+        info = store.run_info()
+        tables = {name: store.table(name) for name in
+                  ("attempts", "resolutions", "works", "downloads", "breaker_events")}
+    finally:
+        store.close()
+    return Run(store.dir, info, tables)
+
+
+def _tier_order(plan_yaml: str, seen: Sequence[Any]) -> list[str]:
+    """Tiers in plan order (from the YAML when it parses), then any others as first seen."""
+    order: list[str] = []
+    try:
+        import yaml
+
+        doc = yaml.safe_load(plan_yaml)
+        for tier in (doc or {}).get("tiers") or []:
+            name = tier.get("name") if isinstance(tier, dict) else None
+            if isinstance(name, str) and name not in order:
+                order.append(name)
+    except Exception:  # an odd plan text still gives a readable run
+        pass
+    for name in seen:
+        if isinstance(name, str) and name not in order:
+            order.append(name)
+    return order
+
+
+def _frame(columns: list[str], rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def _categorical(values: pd.Series, categories: Sequence[str] | None = None) -> pd.Series:
+    if categories is None:
+        categories = list(dict.fromkeys(v for v in values if isinstance(v, str)))
+    return pd.Categorical(values, categories=list(categories))
+
+
+def _meta_column(values: pd.Series) -> list[dict[str, Any]]:
+    return [json.loads(v) if isinstance(v, str) and v else {} for v in values]
+
+
+class Run:
+    """One run: `.attempts`, `.resolutions`, `.works`, `.downloads`, `.breaker_events`
+    (DataFrames), `.plan_yaml`, `.meta`, `.summary()`."""
+
+    def __init__(
+        self,
+        path: Path,
+        info: dict[str, Any],
+        tables: dict[str, tuple[list[str], list[tuple[Any, ...]]]],
+    ) -> None:
+        self.path = Path(path)
+        self._info = info
+        self._tables = tables
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def run_id(self) -> str:
+        return str(self._info["run_id"])
+
+    @property
+    def plan_yaml(self) -> str:
+        return str(self._info["plan_yaml"])
+
+    @property
+    def plan(self) -> Plan:
+        """The plan this run walked, parsed again from its stored YAML."""
+        from ..contracts.plan import load_plan_text
+
+        return load_plan_text(self.plan_yaml, source=f"{self.path / 'run.sqlite'} (plan)")
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The run row: run_id, plan_hash, network_mode, sandbox_profile, sandbox_seed,
+        time_scale, versions, works_source, started_at, ended_at, status, extra."""
+        return {k: v for k, v in self._info.items() if k != "plan_yaml"}
+
+    @cached_property
+    def tiers(self) -> list[str]:
+        """Tier names in plan order."""
+        seen = [r[3] for r in self._tables["attempts"][1]]
+        seen += [r[6] for r in self._tables["resolutions"][1]]
+        return _tier_order(self.plan_yaml, seen)
+
+    @cached_property
+    def attempts(self) -> pd.DataFrame:
+        """One row per source try; `duration_ms` = t_end_ms - t_start_ms."""
+        df = _frame(*self._tables["attempts"])
+        out = pd.DataFrame({
+            "seq": df["seq"].astype("int64"),
+            "run_id": df["run_id"].astype("str"),
+            "work_id": df["work_id"].astype("str"),
+            "tier": _categorical(df["tier"], self.tiers),
+            "source": _categorical(df["source"]),
+            "outcome": _categorical(df["outcome"], OUTCOMES),
+            "reason": _categorical(df["reason"]),
+            "url": df["url"].astype("object"),
+            "status": df["status"].astype("Int64"),
+            "host": _categorical(df["host"]),
+            "retries": df["retries"].astype("int64"),
+            "t_start_ms": df["t_start_ms"].astype("float64"),
+            "t_end_ms": df["t_end_ms"].astype("float64"),
+            "bytes": df["bytes"].astype("int64"),
+            "meta": _meta_column(df["meta"]),
+        }, index=pd.RangeIndex(len(df)))
+        out.insert(13, "duration_ms", out["t_end_ms"] - out["t_start_ms"])
+        return out
+
+    @cached_property
+    def resolutions(self) -> pd.DataFrame:
+        """One row per finished work, in the order the works finished."""
+        df = _frame(*self._tables["resolutions"])
+        return pd.DataFrame({
+            "seq": df["seq"].astype("int64"),
+            "run_id": df["run_id"].astype("str"),
+            "work_id": df["work_id"].astype("str"),
+            "status": _categorical(df["status"], STATUSES),
+            "pdf_url": df["pdf_url"].astype("object"),
+            "source": _categorical(df["source"]),
+            "tier": _categorical(df["tier"], self.tiers),
+            "elapsed_ms": df["elapsed_ms"].astype("float64"),
+            "attempts": df["attempts"].astype("int64"),
+            "requests": df["requests"].astype("int64"),
+            "reason": _categorical(df["reason"]),
+            "meta": _meta_column(df["meta"]),
+        }, index=pd.RangeIndex(len(df)))
+
+    @cached_property
+    def works(self) -> pd.DataFrame:
+        """The run's works with their identifiers (None where a work has none)."""
+        df = _frame(*self._tables["works"])
+        return df.astype("object").where(df.notna(), None)
+
+    @cached_property
+    def downloads(self) -> pd.DataFrame:
+        """The download manifest: which file holds which work's PDF."""
+        df = _frame(*self._tables["downloads"])
+        paths = [p if os.path.isabs(p) else str(self.path / p) for p in df["path"]]
+        return pd.DataFrame({
+            "work_id": df["work_id"].astype("str"),
+            "sha256": df["sha256"].astype("str"),
+            "bytes": df["bytes"].astype("int64"),
+            "source": _categorical(df["source"]),
+            "url": df["url"].astype("object"),
+            "path": pd.Series(paths, dtype="str", index=df.index),
+            "version": df["version"].astype("object"),
+            "license": df["license"].astype("object"),
+            "at": pd.to_datetime(df["at"].astype("str"), utc=True, format="ISO8601"),
+        }, index=pd.RangeIndex(len(df)))
+
+    @cached_property
+    def breaker_events(self) -> pd.DataFrame:
+        """Breaker state changes per host, `at_s` on the run's clock."""
+        df = _frame(*self._tables["breaker_events"])
+        return pd.DataFrame({
+            "seq": df["seq"].astype("int64"),
+            "host": _categorical(df["host"]),
+            "old": _categorical(df["old"], _BREAKER_STATES),
+            "new": _categorical(df["new"], _BREAKER_STATES),
+            "at_s": df["at_s"].astype("float64"),
+            "failures": df["failures"].astype("int64"),
+        }, index=pd.RangeIndex(len(df)))
+
+    @property
+    def work_ids(self) -> list[str]:
+        """Every work the run knows (added works, then any resolved but not added)."""
+        ids = list(dict.fromkeys(r[0] for r in self._tables["works"][1]))
+        known = set(ids)
+        ids += [r[2] for r in self._tables["resolutions"][1] if r[2] not in known]
+        return ids
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures: counts by status, coverage, requests per resolved work,
+        latency P50/P95/P99 of resolved works, resolved works by tier."""
+        from .analysis import summarize
+
+        return {"run_id": self.run_id, "status": self._info["status"],
+                **summarize(self.resolutions, self.attempts, n_works=len(self.work_ids))}
+
+    def __repr__(self) -> str:
+        res = self._tables["resolutions"][1]
+        resolved = sum(1 for r in res if r[3] == "resolved")
+        cov = f"{resolved / len(res):.1%}" if res else "n/a"
+        return (
+            f"Run({str(self.path)!r}, run_id={self.run_id!r}, status={self._info['status']!r}, "
+            f"works={len(self.work_ids)}, done={len(res)}, resolved={resolved} ({cov}), "
+            f"attempts={len(self._tables['attempts'][1])})"
+        )

@@ -1,0 +1,831 @@
+"""HTTP for the sources: every request passes the gates, every body is size-capped,
+and a PDF is decided by its bytes.
+
+One `httpx.AsyncClient` (built by `politeness.make_client`, or any client a user
+passes) carries every request; its transport decides whether we talk to the
+internet, the sandbox or a mock. The `Fetcher` follows redirects itself, hop by hop,
+so that each hop passes the offline gate, the SSRF guard (live mode), robots.txt
+(when asked) and the host's breaker and rate limit.
+
+Exceptions raised here::
+
+    NetError                    a response we cannot use (names the URL)
+    ├── HttpStatusError         an unexpected HTTP status (status, url, retry_after_s)
+    ├── RedirectError
+    │   ├── RedirectLoop        a redirect chain came back to a URL it had visited
+    │   └── TooManyRedirects    more than `max_redirects` hops
+    ├── ResponseTooLarge        a JSON body longer than `max_json_bytes`
+    └── BadResponse             a body that is not what the service promises (bad JSON)
+
+    resilience.GateClosed       a gate refused the request before it was sent
+    httpx.TimeoutException, httpx.TransportError   propagate untouched (after the
+                                host's breaker was told), the orchestrator classifies them
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from protego import Protego
+
+from .gates import GateClosed, Gates, parse_retry_after
+
+__all__ = [
+    "BadResponse",
+    "Fetcher",
+    "HtmlResponse",
+    "HttpStatusError",
+    "JsonResponse",
+    "NetError",
+    "NetSettings",
+    "PdfCheck",
+    "RedirectError",
+    "RedirectLoop",
+    "ResponseTooLarge",
+    "RobotsCache",
+    "TooManyRedirects",
+    "classify_pdf_bytes",
+    "host_of",
+    "is_unsafe_ip",
+    "normalize_url",
+]
+
+OFFLINE_MODES = (None, "block_all", "metadata_only", "cache_only")
+ROBOTS_AGENT = "fallback_kit"
+_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+_PDF_MAGIC = b"%PDF-"
+_PDF_MAGIC_WINDOW = 1024  # real readers accept a little junk before the header
+_PDF_EOF_WINDOW = 1024  # and look for %%EOF in the last kilobyte
+_CHALLENGE_MARKERS = (
+    b"cf-chl",
+    b"challenge-platform",
+    b"captcha",
+    b"just a moment",
+    b"verify you are human",
+    b"access denied",
+    b"are you a robot",
+    b"unusual traffic",
+)
+_LOGIN_MARKERS = (b'type="password"', b"type='password'", b"type=password")
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!--", b"<meta")
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetSettings:
+    """How the network layer behaves for one run."""
+
+    live: bool = False  # live mode: SSRF checks on every URL (sandbox/mocks use real names too)
+    email: str | None = None  # contact for User-Agent, unpaywall email=, mailto=
+    offline: str | None = None  # None | "block_all" | "metadata_only" | "cache_only"
+    max_json_bytes: int = 2_000_000
+    max_html_bytes: int = 3_000_000
+    pdf_probe_bytes: int = 4096
+    max_redirects: int = 10
+    #: also fetch the last KiB of a larger file to look for %%EOF: a second request on the
+    #: same (often slow) host, so off by default; downloads validate the whole file anyway
+    pdf_tail_check: bool = False
+    #: a server that ignores Range and announces a body this small is read whole, so
+    #: that a truncated small file (no %%EOF) is caught; 0 turns this off
+    pdf_small_body_bytes: int = 65_536
+
+    def __post_init__(self) -> None:
+        if self.offline not in OFFLINE_MODES:
+            raise ValueError(
+                f"NetSettings.offline must be one of {OFFLINE_MODES}, got {self.offline!r}"
+            )
+        for name in ("max_json_bytes", "max_html_bytes", "pdf_probe_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"NetSettings.{name} must be >= 1")
+        if self.pdf_probe_bytes < len(_PDF_MAGIC):
+            raise ValueError("NetSettings.pdf_probe_bytes must be >= 5 to see '%PDF-'")
+        if self.max_redirects < 0:
+            raise ValueError("NetSettings.max_redirects must be >= 0")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class NetError(Exception):
+    """A response that the caller cannot use; `url` names it."""
+
+    def __init__(self, message: str, *, url: str):
+        self.url = url
+        super().__init__(f"{message} ({url})")
+
+
+class HttpStatusError(NetError):
+    """An HTTP status the caller did not expect (neither ok nor 404)."""
+
+    def __init__(self, status: int, url: str, retry_after_s: float | None = None):
+        self.status = status
+        self.retry_after_s = retry_after_s
+        extra = f", retry after {retry_after_s:g} s" if retry_after_s is not None else ""
+        super().__init__(f"HTTP {status}{extra}", url=url)
+
+
+class RedirectError(NetError):
+    """A redirect chain we refuse to follow further; `chain` lists the URLs visited."""
+
+    reason = "redirect_error"
+
+    def __init__(self, message: str, *, url: str, chain: list[str]):
+        self.chain = chain
+        super().__init__(message, url=url)
+
+
+class RedirectLoop(RedirectError):
+    reason = "redirect_loop"
+
+
+class TooManyRedirects(RedirectError):
+    reason = "too_many_redirects"
+
+
+class ResponseTooLarge(NetError):
+    """A JSON body longer than the cap: we cut it, so it cannot be parsed."""
+
+
+class BadResponse(NetError):
+    """The body is not what the service promises (e.g. not JSON)."""
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class JsonResponse:
+    status: int
+    url: str  # final URL
+    data: Any  # parsed JSON; None on a 404 without a JSON body
+    headers: httpx.Headers = field(default_factory=httpx.Headers)
+
+
+@dataclass(frozen=True, slots=True)
+class HtmlResponse:
+    status: int
+    url: str  # final URL, after redirects
+    text: str  # decoded, cut at max_html_bytes
+    headers: httpx.Headers = field(default_factory=httpx.Headers)
+    truncated: bool = False
+    #: the body began with %PDF- (get_html(sniff_pdf=True) stopped reading there)
+    is_pdf: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PdfCheck:
+    """The verdict of the PDF gate on one URL (`reason` is `ok` when valid)."""
+
+    ok: bool
+    reason: str
+    url: str
+    final_url: str | None = None
+    status: int | None = None
+    content_type: str | None = None
+    bytes_read: int = 0
+    host: str | None = None
+    retry_after_s: float | None = None
+
+
+@dataclass(slots=True)
+class _Hop:
+    status: int
+    url: str
+    headers: httpx.Headers
+    body: bytes
+    complete: bool  # the whole body was read (the stream ended before the cap)
+    raw_bytes: int
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def host_of(url: str | httpx.URL) -> str:
+    """The lower-case host of a URL ('' if none)."""
+    try:
+        return httpx.URL(str(url)).host.lower()
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return ""
+
+
+def normalize_url(url: str) -> str:
+    """A key to de-duplicate candidate URLs: no scheme, lower-case host, no default
+    port, no fragment, '/' for an empty path (http and https copies are one)."""
+    try:
+        u = httpx.URL(url.strip())
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return url.strip()
+    port = "" if u.port in (None, 80, 443) else f":{u.port}"
+    path = u.raw_path.decode("ascii", "replace") or "/"
+    return f"{u.host.lower()}{port}{path}"
+
+
+def is_unsafe_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for addresses a public fetcher must never reach (private, loopback,
+    link-local, multicast, reserved, unspecified, shared, ...)."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (not ip.is_global) or ip.is_multicast
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    return parse_retry_after(headers.get("retry-after"))
+
+
+class _BoundedDecoder:
+    """Content-Encoding decoding that never inflates more than asked (gzip bombs)."""
+
+    def __init__(self, encoding: str | None):
+        enc = (encoding or "identity").strip().lower()
+        self._zlib: Any = None
+        self._deflate = False
+        if enc in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif enc == "deflate":
+            self._zlib = zlib.decompressobj()
+            self._deflate = True
+        self.failed = False
+
+    def decode(self, data: bytes, room: int) -> bytes:
+        """Up to `room` decoded bytes of `data` (the rest is dropped: we stop there)."""
+        if room <= 0:
+            return b""
+        if self._zlib is None:
+            return data[:room]
+        try:
+            return bytes(self._zlib.decompress(data, room))
+        except zlib.error:
+            if self._deflate:  # some servers send raw deflate without the zlib header
+                self._deflate = False
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.decode(data, room)
+            self.failed = True
+            return b""
+
+
+def _looks_html(head: bytes) -> bool:
+    s = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if s.startswith(_HTML_STARTS):
+        return True
+    return b"<html" in s[:2048] or b"<body" in s[:2048]
+
+
+def _challenge_or_login(head: bytes) -> bool:
+    low = head.lower()
+    return any(m in low for m in _CHALLENGE_MARKERS) or any(m in low for m in _LOGIN_MARKERS)
+
+
+def classify_pdf_bytes(
+    body: bytes, *, status: int, complete: bool, tail: bytes | None = None
+) -> str:
+    """The PDF gate's verdict on the first bytes of a body (`ok` or a reason).
+
+    `complete` says the whole file was read (so a missing %%EOF means truncation);
+    `tail` is the file's last bytes when they were fetched separately.
+    """
+    if not body.strip():
+        return "empty_body"
+    pos = body.find(_PDF_MAGIC, 0, _PDF_MAGIC_WINDOW + len(_PDF_MAGIC))
+    if pos >= 0:
+        end = tail if tail is not None else (body if complete else None)
+        if end is not None and b"%%EOF" not in end[-_PDF_EOF_WINDOW:]:
+            return "truncated_pdf"
+        return "ok"
+    if _looks_html(body):
+        if _challenge_or_login(body) or status in (401, 403, 503):
+            return "blocked"
+        return "html_instead_of_pdf"
+    return "not_pdf"
+
+
+# --------------------------------------------------------------------------- robots
+
+
+class RobotsCache:
+    """robots.txt per scheme+host, fetched once through the client and kept for the run.
+
+    404 (any 4xx) means allow all; a fetch failure means allow (we do not punish a
+    host for a flaky robots.txt). Concurrent first requests to a host share one fetch.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        agent: str = ROBOTS_AGENT,
+        max_bytes: int = 512_000,
+    ) -> None:
+        # robots.txt is fetched through the asking Fetcher (so its gates and counters
+        # apply); `client` is accepted for callers that build the cache next to it
+        self.client = client
+        self.agent = agent
+        self.max_bytes = max_bytes
+        self._rules: dict[str, Protego | None] = {}
+        self._pending: dict[str, asyncio.Future[None]] = {}
+        self.fetches = 0
+
+    @staticmethod
+    def _key(url: httpx.URL) -> str:
+        port = "" if url.port is None else f":{url.port}"
+        return f"{url.scheme}://{url.host.lower()}{port}"
+
+    async def allowed(self, url: str | httpx.URL, fetcher: Fetcher) -> bool:
+        u = httpx.URL(str(url))
+        key = self._key(u)
+        while key not in self._rules:
+            pending = self._pending.get(key)
+            if pending is not None:  # another request is fetching it: wait, then look again
+                await asyncio.shield(pending)
+                continue
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._pending[key] = fut
+            try:
+                self._rules[key] = await self._fetch(key, fetcher)
+            finally:  # on failure the waiters fetch it themselves
+                self._pending.pop(key, None)
+                fut.set_result(None)
+        rules = self._rules.get(key)
+        if rules is None:
+            return True
+        return bool(rules.can_fetch(str(u), self.agent))
+
+    async def _fetch(self, key: str, fetcher: Fetcher) -> Protego | None:
+        self.fetches += 1
+        try:
+            hop = await fetcher._follow(
+                httpx.URL(key + "/robots.txt"),
+                cap=self.max_bytes,
+                check_robots=False,
+                metadata=True,
+                max_redirects=5,
+            )
+        except (asyncio.CancelledError, GateClosed):
+            raise  # no robots verdict: the request itself would meet the same gate
+        except Exception:  # noqa: BLE001 - a robots fetch failure means allow
+            return None
+        if hop.status >= 400 or hop.status in _REDIRECT_STATUSES:
+            return None
+        text = hop.body.decode("utf-8", "replace")
+        try:
+            return Protego.parse(text)
+        except Exception:  # noqa: BLE001 - unparsable robots.txt: allow
+            return None
+
+    def __repr__(self) -> str:
+        return f"<RobotsCache hosts={len(self._rules)} fetches={self.fetches}>"
+
+
+# --------------------------------------------------------------------------- fetcher
+
+
+class Fetcher:
+    """The HTTP of one source try. Constructed by the orchestrator once per try
+    (cheap); all shared state (client, gates, robots cache) is passed in.
+
+    `requests` counts every request sent (redirect hops and robots fetches too);
+    `bytes_read` every body byte received off the wire.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        gates: Gates,
+        settings: NetSettings = NetSettings(),
+        robots: RobotsCache | None = None,
+        robots_respect: bool = False,
+    ) -> None:
+        self.client = client
+        self.gates = gates
+        self.settings = settings
+        self.robots = robots
+        self.robots_respect = robots_respect and robots is not None
+        self.requests = 0
+        self.bytes_read = 0
+        self._safe_hosts: set[str] = set()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Fetcher requests={self.requests} bytes_read={self.bytes_read}"
+            f" offline={self.settings.offline} live={self.settings.live}>"
+        )
+
+    # ---- public API
+
+    async def get_json(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        ok_statuses: tuple[int, ...] = (200,),
+    ) -> JsonResponse:
+        """GET a JSON API. A status in `ok_statuses` or 404 returns (data None when a
+        404 has no JSON body); other statuses raise HttpStatusError."""
+        hop = await self._follow(
+            self._url(url, params),
+            cap=self.settings.max_json_bytes,
+            metadata=True,
+            headers={"Accept": "application/json"},
+        )
+        if hop.status not in ok_statuses and hop.status != 404:
+            raise HttpStatusError(hop.status, hop.url, _retry_after(hop.headers))
+        if not hop.complete and hop.status in ok_statuses:
+            raise ResponseTooLarge(
+                f"JSON body longer than max_json_bytes={self.settings.max_json_bytes}",
+                url=hop.url,
+            )
+        try:
+            data = json.loads(hop.body) if hop.body.strip() else None
+        except (ValueError, UnicodeDecodeError):
+            if hop.status == 404:
+                data = None
+            else:
+                raise BadResponse("the body is not JSON", url=hop.url) from None
+        return JsonResponse(hop.status, hop.url, data, hop.headers)
+
+    async def get_text(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        ok_statuses: tuple[int, ...] = (200,),
+    ) -> HtmlResponse:
+        """GET a text API (CDX text, Atom). Same status rules as `get_json`."""
+        return await self.get_html(url, params=params, ok_statuses=ok_statuses, accept="*/*")
+
+    async def get_html(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        ok_statuses: tuple[int, ...] = (200,),
+        accept: str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8",
+        sniff_pdf: bool = False,
+    ) -> HtmlResponse:
+        """GET a page following redirects; the body is cut at max_html_bytes.
+
+        A status in `ok_statuses`, 404, 401/403 (paywalls and challenges are pages
+        too) return; others raise HttpStatusError. With `sniff_pdf`, a body that
+        starts as a PDF stops being read after its first KiB (`is_pdf` is set; the
+        caller then puts the final URL through `check_pdf`).
+        """
+        hop = await self._follow(
+            self._url(url, params),
+            cap=self.settings.max_html_bytes,
+            metadata=True,
+            headers={"Accept": accept},
+            sniff_pdf=sniff_pdf,
+        )
+        if hop.status not in ok_statuses and hop.status not in (401, 403, 404):
+            raise HttpStatusError(hop.status, hop.url, _retry_after(hop.headers))
+        charset = _charset(hop.headers) or "utf-8"
+        try:
+            text = hop.body.decode(charset, "replace")
+        except LookupError:
+            text = hop.body.decode("utf-8", "replace")
+        is_pdf = _PDF_MAGIC in hop.body[: _PDF_MAGIC_WINDOW + len(_PDF_MAGIC)]
+        return HtmlResponse(
+            hop.status, hop.url, text, hop.headers, truncated=not hop.complete, is_pdf=is_pdf
+        )
+
+    async def resolve_location(
+        self, url: str, *, through_hosts: tuple[str, ...] = ("doi.org", "dx.doi.org")
+    ) -> str | None:
+        """Follow redirects while they stay on `through_hosts`; return the first URL
+        elsewhere without requesting it (None if the chain ends there, e.g. 404)."""
+        current = httpx.URL(url)
+        seen = {str(current)}
+        for _ in range(self.settings.max_redirects + 1):
+            if current.host.lower() not in through_hosts:
+                return str(current)
+            hop = await self._request(current, cap=0, metadata=True, headers={})
+            location = hop.headers.get("location")
+            if hop.status == 429 or hop.status >= 500 or hop.status in (408, 425):
+                # the resolver is struggling, not saying "no such DOI": let it be retried
+                raise HttpStatusError(hop.status, str(current), _retry_after(hop.headers))
+            if hop.status not in _REDIRECT_STATUSES or not location:
+                return None
+            current = current.join(location)
+            if str(current) in seen:
+                raise RedirectLoop("redirect loop", url=str(current), chain=sorted(seen))
+            seen.add(str(current))
+        raise TooManyRedirects("too many redirects", url=str(current), chain=sorted(seen))
+
+    async def check_pdf(self, url: str, *, referer: str | None = None) -> PdfCheck:
+        """The PDF gate: read at most `pdf_probe_bytes` and decide by the bytes.
+
+        A `Range` request (a server that ignores it is cut short after the probe);
+        a 416 falls back to a plain GET. `%PDF-` must appear in the first KiB; a
+        complete small body must end with %%EOF, and when the server honoured the
+        range on a larger file its last KiB is fetched to check %%EOF as well.
+        Never raises for what the server sent; gates and transport errors propagate.
+        """
+        if self.settings.offline == "metadata_only":
+            raise GateClosed("offline_metadata_only", host_of(url))
+        probe = self.settings.pdf_probe_bytes
+        headers = {
+            "Accept": "application/pdf,*/*;q=0.8",
+            "Accept-Encoding": "identity",
+            "Range": f"bytes=0-{probe - 1}",
+        }
+        if referer:
+            headers["Referer"] = referer
+        host = host_of(url)
+        try:
+            start = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            return PdfCheck(ok=False, reason="bad_url", url=url, host=host)
+        read_before = self.bytes_read
+        try:
+            small = self.settings.pdf_small_body_bytes
+            hop = await self._follow(
+                start, cap=probe, metadata=False, headers=headers, small_body=small
+            )
+            if hop.status == 416:
+                headers.pop("Range")
+                hop = await self._follow(
+                    start, cap=probe, metadata=False, headers=headers, small_body=small
+                )
+        except RedirectError as exc:
+            return PdfCheck(
+                ok=False,
+                reason=exc.reason,
+                url=url,
+                final_url=exc.url,
+                host=host,
+                bytes_read=self.bytes_read - read_before,
+            )
+        ctype = hop.headers.get("content-type")
+        final_host = host_of(hop.url)
+        common: dict[str, Any] = dict(
+            url=url,
+            final_url=hop.url,
+            status=hop.status,
+            content_type=ctype,
+            host=final_host,
+        )
+        if hop.status >= 400 or hop.status < 200 or hop.status in _REDIRECT_STATUSES:
+            reason = f"http_{hop.status}"
+            if hop.status in (401, 403, 429, 503) and _challenge_or_login(hop.body):
+                reason = "blocked"
+            return PdfCheck(
+                ok=False,
+                reason=reason,
+                bytes_read=self.bytes_read - read_before,
+                retry_after_s=_retry_after(hop.headers),
+                **common,
+            )
+        complete = hop.complete
+        tail: bytes | None = None
+        if hop.status == 206:
+            # a partial answer is the whole file only if Content-Range says so
+            total = _content_range_total(hop.headers.get("content-range"))
+            complete = total is not None and total <= len(hop.body)
+            if (
+                not complete
+                and self.settings.pdf_tail_check
+                and total is not None
+                and hop.body.find(_PDF_MAGIC, 0, _PDF_MAGIC_WINDOW + len(_PDF_MAGIC)) >= 0
+            ):
+                tail = await self._tail(hop.url, headers, total)
+        reason = classify_pdf_bytes(hop.body, status=hop.status, complete=complete, tail=tail)
+        return PdfCheck(
+            ok=reason == "ok", reason=reason, bytes_read=self.bytes_read - read_before, **common
+        )
+
+    # ---- internals
+
+    async def _tail(self, url: str, headers: dict[str, str], total: int) -> bytes | None:
+        """The last KiB of a file whose first bytes came as a 206 (None if unusable)."""
+        tail_headers = dict(headers)
+        tail_headers["Range"] = f"bytes=-{_PDF_EOF_WINDOW}"
+        try:
+            hop = await self._request(
+                httpx.URL(url), cap=_PDF_EOF_WINDOW, metadata=False, headers=tail_headers
+            )
+        except (GateClosed, httpx.TransportError, NetError):
+            return None  # the tail is a bonus check: without it the head decides
+        if hop.status != 206:
+            return None  # cannot see the end: let the head decide
+        tail_total = _content_range_total(hop.headers.get("content-range"))
+        if tail_total is not None and tail_total != total:
+            return b""  # the file changed length between the requests: not trustworthy
+        return hop.body
+
+    def _url(self, url: str, params: Mapping[str, Any] | None) -> httpx.URL:
+        u = httpx.URL(url)
+        if params:
+            u = u.copy_merge_params({k: v for k, v in params.items() if v is not None})
+        return u
+
+    async def _follow(
+        self,
+        url: httpx.URL,
+        *,
+        cap: int,
+        metadata: bool,
+        headers: Mapping[str, str] | None = None,
+        check_robots: bool = True,
+        max_redirects: int | None = None,
+        sniff_pdf: bool = False,
+        small_body: int = 0,
+    ) -> _Hop:
+        """Send the request and follow redirects hop by hop (each hop gated)."""
+        limit = self.settings.max_redirects if max_redirects is None else max_redirects
+        chain = [str(url)]
+        current = url
+        hdrs = dict(headers or {})
+        for _ in range(limit + 1):
+            hop = await self._request(
+                current,
+                cap=cap,
+                metadata=metadata,
+                headers=hdrs,
+                check_robots=check_robots,
+                sniff_pdf=sniff_pdf,
+                small_body=small_body,
+            )
+            location = hop.headers.get("location")
+            if hop.status not in _REDIRECT_STATUSES or not location:
+                return hop
+            try:
+                nxt = current.join(location.strip())
+            except (httpx.InvalidURL, ValueError):
+                return hop
+            if str(nxt) in chain:
+                raise RedirectLoop("redirect loop", url=str(nxt), chain=chain)
+            chain.append(str(nxt))
+            current = nxt
+        raise TooManyRedirects(f"more than {limit} redirects", url=str(current), chain=chain)
+
+    async def _guard(self, url: httpx.URL, *, metadata: bool, check_robots: bool) -> str:
+        """Offline, scheme/SSRF and robots gates; returns the host."""
+        host = url.host.lower()
+        offline = self.settings.offline
+        if offline == "block_all":
+            raise GateClosed("offline", host)
+        if offline == "metadata_only" and not metadata:
+            raise GateClosed("offline_metadata_only", host)
+        if url.scheme not in ("http", "https") or not host:
+            raise GateClosed("unsafe_url", host or None, f"only http(s) URLs are fetched: {url}")
+        if self.settings.live:
+            await self._check_ssrf(url, host)
+        if check_robots and self.robots_respect and self.robots is not None:
+            if not await self.robots.allowed(url, self):
+                raise GateClosed("robots", host, f"robots.txt disallows {url}")
+        return host
+
+    async def check_public_url(self, url: str) -> None:
+        """Raise GateClosed('unsafe_url') unless `url` is http(s) and, in live mode, its
+        host resolves only to public addresses (for fetches made outside the Fetcher,
+        like downloads, which call this on every redirect hop)."""
+        parsed = httpx.URL(url)
+        host = parsed.host.lower()
+        if parsed.scheme not in ("http", "https") or not host:
+            raise GateClosed("unsafe_url", host or None, f"only http(s) URLs are fetched: {url}")
+        if self.settings.live:
+            await self._check_ssrf(parsed, host)
+
+    async def _check_ssrf(self, url: httpx.URL, host: str) -> None:
+        if host in self._safe_hosts:
+            return
+        bare = host.strip("[]")
+        try:
+            ip = ipaddress.ip_address(bare)
+        except ValueError:
+            ip = None
+        if ip is not None:
+            if is_unsafe_ip(ip):
+                raise GateClosed("unsafe_url", host, f"{ip} is not a public address")
+            self._safe_hosts.add(host)
+            return
+        port = url.port or (443 if url.scheme == "https" else 80)
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(bare, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from None
+        for info in infos:
+            addr = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+            if is_unsafe_ip(addr):
+                raise GateClosed("unsafe_url", host, f"{host} resolves to {addr}")
+        self._safe_hosts.add(host)
+
+    async def _request(
+        self,
+        url: httpx.URL,
+        *,
+        cap: int,
+        metadata: bool,
+        headers: Mapping[str, str],
+        check_robots: bool = True,
+        sniff_pdf: bool = False,
+        small_body: int = 0,
+    ) -> _Hop:
+        """One gated request; the body is read up to `cap` decoded bytes, then closed."""
+        host = await self._guard(url, metadata=metadata, check_robots=check_robots)
+        hdrs = {"Accept-Encoding": "gzip, deflate", **headers}
+        if self.settings.offline == "cache_only":
+            hdrs["Cache-Control"] = "only-if-cached"
+        await self.gates.before_request(host)
+        self.requests += 1
+        verdict = False
+        try:
+            request = self.client.build_request("GET", url, headers=hdrs)
+            response = await self.client.send(request, stream=True, follow_redirects=False)
+            try:
+                status = response.status_code
+                if self.settings.offline == "cache_only" and status == 504:
+                    self.gates.release(host)
+                    verdict = True
+                    raise GateClosed("offline_not_cached", host, str(url))
+                if small_body and status == 200:
+                    cap = max(cap, _small_length(response.headers, small_body))
+                body, complete, raw = await self._read(response, cap, sniff_pdf=sniff_pdf)
+            finally:
+                await response.aclose()
+            self.gates.after_response(host, ok=status < 500 and status != 429)
+            verdict = True
+        except (httpx.TimeoutException, httpx.TransportError):
+            self.gates.after_response(host, ok=False)
+            verdict = True
+            raise
+        finally:
+            if not verdict:
+                self.gates.release(host)
+        return _Hop(status, str(url), response.headers, body, complete, raw)
+
+    async def _read(
+        self, response: httpx.Response, cap: int, *, sniff_pdf: bool = False
+    ) -> tuple[bytes, bool, int]:
+        """At most `cap` decoded bytes; (body, complete, raw bytes read)."""
+        if cap <= 0 or response.status_code in _REDIRECT_STATUSES:
+            return b"", False, 0
+        if response.is_stream_consumed:  # a transport that built the body in memory (mocks)
+            content = response.content
+            self.bytes_read += min(len(content), cap)
+            return content[:cap], len(content) <= cap, min(len(content), cap)
+        decoder = _BoundedDecoder(response.headers.get("content-encoding"))
+        parts: list[bytes] = []
+        got = 0
+        raw = 0
+        stopped = False
+        raw_cap = max(cap, 65_536) * 64  # compressed bytes that inflate to nothing
+        sniff_at = _PDF_MAGIC_WINDOW + len(_PDF_MAGIC)
+        chunk_size = max(1, min(cap, sniff_at if sniff_pdf else 16_384))
+        async for chunk in response.aiter_raw(chunk_size):
+            raw += len(chunk)
+            self.bytes_read += len(chunk)
+            out = decoder.decode(chunk, cap - got)
+            parts.append(out)
+            got += len(out)
+            if got >= cap or raw >= raw_cap or decoder.failed:
+                stopped = True
+                break
+            if sniff_pdf and got >= sniff_at:
+                sniff_pdf = False
+                if _PDF_MAGIC in b"".join(parts)[:sniff_at]:
+                    stopped = True
+                    break
+        complete = not stopped
+        if stopped and got >= cap and not decoder.failed:
+            # we stopped at the cap; the body was whole only if the server said so
+            length = response.headers.get("content-length", "")
+            identity = response.headers.get("content-encoding", "identity") == "identity"
+            complete = identity and length.isdigit() and int(length) == got
+        return b"".join(parts), complete, raw
+
+
+def _small_length(headers: httpx.Headers, limit: int) -> int:
+    """The announced length of an unencoded body if it is at most `limit`, else 0."""
+    length = headers.get("content-length", "")
+    if headers.get("content-encoding", "identity") != "identity" or not length.isdigit():
+        return 0
+    return int(length) if int(length) <= limit else 0
+
+
+def _charset(headers: httpx.Headers) -> str | None:
+    ctype = headers.get("content-type", "")
+    for part in ctype.split(";")[1:]:
+        k, _, v = part.partition("=")
+        if k.strip().lower() == "charset" and v.strip():
+            return v.strip().strip("\"'")
+    return None
+
+
+def _content_range_total(value: str | None) -> int | None:
+    """The total length from `Content-Range: bytes 0-4095/123456` (None if unknown)."""
+    if not value or "/" not in value:
+        return None
+    total = value.rsplit("/", 1)[1].strip()
+    return int(total) if total.isdigit() else None
