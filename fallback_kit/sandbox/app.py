@@ -25,9 +25,10 @@ from starlette.types import Receive, Scope, Send
 from ..contracts.timescale import TimeScale
 from ._hash import h64
 from .faults import HANG_MS, SLOW_BODY_MS, SLOW_CHUNK_MS
+from .model import SERVICE_HOSTS, Node
+from .world import World
 from .pdfs import gzip_bomb
 from .render import render
-from .world import SERVICE_HOSTS, Node, World
 
 __all__ = ["OVERSIZED_BYTES", "SandboxApp", "robots_txt"]
 
