@@ -26,9 +26,9 @@ from ..contracts.timescale import TimeScale
 from ._hash import h64
 from .faults import HANG_MS, SLOW_BODY_MS, SLOW_CHUNK_MS
 from .model import SERVICE_HOSTS, Node
-from .world import World
 from .pdfs import gzip_bomb
 from .render import render
+from .world import World
 
 __all__ = ["OVERSIZED_BYTES", "SandboxApp", "robots_txt"]
 
