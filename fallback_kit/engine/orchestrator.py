@@ -30,6 +30,7 @@ from ..contracts.works import Work
 from ..sources.base import Source, SourceContext, SourceResult
 from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, backoff_delay
 from ..web.redact import redact, redact_url
+from .slots import PrioritySlots, PrioritySlotsView
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..web.edge import Fetcher
@@ -202,7 +203,7 @@ class Orchestrator:
     async def _walk_tiers(self, state: _WorkState) -> None:
         loop = asyncio.get_running_loop()
         tiers = list(self.plan.tiers)
-        work_slots = asyncio.Semaphore(self._work_semaphore_size)
+        work_slots = PrioritySlots(self._work_semaphore_size)
         running: dict[asyncio.Task[None], int] = {}
         next_tier = 0
         hedge_at: float | None = None
@@ -210,7 +211,7 @@ class Orchestrator:
         def start_next() -> None:
             nonlocal next_tier, hedge_at
             tier = tiers[next_tier]
-            task = asyncio.create_task(self._run_tier(state, tier, work_slots))
+            task = asyncio.create_task(self._run_tier(state, tier, work_slots.at(next_tier)))
             running[task] = next_tier
             next_tier += 1
             hedge_at = (
@@ -251,7 +252,7 @@ class Orchestrator:
         if state.stop_reason is None and state.winner is None and loop.time() >= state.deadline:
             state.stop_reason = "deadline"
 
-    async def _run_tier(self, state: _WorkState, tier: Tier, work_slots: asyncio.Semaphore) -> None:
+    async def _run_tier(self, state: _WorkState, tier: Tier, work_slots: PrioritySlotsView) -> None:
         """Run a tier's sources, `tier.parallel` at a time; the first success stops the rest."""
         tier_slots = asyncio.Semaphore(tier.parallel)
         tasks = [
@@ -278,7 +279,7 @@ class Orchestrator:
         tier: Tier,
         name: str,
         tier_slots: asyncio.Semaphore,
-        work_slots: asyncio.Semaphore,
+        work_slots: PrioritySlotsView,
     ) -> None:
         loop = asyncio.get_running_loop()
         source = self._sources[name]
@@ -324,8 +325,8 @@ class Orchestrator:
             raise
         if state.winner is not None or state.stop_reason is not None:
             # a sibling won while this source waited for its slot: it never starts
-            work_slots.release()
-            tier_slots.release()
+            tier_slots.release()  # first: a queued sibling of this tier then bids
+            work_slots.release()  # for the work slot before it is handed out
             emit(SourceResult(outcome=Outcome.CANCELLED, reason="not_started"), 0, loop.time())
             return
         started = loop.time()
@@ -374,8 +375,8 @@ class Orchestrator:
                     raise
                 retries += 1
         finally:
-            work_slots.release()
-            tier_slots.release()
+            tier_slots.release()  # first: a queued sibling of this tier then bids
+            work_slots.release()  # for the work slot before it is handed out
 
     async def _accepted(self, state: _WorkState, name: str, result: SourceResult) -> SourceResult:
         assert self.accept is not None
