@@ -7,7 +7,7 @@ none is valid returns the most telling outcome.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -46,7 +46,6 @@ PLACEHOLDER_EMAIL = "anonymous@example.org"
 
 #: gate reasons that concern the whole try, not one candidate: they propagate
 _TRY_WIDE_GATES = ("offline", "offline_metadata_only", "offline_not_cached")
-_RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _INVALID_REASONS = frozenset({"html_instead_of_pdf", "truncated_pdf", "not_pdf", "empty_body"})
 # the higher, the more telling when no candidate was valid
 _RANK = {Outcome.RETRYABLE: 4, Outcome.INVALID_PDF: 3, Outcome.SKIPPED: 2, Outcome.NO_PDF: 1}
@@ -62,13 +61,16 @@ def quote_doi(doi: str) -> str:
     return quote(doi, safe="/:;()[]._-~+,")
 
 
-def outcome_for_reason(reason: str, status: int | None = None) -> Outcome:
-    """The outcome of one failed candidate, from the PDF gate's reason."""
+def outcome_for_reason(
+    reason: str, status: int | None = None, retryable: Collection[int] = ()
+) -> Outcome:
+    """The outcome of one failed candidate, from the PDF gate's reason; a status is
+    retryable only when the plan's `thresholds.retryable_statuses` (`retryable`) says so."""
     if reason == "ok":
         return Outcome.SUCCESS
     if reason in _INVALID_REASONS:
         return Outcome.INVALID_PDF
-    if status in _RETRYABLE_STATUSES or reason in ("transport_error", "timeout"):
+    if status in retryable or reason in ("transport_error", "timeout"):
         return Outcome.RETRYABLE
     if reason in ("robots", "breaker_open", "rate_wait", "unsafe_url"):
         return Outcome.SKIPPED
@@ -81,7 +83,8 @@ def metadata_failure(exc: NetError, ctx: SourceContext, **meta: Any) -> SourceRe
     retry_after = getattr(exc, "retry_after_s", None)
     if isinstance(exc, HttpStatusError):
         reason = f"http_{exc.status}"
-        outcome = Outcome.RETRYABLE if exc.status in _RETRYABLE_STATUSES else Outcome.NONRETRYABLE
+        retryable = exc.status in ctx.thresholds.retryable_statuses
+        outcome = Outcome.RETRYABLE if retryable else Outcome.NONRETRYABLE
     elif isinstance(exc, RedirectError):
         reason, outcome = exc.reason, Outcome.NONRETRYABLE
     elif isinstance(exc, ResponseTooLarge):
@@ -217,7 +220,7 @@ class Candidates:
         verdict: PdfCheck | None = None,
     ) -> None:
         self.tried.append({"url": c.url, "label": c.label, "reason": reason, "status": status})
-        outcome = outcome_for_reason(reason, status)
+        outcome = outcome_for_reason(reason, status, self.ctx.thresholds.retryable_statuses)
         rank = _RANK.get(outcome, 0)
         if self._best is None or rank > self._best[0]:
             self._best = (rank, outcome, reason, c.url, status, retry_after)

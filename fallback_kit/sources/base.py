@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..contracts.events import Outcome
+from ..contracts.plan import Thresholds
 from ..contracts.works import Work
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,6 +52,8 @@ class SourceContext:
     http: Fetcher
     email: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # the source's plan policy extras
+    #: the plan's statuses: which HTTP answers a source reports as retryable
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
 
 class Source:

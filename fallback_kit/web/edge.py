@@ -510,8 +510,8 @@ class Fetcher:
                 return str(current)
             hop = await self._request(current, cap=0, metadata=True, headers={})
             location = hop.headers.get("location")
-            if hop.status == 429 or hop.status >= 500 or hop.status in (408, 425):
-                # the resolver is struggling, not saying "no such DOI": let it be retried
+            if hop.status >= 400 and hop.status != 404:
+                # not "no such DOI": the caller's plan (thresholds) decides on a retry
                 raise HttpStatusError(hop.status, str(current), _retry_after(hop.headers))
             if hop.status not in _REDIRECT_STATUSES or not location:
                 return None

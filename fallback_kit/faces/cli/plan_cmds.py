@@ -75,9 +75,11 @@ def explain_plan(plan: Any) -> str:
                          f"{pol.retries_max} retr{'y' if pol.retries_max == 1 else 'ies'}{robots}")
     lines.append("")
     th = plan.thresholds
-    lines.append(f"Retried (full-jitter backoff, Retry-After honoured): HTTP "
-                 f"{', '.join(map(str, th.retryable_statuses))}, timeouts and connection "
-                 f"errors. Never retried: HTTP {', '.join(map(str, th.terminal_statuses))}.")
+    retried = ", ".join(map(str, th.retryable_statuses)) or "no status"
+    terminal = ", ".join(map(str, th.terminal_statuses)) or "none"
+    lines.append(f"Retried (full-jitter backoff, Retry-After honoured): HTTP {retried} "
+                 f"(these statuses only), timeouts and connection errors. Any other status "
+                 f"is not retried; terminal (never retried): HTTP {terminal}.")
     br = g.breaker
     lines.append(
         f"Circuit breaker per host: opens after {br.failure_threshold} failures within "
