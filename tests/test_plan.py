@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from fallback_kit.contracts.plan import PlanError, load_plan, load_plan_text
+from fallback_kit.contracts.plan import PlanError, load_plan, load_plan_text, packaged_plans
+from fallback_kit.faces.cli import main
 
-PLANS = Path(__file__).parent.parent / "plans"
 MINIMAL = "tiers:\n  - {name: a, sources: [unpaywall]}\n"
 
 
@@ -21,13 +19,42 @@ def problems(text: str) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("name", ["default", "fast", "thorough"])
 def test_shipped_plans_load_and_round_trip(name):
     """Every shipped plan loads and to_yaml() reads back equal."""
-    plan = load_plan(PLANS / f"{name}.yaml", env={})
+    plan = load_plan(name, env={})
     assert load_plan_text(plan.to_yaml()) == plan
+
+
+def test_the_ready_plans_ship_inside_the_package(tmp_path, monkeypatch):
+    """In an empty folder, a packaged plan loads by its bare name (issue 12)."""
+    monkeypatch.chdir(tmp_path)
+    assert packaged_plans() == ("default", "fast", "thorough")
+    assert load_plan("fast", env={}).name == "fast"
+    with pytest.raises(PlanError, match="no such plan file: nope .packaged plans: default"):
+        load_plan("nope", env={})
+
+
+def test_a_file_of_that_name_wins_over_the_packaged_plan(tmp_path, monkeypatch, capsys):
+    """`default` names a packaged plan unless a file of that name exists."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").write_text("name: mine\n" + MINIMAL, encoding="utf-8")
+    assert load_plan("default", env={}).name == "mine"
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "fast.yaml").write_text("name: local\n" + MINIMAL, encoding="utf-8")
+    assert main(["plan", "--plan", "fast"]) == 0
+    assert "name: local" in capsys.readouterr().out
+
+
+def test_run_in_an_empty_folder_uses_the_packaged_default(tmp_path, monkeypatch, capsys):
+    """`fallback-kit run works.csv --sandbox` from a folder with nothing else in it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "works.csv").write_text("work_id,doi\nw1,10.1234/abc\n", encoding="utf-8")
+    code = main(["run", "works.csv", "--sandbox", "--no-progress", "--out", "out"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "out").is_dir()
 
 
 def test_default_plan_is_the_four_tier_plan():
     """The default plan has the tiers, budgets and thresholds the README promises."""
-    plan = load_plan(PLANS / "default.yaml", env={})
+    plan = load_plan("default", env={})
     assert [(t.name, t.sources, t.parallel) for t in plan.tiers] == [
         ("direct_oa", ("unpaywall", "arxiv", "pmc"), 2),
         ("doi_follow", ("doi_redirect",), 1),

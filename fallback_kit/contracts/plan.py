@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ __all__ = [
     "Tier",
     "load_plan",
     "load_plan_text",
+    "packaged_plan_text",
+    "packaged_plans",
     "plan_from_dict",
 ]
 
@@ -217,21 +220,49 @@ class Plan:
 # loading
 
 
+def packaged_plans() -> tuple[str, ...]:
+    """The names of the ready plans shipped inside the package (`fallback_kit/plans/`)."""
+    folder = resources.files("fallback_kit").joinpath("plans")
+    return tuple(sorted(p.name[: -len(".yaml")] for p in folder.iterdir()
+                        if p.name.endswith(".yaml")))
+
+
+def packaged_plan_text(name: str) -> str:
+    """The YAML text of the packaged plan `name` (`default`, `fast`, `thorough`)."""
+    if name not in packaged_plans():
+        known = ", ".join(packaged_plans())
+        raise PlanError([("", f"no packaged plan {name!r} (packaged: {known})")], source=name)
+    return resources.files("fallback_kit").joinpath("plans", f"{name}.yaml").read_text("utf-8")
+
+
+def _plan_source(path: str | Path) -> tuple[str, str]:
+    """(YAML text, source label) of a plan file, or of a packaged plan named `path`
+    when no file of that name exists (so `load_plan("default")` works from any folder)."""
+    where = Path(path)
+    if isinstance(path, str) and not where.exists() and path in packaged_plans():
+        return packaged_plan_text(path), path
+    try:
+        return where.read_text(encoding="utf-8"), str(where)
+    except FileNotFoundError:
+        hint = f" (packaged plans: {', '.join(packaged_plans())})"
+        raise PlanError([("", f"no such plan file: {where}{hint}")], source=str(where)) from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise PlanError([("", f"cannot read plan file: {exc}")], source=str(where)) from None
+
+
 def load_plan(
     path: str | Path,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Plan:
-    """Load a plan: YAML file < `FALLBACK_KIT_*` environment < overrides. Raises PlanError."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError([("", f"no such plan file: {path}")], source=str(path)) from None
-    except (IsADirectoryError, UnicodeDecodeError) as exc:
-        raise PlanError([("", f"cannot read plan file: {exc}")], source=str(path)) from None
+    """Load a plan: YAML file < `FALLBACK_KIT_*` environment < overrides. Raises PlanError.
+
+    `path` is a YAML file, or the name of a packaged plan (`packaged_plans()`: default,
+    fast, thorough) when no file of that name exists.
+    """
+    text, source = _plan_source(path)
     return load_plan_text(
-        text, env=os.environ if env is None else env, overrides=overrides, source=str(path)
+        text, env=os.environ if env is None else env, overrides=overrides, source=source
     )
 
 

@@ -8,7 +8,7 @@ plan follows. "Run on sample" hands the current plan to your `on_run` and shows 
 figures it returns next to the previous run's, so two versions of a plan can be compared
 side by side.
 
-    ed = PlanEditor(load_plan("plans/default.yaml"), on_run=run_and_plot)
+    ed = PlanEditor(load_plan("default"), on_run=run_and_plot)
     ed            # in a notebook cell
     ed.plan       # the current valid Plan
 """

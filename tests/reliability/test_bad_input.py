@@ -21,7 +21,7 @@ from fallback_kit.faces.cli import main
 from fallback_kit.record.store import RunStore, plan_hash
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PLAN = str(ROOT / "plans" / "default.yaml")
+DEFAULT_PLAN = "default"
 GOOD_CSV = "work_id,doi\nw1,10.1000/a\nw2,10.1000/b\n"
 
 
