@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from .registry import SOURCE_NAMES, SOURCE_SPECS
+
 __all__ = [
     "KNOWN_SOURCES",
     "OFFLINE_BEHAVIORS",
@@ -46,18 +48,8 @@ __all__ = [
     "plan_from_dict",
 ]
 
-KNOWN_SOURCES = (
-    "unpaywall",
-    "arxiv",
-    "pmc",
-    "doi_redirect",
-    "landing_scrape",
-    "europe_pmc",
-    "wayback",
-    "openalex",
-    "crossref",
-    "semantic_scholar",
-)
+#: the plan names of the sources (the registry's, in its order)
+KNOWN_SOURCES = SOURCE_NAMES
 OFFLINE_BEHAVIORS = ("metadata_only", "block_all", "cache_only")
 ENV_PREFIX = "FALLBACK_KIT_"
 _ENV_SECTIONS = ("NAME", "BUDGETS", "SOURCES", "GATES", "THRESHOLDS", "POLITENESS")
@@ -515,10 +507,7 @@ def plan_from_dict(
         path = f"sources.{sname}"
         p = r.mapping(raw, path, _keys(SourcePolicy))
         dp = SourcePolicy()
-        options = p.get("options", {})
-        if not isinstance(options, dict):
-            r.fail(f"{path}.options", "must be a mapping")
-            options = {}
+        options = _read_options(r, sname, p.get("options"), f"{path}.options")
         policies[sname] = SourcePolicy(
             timeout_ms=r.integer(p, "timeout_ms", path, None),
             retries_max=r.integer(p, "retries_max", path, dp.retries_max, minimum=0) or 0,
@@ -613,6 +602,27 @@ def plan_from_dict(
         politeness=politeness,
         origins=dict(origins or {}),
     )
+
+
+def _read_options(r: _Reader, source: str, raw: Any, path: str) -> dict[str, Any]:
+    """A source's `options`: only the keys its registry entry lists, each of its type."""
+    specs = SOURCE_SPECS[source].options
+    if not specs and isinstance(raw, dict):
+        for key in raw:
+            r.fail(_join(path, key), f"is not a known key: {source} takes no options")
+        return {}
+    given = r.mapping(raw, path, tuple(specs))
+    out: dict[str, Any] = {}
+    for key, spec in specs.items():
+        if key not in given:
+            continue
+        if spec.type is bool:
+            out[key] = r.boolean(given, key, path, spec.default)
+        elif spec.type is int:
+            out[key] = r.integer(given, key, path, spec.default, minimum=0)
+        else:
+            out[key] = r.string(given, key, path, spec.default)
+    return out
 
 
 def _read_tiers(r: _Reader, raw: Any) -> tuple[Tier, ...]:

@@ -29,13 +29,13 @@ from typing import Any
 import ipywidgets as w
 
 from ..contracts.plan import (
-    KNOWN_SOURCES,
     OFFLINE_BEHAVIORS,
     Plan,
     PlanError,
     SourcePolicy,
     plan_from_dict,
 )
+from ..contracts.registry import SOURCE_NAMES
 
 __all__ = ["PlanEditor"]
 
@@ -327,7 +327,7 @@ class PlanEditor:
         return {s for t in self._tiers for s in t.get("sources") or []}
 
     def _render_tiers(self) -> None:
-        addable = [s for s in KNOWN_SOURCES if s not in self._used_sources()]
+        addable = [s for s in SOURCE_NAMES if s not in self._used_sources()]
         labels: dict[str, w.HTML] = {f"budgets.{k}": v for k, v in self.budget_errors.items()}
         labels.update({f"gates.{k}": v for k, v in self.gate_errors.items()})
         labels["tiers"] = self.tiers_error
@@ -383,7 +383,7 @@ class PlanEditor:
             while f"tier{k}" in names:
                 k += 1
             name = f"tier{k}"
-        free = [s for s in KNOWN_SOURCES if s not in self._used_sources()]
+        free = [s for s in SOURCE_NAMES if s not in self._used_sources()]
         self._tiers.append({"name": name, "parallel": 1, "sources": free[:1]})
         if free:
             self._data["sources"].setdefault(free[0], {})

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ..contracts.registry import SOURCE_NAMES
 from ..contracts.works import Work, read_works
 from ._hash import h64, lognormal_ms, pick, u01, weighted
 from .faults import (
@@ -42,10 +43,7 @@ from .publishers import (
 
 __all__ = ["SOURCES", "Facts", "Node", "SourceTruth", "World"]
 
-SOURCES = (
-    "unpaywall", "arxiv", "pmc", "doi_redirect", "landing_scrape", "europe_pmc", "wayback",
-    "openalex", "crossref", "semantic_scholar",
-)
+SOURCES = SOURCE_NAMES  # the registry's names and order (contracts/registry.py)
 HIDDEN_PMCID_BASE = 50_000_000
 HIDDEN_PMID_BASE = 60_000_000
 ZENODO_BASE = 10_000_000

@@ -54,15 +54,12 @@ def parse_arxiv_atom(text: str) -> list[ArxivEntry]:
 
 class Arxiv(ApiSource):
     name = "arxiv"
-    needs = ("arxiv_id",)
-    hosts = ("arxiv.org",)
-    summary = "arXiv: https://arxiv.org/pdf/{id} (option use_api: ask export.arxiv.org first)"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         assert work.arxiv_id
         candidates: list[Candidate] = []
         meta: dict[str, Any] = {}
-        if ctx.options.get("use_api"):
+        if self.option(ctx, "use_api"):
             resp = await ctx.http.get_text(API, params={"id_list": work.arxiv_id})
             entries = parse_arxiv_atom(resp.text) if resp.status == 200 else []
             entries = [e for e in entries if e.pdf_url]

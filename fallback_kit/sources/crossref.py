@@ -47,9 +47,6 @@ def has_open_license(message: dict[str, Any]) -> bool:
 
 class Crossref(ApiSource):
     name = "crossref"
-    needs = ("doi",)
-    hosts = ("api.crossref.org",)
-    summary = "Crossref work: link[] entries of type application/pdf (token-only TDM links skipped)"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         assert work.doi

@@ -13,9 +13,6 @@ DOI_ORG = "https://doi.org/"
 
 class DoiRedirect(ApiSource):
     name = "doi_redirect"
-    needs = ("doi",)
-    hosts = ("doi.org",)
-    summary = "doi.org redirect: the final body if it is a PDF, else its Highwire citation_pdf_url"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         assert work.doi

@@ -51,9 +51,6 @@ def europe_pmc_candidates(record: dict[str, Any]) -> list[Candidate]:
 
 class EuropePmc(ApiSource):
     name = "europe_pmc"
-    needs = ("doi", "pmcid", "pmid")
-    hosts = ("www.ebi.ac.uk",)
-    summary = "Europe PMC search (resultType=core): fullTextUrlList PDF entries that are OA/free"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         resp = await ctx.http.get_json(

@@ -29,9 +29,6 @@ def openalex_candidates(work: dict[str, Any]) -> list[Candidate]:
 
 class OpenAlex(ApiSource):
     name = "openalex"
-    needs = ("doi",)
-    hosts = ("api.openalex.org",)
-    summary = "OpenAlex work: best_oa_location.pdf_url, then locations[].pdf_url"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         assert work.doi

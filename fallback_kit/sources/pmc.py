@@ -46,11 +46,6 @@ async def lookup_pmcid(work: Work, ctx: SourceContext) -> tuple[str | None, str 
 
 class Pmc(ApiSource):
     name = "pmc"
-    needs = ("pmcid", "doi", "pmid")
-    hosts = ("pmc.ncbi.nlm.nih.gov",)
-    summary = (
-        "PMC: /articles/{PMCID}/pdf/ (PMCID from NCBI idconv if missing; article page as fallback)"
-    )
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         pmcid = work.pmcid
@@ -67,7 +62,7 @@ class Pmc(ApiSource):
         if found is not None:
             return found
         first = cands.conclude(empty_reason="no_pdf_link", meta=meta)
-        if first.outcome is Outcome.RETRYABLE or not ctx.options.get("article_page", True):
+        if first.outcome is Outcome.RETRYABLE or not self.option(ctx, "article_page"):
             return first
         # the article page names the PDF file itself (citation_pdf_url)
         page = await ctx.http.get_html(article)

@@ -37,9 +37,6 @@ def s2_candidate(paper: dict[str, Any]) -> tuple[Candidate | None, str | None]:
 
 class SemanticScholar(ApiSource):
     name = "semantic_scholar"
-    needs = ("doi", "arxiv_id", "pmcid", "pmid")
-    hosts = ("api.semanticscholar.org",)
-    summary = "Semantic Scholar: openAccessPdf.url (status CLOSED still tried, noted in meta)"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         paper: dict[str, Any] | None = None

@@ -27,9 +27,6 @@ def unpaywall_candidates(record: dict[str, Any]) -> list[Candidate]:
 
 class Unpaywall(ApiSource):
     name = "unpaywall"
-    needs = ("doi",)
-    hosts = ("api.unpaywall.org",)
-    summary = "Unpaywall v2: every OA location's url_for_pdf, best first"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         assert work.doi

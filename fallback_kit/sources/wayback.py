@@ -75,9 +75,6 @@ def newest_usable(captures: list[Capture]) -> Capture | None:
 
 class Wayback(ApiSource):
     name = "wayback"
-    needs = ("doi", "landing_url")
-    hosts = ("web.archive.org",)
-    summary = "Wayback: newest 200 capture of the landing page -> citation_pdf_url -> its capture"
 
     async def _captures(self, ctx: SourceContext, url: str) -> list[Capture]:
         resp = await ctx.http.get_text(
