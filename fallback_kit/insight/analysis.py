@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..contracts.events import FAILED, NOT_TRIED
+from .stats import LEVELS, percentiles
 from .stored_run import Run, open_run
 
 __all__ = [
@@ -34,9 +36,7 @@ __all__ = [
     "time_lost",
 ]
 
-QUANTILES = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
-NOT_TRIED = ("not_applicable", "skipped")  # no request was made
-FAILED = ("retryable", "nonretryable", "error", "invalid_pdf")
+QUANTILES = {f"p{round(q * 100)}_ms": q for q in LEVELS}
 
 RunLike = Run | str | os.PathLike[str]
 
@@ -54,10 +54,7 @@ def _attempts(x: RunLike | pd.DataFrame) -> pd.DataFrame:
 
 
 def _pcts(values: pd.Series) -> dict[str, float]:
-    values = values.dropna().astype("float64")
-    if values.empty:
-        return {k: math.nan for k in QUANTILES}
-    return {k: float(values.quantile(q)) for k, q in QUANTILES.items()}
+    return percentiles(values.astype("float64"), QUANTILES)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -196,7 +193,7 @@ def _attempt_table(att: pd.DataFrame, key: str) -> pd.DataFrame:
 def source_stats(run: RunLike | pd.DataFrame) -> pd.DataFrame:
     """Per source: attempts, tries (requests made: not not_applicable/skipped), successes,
     yield = successes / tries, P50/P95/P99 of try durations, timeouts, cancelled,
-    failures (retryable, nonretryable, error, invalid_pdf), skipped, retries."""
+    failures (tries that ended without a PDF: `contracts.events.FAILED`), skipped, retries."""
     return _attempt_table(_attempts(run), "source")
 
 

@@ -37,6 +37,7 @@ import httpx
 from protego import Protego
 
 from .gates import GateClosed, Gates, parse_retry_after
+from .landing import CHALLENGE_MARKERS
 
 __all__ = [
     "BadResponse",
@@ -64,16 +65,7 @@ _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 _PDF_MAGIC = b"%PDF-"
 _PDF_MAGIC_WINDOW = 1024  # real readers accept a little junk before the header
 _PDF_EOF_WINDOW = 1024  # and look for %%EOF in the last kilobyte
-_CHALLENGE_MARKERS = (
-    b"cf-chl",
-    b"challenge-platform",
-    b"captcha",
-    b"just a moment",
-    b"verify you are human",
-    b"access denied",
-    b"are you a robot",
-    b"unusual traffic",
-)
+_CHALLENGE_MARKERS = tuple(m.encode() for m in CHALLENGE_MARKERS)
 _LOGIN_MARKERS = (b'type="password"', b"type='password'", b"type=password")
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!--", b"<meta")
 
