@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from ..contracts.events import Outcome
+from ..contracts.reasons import Reason, http_reason
 from ..contracts.works import Work
 from ..web.edge import (
     BadResponse,
@@ -45,8 +46,10 @@ __all__ = [
 PLACEHOLDER_EMAIL = "anonymous@example.org"
 
 #: gate reasons that concern the whole try, not one candidate: they propagate
-_TRY_WIDE_GATES = ("offline", "offline_metadata_only", "offline_not_cached")
-_INVALID_REASONS = frozenset({"html_instead_of_pdf", "truncated_pdf", "not_pdf", "empty_body"})
+_TRY_WIDE_GATES = (Reason.OFFLINE, Reason.OFFLINE_METADATA_ONLY, Reason.OFFLINE_NOT_CACHED)
+_INVALID_REASONS = frozenset(
+    {Reason.HTML_INSTEAD_OF_PDF, Reason.TRUNCATED_PDF, Reason.NOT_PDF, Reason.EMPTY_BODY}
+)
 # the higher, the more telling when no candidate was valid
 _RANK = {Outcome.RETRYABLE: 4, Outcome.INVALID_PDF: 3, Outcome.SKIPPED: 2, Outcome.NO_PDF: 1}
 
@@ -70,9 +73,9 @@ def outcome_for_reason(
         return Outcome.SUCCESS
     if reason in _INVALID_REASONS:
         return Outcome.INVALID_PDF
-    if status in retryable or reason in ("transport_error", "timeout"):
+    if status in retryable or reason in (Reason.TRANSPORT_ERROR, Reason.TIMEOUT):
         return Outcome.RETRYABLE
-    if reason in ("robots", "breaker_open", "rate_wait", "unsafe_url"):
+    if reason in (Reason.ROBOTS, Reason.BREAKER_OPEN, Reason.RATE_WAIT, Reason.UNSAFE_URL):
         return Outcome.SKIPPED
     return Outcome.NO_PDF
 
@@ -82,17 +85,17 @@ def metadata_failure(exc: NetError, ctx: SourceContext, **meta: Any) -> SourceRe
     status = getattr(exc, "status", None)
     retry_after = getattr(exc, "retry_after_s", None)
     if isinstance(exc, HttpStatusError):
-        reason = f"http_{exc.status}"
+        reason = http_reason(exc.status)
         retryable = exc.status in ctx.thresholds.retryable_statuses
         outcome = Outcome.RETRYABLE if retryable else Outcome.NONRETRYABLE
     elif isinstance(exc, RedirectError):
         reason, outcome = exc.reason, Outcome.NONRETRYABLE
     elif isinstance(exc, ResponseTooLarge):
-        reason, outcome = "too_large", Outcome.NONRETRYABLE
+        reason, outcome = Reason.TOO_LARGE, Outcome.NONRETRYABLE
     elif isinstance(exc, BadResponse):
-        reason, outcome = "bad_response", Outcome.RETRYABLE
+        reason, outcome = Reason.BAD_RESPONSE, Outcome.RETRYABLE
     else:
-        reason, outcome = "net_error", Outcome.RETRYABLE
+        reason, outcome = Reason.NET_ERROR, Outcome.RETRYABLE
     return SourceResult(
         outcome=outcome,
         reason=reason,
@@ -185,16 +188,17 @@ class Candidates:
             self._only_exceptions = False
             return None
         except (httpx.TransportError, NetError) as exc:  # one bad host: try the next one
-            reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport_error"
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            reason = Reason.TIMEOUT if timed_out else Reason.TRANSPORT_ERROR
             self._note(c, reason, None, None, host_of(c.url))
             self._last_exc = exc
             return None
         self._only_exceptions = False
         if verdict.ok:
-            self.tried.append({"url": c.url, "reason": "ok", "status": verdict.status})
+            self.tried.append({"url": c.url, "reason": Reason.OK, "status": verdict.status})
             return SourceResult(
                 outcome=Outcome.SUCCESS,
-                reason="ok",
+                reason=Reason.OK,
                 url=c.url,
                 status=verdict.status,
                 host=host_of(c.url),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree
 
+from ..contracts.reasons import Reason
 from ..contracts.works import Work
 from ._common import ApiSource, Candidate, Candidates
 from .base import SourceContext, SourceResult
@@ -73,4 +74,4 @@ class Arxiv(ApiSource):
         found = await cands.first_valid(candidates)
         if found is not None:
             return found
-        return cands.conclude(empty_reason="no_pdf_link", meta=meta)
+        return cands.conclude(empty_reason=Reason.NO_PDF_LINK, meta=meta)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..contracts.events import Outcome
+from ..contracts.reasons import Reason
 from ..contracts.works import Work
 from ..web.landing import parse_landing
 from ._common import ApiSource, Candidate, Candidates, quote_doi, result
@@ -23,13 +24,14 @@ class LandingScrape(ApiSource):
         cands = Candidates(ctx, meta)
         if page.is_pdf:
             found = await cands.first_valid([Candidate(page.url, "landing_is_pdf")])
-            return found or cands.conclude(empty_reason="no_pdf_link", meta=meta)
+            return found or cands.conclude(empty_reason=Reason.NO_PDF_LINK, meta=meta)
         if page.status == 404:
-            return result(ctx, Outcome.NO_PDF, "not_in_service", url=page.url, status=404, **meta)
+            return result(ctx, Outcome.NO_PDF, Reason.NOT_IN_SERVICE,
+                          url=page.url, status=404, **meta)
         landing = parse_landing(page.text, page.url)
-        walled = "blocked" if (landing.challenge or landing.login_form) else None
+        walled = Reason.BLOCKED if (landing.challenge or landing.login_form) else None
         if page.status in (401, 403):
-            reason = walled or "paywall"
+            reason = walled or Reason.PAYWALL
             return result(ctx, Outcome.NO_PDF, reason, url=page.url, status=page.status, **meta)
         links = landing.pdf_candidates(anchors=self.option(ctx, "anchors"))
         meta["candidates"] = cands.meta["candidates"] = len(links)
@@ -37,8 +39,8 @@ class LandingScrape(ApiSource):
         if found is not None:
             return found
         if not links and (walled or landing.paywall):
-            reason = walled or "paywall"
+            reason = walled or Reason.PAYWALL
             return result(ctx, Outcome.NO_PDF, reason, url=page.url, status=page.status, **meta)
         if landing.paywall:
-            meta["paywall"] = True
-        return cands.conclude(empty_reason="no_pdf_link", meta=meta)
+            meta[Reason.PAYWALL] = True
+        return cands.conclude(empty_reason=Reason.NO_PDF_LINK, meta=meta)

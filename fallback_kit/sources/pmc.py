@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..contracts.events import Outcome
+from ..contracts.reasons import Reason
 from ..contracts.works import Work, normalize_pmcid
 from ..web.landing import parse_landing
 from ._common import ApiSource, Candidate, Candidates, contact_email, result
@@ -54,14 +55,14 @@ class Pmc(ApiSource):
             pmcid, idconv_url = await lookup_pmcid(work, ctx)
             meta["pmcid_from"] = "idconv"
             if pmcid is None:
-                return result(ctx, Outcome.NO_PDF, "no_pmcid", url=idconv_url, **meta)
+                return result(ctx, Outcome.NO_PDF, Reason.NO_PMCID, url=idconv_url, **meta)
         meta["pmcid"] = pmcid
         article = ARTICLE.format(pmcid=pmcid)
         cands = Candidates(ctx, meta)
         found = await cands.first_valid([Candidate(article + "pdf/", "pdf", article)])
         if found is not None:
             return found
-        first = cands.conclude(empty_reason="no_pdf_link", meta=meta)
+        first = cands.conclude(empty_reason=Reason.NO_PDF_LINK, meta=meta)
         if first.outcome is Outcome.RETRYABLE or not self.option(ctx, "article_page"):
             return first
         # the article page names the PDF file itself (citation_pdf_url)
@@ -72,4 +73,4 @@ class Pmc(ApiSource):
         found = await cands.first_valid(Candidate(u, label, page.url) for u, label in links)
         if found is not None:
             return found
-        return cands.conclude(empty_reason="no_pdf_link", meta=meta)
+        return cands.conclude(empty_reason=Reason.NO_PDF_LINK, meta=meta)

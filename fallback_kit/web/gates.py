@@ -18,6 +18,7 @@ from enum import StrEnum
 from aiolimiter import AsyncLimiter
 
 from ..contracts.events import BreakerEvent
+from ..contracts.reasons import Reason
 
 __all__ = [
     "BreakerConfig",
@@ -187,7 +188,7 @@ class HostRateLimiter:
     async def acquire(self, max_wait_s: float | None = None) -> float:
         """Wait for capacity; raise GateClosed('rate_wait') if it would take > max_wait_s."""
         if max_wait_s is not None and self.predicted_wait_s() > max_wait_s:
-            raise GateClosed("rate_wait", self.host, f"wait > {max_wait_s * 1000:.0f} ms")
+            raise GateClosed(Reason.RATE_WAIT, self.host, f"wait > {max_wait_s * 1000:.0f} ms")
         loop = asyncio.get_running_loop()
         start = loop.time()
         self._waiting += 1
@@ -199,7 +200,7 @@ class HostRateLimiter:
                     await self._limiter.acquire()
         except TimeoutError:
             waited = f"waited {(max_wait_s or 0) * 1000:.0f} ms"
-            raise GateClosed("rate_wait", self.host, waited) from None
+            raise GateClosed(Reason.RATE_WAIT, self.host, waited) from None
         finally:
             self._waiting -= 1
         return loop.time() - start
@@ -266,7 +267,7 @@ class Gates:
         """Pass the breaker and the rate limit of `host`, or raise GateClosed."""
         breaker = self.breaker(host)
         if self.skip_if_breaker_open and not breaker.allow():
-            raise GateClosed("breaker_open", host)
+            raise GateClosed(Reason.BREAKER_OPEN, host)
         limiter = self.limiter(host)
         if limiter is not None:
             try:
@@ -276,7 +277,7 @@ class Gates:
                 raise
             # the breaker may have opened while this request waited for its turn
             if self.skip_if_breaker_open and breaker.state is BreakerState.OPEN:
-                raise GateClosed("breaker_open", host, "opened during the rate-limit wait")
+                raise GateClosed(Reason.BREAKER_OPEN, host, "opened during the rate-limit wait")
 
     def after_response(self, host: str, *, ok: bool) -> None:
         """Tell the host's breaker how the request went (ok: the host answered sanely)."""
