@@ -23,6 +23,7 @@ import inspect
 import io
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +31,20 @@ import ipywidgets as w
 
 from ..contracts.plan import (
     OFFLINE_BEHAVIORS,
+    Budgets,
     Plan,
     PlanError,
     SourcePolicy,
+    Tier,
     plan_from_dict,
 )
 from ..contracts.registry import SOURCE_NAMES
 
 __all__ = ["PlanEditor"]
 
-BUDGET_FIELDS = ("total_timeout_ms", "total_attempts", "max_concurrent", "per_source_timeout_ms")
+BUDGET_FIELDS = tuple(f.name for f in fields(Budgets))
+#: a new tier's parallelism: the plan's default
+_TIER_PARALLEL = Tier(name="", sources=()).parallel
 DEFAULT_SAVE_PATH = "plans/edited.yaml"
 _ERROR_STYLE = "color:#b00020;font-size:90%"
 _SMALL = w.Layout(width="150px")
@@ -106,8 +111,8 @@ class TierRow:
         self.index = index
         self.name = w.Text(value=str(tier.get("name") or ""), description="tier",
                            layout=w.Layout(width="260px"))
-        self.parallel = w.IntText(value=int(tier.get("parallel", 1)), description="parallel",
-                                  layout=_SMALL)
+        self.parallel = w.IntText(value=int(tier.get("parallel", _TIER_PARALLEL)),
+                                  description="parallel", layout=_SMALL)
         self.hedge_after_ms = w.IntText(
             value=int(tier.get("hedge_after_ms") or 0), description="hedge ms",
             tooltip="start the next tier if this one has not won after this many ms; 0 = off",
@@ -384,7 +389,7 @@ class PlanEditor:
                 k += 1
             name = f"tier{k}"
         free = [s for s in SOURCE_NAMES if s not in self._used_sources()]
-        self._tiers.append({"name": name, "parallel": 1, "sources": free[:1]})
+        self._tiers.append({"name": name, "parallel": _TIER_PARALLEL, "sources": free[:1]})
         if free:
             self._data["sources"].setdefault(free[0], {})
         self._restructure()

@@ -11,13 +11,14 @@ import asyncio
 import email.utils
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from aiolimiter import AsyncLimiter
 
 from ..contracts.events import BreakerEvent
+from ..contracts.plan import BreakerPolicy as BreakerConfig
+from ..contracts.plan import RateLimitPolicy as RateLimit
 from ..contracts.reasons import Reason
 
 __all__ = [
@@ -31,6 +32,10 @@ __all__ = [
     "backoff_delay",
     "parse_retry_after",
 ]
+
+
+#: the plan's breaker defaults (BreakerConfig is the plan's BreakerPolicy: one shape)
+_DEFAULT_BREAKER = BreakerConfig()
 
 
 def _loop_time() -> float:
@@ -56,16 +61,6 @@ class BreakerState(StrEnum):
     HALF_OPEN = "half_open"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BreakerConfig:
-    """When a host's breaker opens and how it recovers."""
-
-    failure_threshold: int = 5  # failures within the window that open the breaker
-    window_ms: int = 30_000
-    cooldown_ms: int = 15_000  # open -> half-open after this long
-    half_open_probes: int = 1  # requests let through while half-open
-
-
 class CircuitBreaker:
     """Closed -> open after `failure_threshold` failures within `window_ms`;
     open -> half-open after `cooldown_ms`; half-open lets `half_open_probes` requests
@@ -74,7 +69,7 @@ class CircuitBreaker:
     def __init__(
         self,
         host: str,
-        config: BreakerConfig = BreakerConfig(),
+        config: BreakerConfig = _DEFAULT_BREAKER,
         *,
         clock: Callable[[], float] = _loop_time,
         on_change: Callable[[BreakerEvent], None] | None = None,
@@ -161,14 +156,6 @@ class CircuitBreaker:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RateLimit:
-    """At most `per_second` requests per second to a host, with bursts up to `burst`."""
-
-    per_second: float
-    burst: int = 1
-
-
 class HostRateLimiter:
     """A leaky bucket (aiolimiter) per host that can refuse when the wait is too long."""
 
@@ -218,7 +205,7 @@ class Gates:
     def __init__(
         self,
         *,
-        breaker: BreakerConfig = BreakerConfig(),
+        breaker: BreakerConfig = _DEFAULT_BREAKER,
         rate_limits: Mapping[str, RateLimit] | None = None,
         default_rate: RateLimit | None = None,
         max_rate_wait_ms: int | None = None,
