@@ -520,7 +520,7 @@ def plan_from_dict(
 
 #: the keys of a plan's top level (every Plan field but the bookkeeping of origins)
 _TOP_KEYS = tuple(f.name for f in fields(Plan) if f.name != "origins")
-#: what a field of each kind must be, for the message when YAML gives something else
+#: a stand-in of each kind for a required field that is missing (the plan fails anyway)
 _PLACEHOLDERS = {"int": 1, "number": 1.0, "bool": False, "str": "", "statuses": ()}
 
 
