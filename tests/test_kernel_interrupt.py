@@ -22,14 +22,6 @@ fk.run_works(works, plan, out={out!r}, time_scale=1.0, concurrency=2, progress=F
 """
 
 
-def _plan_path() -> str:
-    for candidate in (ROOT / "plans" / "default.yaml",
-                      ROOT / "fallback_kit" / "plans" / "default.yaml"):
-        if candidate.exists():
-            return str(candidate)
-    return "default"
-
-
 def _wait_for_output(kc, text: str, timeout: float) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -54,7 +46,7 @@ def test_interrupting_the_kernel_stops_run_works(tmp_path):
     out = tmp_path / "run"
     km, kc = start_new_kernel(kernel_name="python3")
     try:
-        code = RUN.format(works=str(ROOT / "sample_works.csv"), plan=_plan_path(), out=str(out))
+        code = RUN.format(works=str(ROOT / "sample_works.csv"), plan="default", out=str(out))
         msg_id = kc.execute(code)
         _wait_for_output(kc, "started", timeout=60)
         time.sleep(3.0)  # real requests in flight on the sandbox, at real-time delays

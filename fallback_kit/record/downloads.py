@@ -39,7 +39,7 @@ _WHITESPACE = b" \t\r\n\x00\x0c"
 class DownloadResult:
     """What a download gave: `ok` with the file's path and sha256, or a `reason` why not.
 
-    Reasons: `html_instead_of_pdf`, `not_a_pdf`, `truncated_pdf`, `encrypted_pdf`,
+    Reasons: `html_instead_of_pdf`, `not_pdf`, `truncated_pdf`, `encrypted_pdf`,
     `too_small`, `too_large`, `unreadable_pdf`, `http_<status>`, `network_error`.
     `reused` is True when the file was already there (nothing written).
     """
@@ -69,7 +69,7 @@ def validate_pdf_file(path: Path, *, head: bytes, tail: bytes, size: int, min_by
     """Return '' if the file is a whole, readable PDF that opens without a password,
     else the reason."""
     if not head.startswith(b"%PDF-"):
-        return "html_instead_of_pdf" if _looks_like_html(head) else "not_a_pdf"
+        return "html_instead_of_pdf" if _looks_like_html(head) else "not_pdf"
     if not tail.rstrip(_WHITESPACE).endswith(b"%%EOF"):
         return "truncated_pdf"
     if size < min_bytes:
@@ -173,7 +173,7 @@ async def download_pdf(
                             if len(head) >= 5 and not head.startswith(b"%PDF-"):
                                 # HTML (a viewer, a paywall) served as the PDF: stop reading
                                 reason = "html_instead_of_pdf" if _looks_like_html(head) else (
-                                    "not_a_pdf")
+                                    "not_pdf")
                                 return DownloadResult(ok=False, reason=reason, url=url,
                                                       status=status, bytes=size)
                         digest.update(chunk)

@@ -37,6 +37,7 @@ import httpx
 from protego import Protego
 
 from .gates import GateClosed, Gates, parse_retry_after
+from .landing import CHALLENGE_MARKERS
 
 __all__ = [
     "BadResponse",
@@ -64,16 +65,7 @@ _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 _PDF_MAGIC = b"%PDF-"
 _PDF_MAGIC_WINDOW = 1024  # real readers accept a little junk before the header
 _PDF_EOF_WINDOW = 1024  # and look for %%EOF in the last kilobyte
-_CHALLENGE_MARKERS = (
-    b"cf-chl",
-    b"challenge-platform",
-    b"captcha",
-    b"just a moment",
-    b"verify you are human",
-    b"access denied",
-    b"are you a robot",
-    b"unusual traffic",
-)
+_CHALLENGE_MARKERS = tuple(m.encode() for m in CHALLENGE_MARKERS)
 _LOGIN_MARKERS = (b'type="password"', b"type='password'", b"type=password")
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!--", b"<meta")
 
@@ -510,8 +502,8 @@ class Fetcher:
                 return str(current)
             hop = await self._request(current, cap=0, metadata=True, headers={})
             location = hop.headers.get("location")
-            if hop.status == 429 or hop.status >= 500 or hop.status in (408, 425):
-                # the resolver is struggling, not saying "no such DOI": let it be retried
+            if hop.status >= 400 and hop.status != 404:
+                # not "no such DOI": the caller's plan (thresholds) decides on a retry
                 raise HttpStatusError(hop.status, str(current), _retry_after(hop.headers))
             if hop.status not in _REDIRECT_STATUSES or not location:
                 return None
