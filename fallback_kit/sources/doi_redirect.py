@@ -15,7 +15,10 @@ class DoiRedirect(ApiSource):
     name = "doi_redirect"
     needs = ("doi",)
     hosts = ("doi.org",)
-    summary = "doi.org redirect: the final body if it is a PDF, else its Highwire citation_pdf_url"
+    summary = (
+        "doi.org redirect: the final body if it is a PDF, else the platform rule's link"
+        " (web/platforms.py) and its Highwire citation_pdf_url"
+    )
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         assert work.doi
@@ -31,7 +34,8 @@ class DoiRedirect(ApiSource):
         if page.status in (401, 403):
             reason = "blocked" if landing.challenge or landing.login_form else "paywall"
             return result(ctx, Outcome.NO_PDF, reason, url=page.url, status=page.status, **meta)
-        links = [(u, "citation_pdf_url") for u in landing.citation_pdf_urls]
+        links = [(u, f"platform:{landing.platform}") for u in landing.platform_pdf_urls]
+        links += [(u, "citation_pdf_url") for u in landing.citation_pdf_urls]
         found = await cands.first_valid(Candidate(u, lbl, page.url) for u, lbl in links)
         if found is not None:
             return found
