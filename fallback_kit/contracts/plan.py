@@ -54,6 +54,10 @@ KNOWN_SOURCES = (
     "openalex",
     "crossref",
     "semantic_scholar",
+    "doaj",
+    "zenodo",
+    "biorxiv",
+    "core",
 )
 OFFLINE_BEHAVIORS = ("metadata_only", "block_all", "cache_only")
 ENV_PREFIX = "FALLBACK_KIT_"

@@ -61,6 +61,21 @@ DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
     # (https://archive.org/developers/wayback-cdx-server.html).
     "web.archive.org": RateLimit(per_second=1, burst=2),
     "archive.org": RateLimit(per_second=1, burst=2),
+    # DOAJ: "a rate limit of two requests per second on all API routes", bursts of up to
+    # five queued (https://doaj.org/api/v4/docs; DOAJ/doaj
+    # portality/templates-v2/public/api/v4/includes/_extra_docs.html).
+    "doaj.org": RateLimit(per_second=2, burst=5),
+    # Zenodo guests: 60 requests/min and 2000/hour (https://developers.zenodo.org,
+    # "Rate limiting"); the hourly cap is the binding one (0.55/s). Record pages and
+    # file downloads share the host.
+    "zenodo.org": RateLimit(per_second=0.5, burst=5),
+    # bioRxiv/medRxiv API (https://api.biorxiv.org): no published number; one request
+    # a second is the pace third-party guides recommend.
+    "api.biorxiv.org": RateLimit(per_second=1, burst=1),
+    # CORE API v3: token quotas per day (1,000 for a personal key, about 5,000 for
+    # academic users; https://api.core.ac.uk/docs/v3#tag/Rate-limits, per oacore/about
+    # data/registration.yml); 10 requests/minute is the lowest per-minute cap reported.
+    "api.core.ac.uk": RateLimit(per_second=10 / 60, burst=1),
     # doi.org is a redirector operated for heavy use; stay modest anyway.
     "doi.org": RateLimit(per_second=10, burst=5),
 }

@@ -47,10 +47,12 @@ from fallback_kit.sandbox import (  # noqa: E402
     World,
     synthetic_works,  # noqa: E402
 )
+from fallback_kit.sandbox import SOURCES as SANDBOX_SOURCES  # noqa: E402
 from fallback_kit.sandbox._hash import h64  # noqa: E402
 from fallback_kit.sources import SOURCES as SOURCE_CLASSES  # noqa: E402
 
-SOURCES: tuple[str, ...] = tuple(SOURCE_CLASSES)
+#: the sources the sandbox simulates (doaj, zenodo, biorxiv and core are not in it yet)
+SOURCES: tuple[str, ...] = tuple(s for s in SOURCE_CLASSES if s in SANDBOX_SOURCES)
 POSITIONS = ("first", "middle", "last")
 TRANSIENT = ("rate_limited", "server_error", "reset")
 
