@@ -209,7 +209,15 @@ def test_acs_cloudflare_challenge_is_blocked_not_no_pdf():
         "acs/papis_2023_jp003647e_cloudflare_challenge.html",
         "https://pubs.acs.org/doi/abs/10.1021/jp003647e",
     )
-    assert (landing.platform, landing.pdf_candidates(), landing.challenge) == ("acs", [], True)
+    assert (landing.platform, landing.pdf_candidates(), landing.challenge) == ("", [], True)
+
+
+def test_page_not_in_the_rule_shape_keeps_the_generic_rules():
+    """On a known host, a page the rule cannot read (no embedded JSON here) is read by
+    the generic rules, anchors included (the sandbox's simplified pages are such)."""
+    landing = parse_landing('<a href="/science/article/pii/S1/pdfft">View PDF</a>', SD_OA)
+    assert landing.platform == ""
+    assert landing.anchor_pdf_urls == ["https://www.sciencedirect.com/science/article/pii/S1/pdfft"]
 
 
 def test_traps_are_in_the_pages_but_not_taken():

@@ -170,10 +170,10 @@ def parse_landing(html: str, url: str) -> LandingPage:
 def _with_platform(page: LandingPage, tree: LexborHTMLParser) -> LandingPage:
     """The platform table first (web/platforms.py); the generic rules for other hosts.
 
-    On a known platform the rule's links replace the generic anchor heuristic (which
-    takes supplements, reference lists and shop links there), and a page on which the
-    rule read the article's own PDF link is a landing page, not a bot challenge (a
-    passive challenge script sits on ordinary ScienceDirect pages).
+    When a known platform's rule read the page, its links replace the generic anchor
+    heuristic (which takes supplements, reference lists and shop links there), and a
+    page on which it found the article's own PDF link is a landing page, not a bot
+    challenge (a passive challenge script sits on ordinary ScienceDirect pages).
     """
     found = platform_links(tree, page.url, page.base)
     if found is None:

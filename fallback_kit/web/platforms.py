@@ -4,9 +4,11 @@ The generic landing rules (`citation_pdf_url`, `<link rel=alternate>`, "PDF" anc
 find nothing on some platforms and the wrong thing on others: ScienceDirect fills its
 "View PDF" button from embedded JSON, ACS and Wiley pages carry supplement and
 reference-list PDFs, OJS galley pages link the cited works. One table, `PLATFORMS`,
-maps host patterns to a small extractor per platform. When a rule matches a page,
-its links come first and the generic anchor heuristic is not used on that page (the
-publisher's `citation_pdf_url` and `link rel=alternate` still count).
+maps host patterns to a small extractor per platform. An extractor returns None when
+the page is not in the shape it knows (the generic rules then read it as before), or
+the article's own PDF links, possibly none, when it read the page: its links then come
+first and the generic anchor heuristic is not used on that page (the publisher's
+`citation_pdf_url` and `link rel=alternate` still count).
 
 Every rule reads a page shape seen in a real recording under
 `tests/fixtures/pages/<platform>/` (provenance in that folder's README.md). Platforms
@@ -37,7 +39,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class PlatformLinks:
-    """What a platform rule read on a page: the article's own PDF URLs, best first."""
+    """What a platform rule read on a page: the article's own PDF URLs, best first
+    (empty when the page says there is none, e.g. a paywalled ScienceDirect page)."""
 
     platform: str
     pdf_urls: list[str]
@@ -78,6 +81,14 @@ def _unique(urls: Iterable[str | None]) -> list[str]:
     return out
 
 
+def _found(urls: list[str]) -> list[str] | None:
+    """A rule that reads links only: no link means the page is not in its shape."""
+    return urls or None
+
+
+_OJS_GALLEY = re.compile(r"/article/view/\d+/\d+/?$")
+
+
 def _path(url: str) -> str:
     return unquote(urlsplit(url).path)
 
@@ -85,7 +96,7 @@ def _path(url: str) -> str:
 # ---------------------------------------------------------------- the extractors
 
 
-def sciencedirect(page: _Page) -> list[str]:
+def sciencedirect(page: _Page) -> list[str] | None:
     """ScienceDirect: `$.article.pdfDownload` in `<script type=application/json data-iso-key=_0>`.
 
     2023+ shape: `urlMetadata {path, pii, pdfExtension, queryParams{md5, pid}}`, and the
@@ -96,15 +107,17 @@ def sciencedirect(page: _Page) -> list[str]:
     pii = page.meta("citation_pii")
     node = page.tree.css_first('script[type="application/json"][data-iso-key="_0"]')
     if not pii or node is None:
-        return []
+        return None
     try:
         data = json.loads(node.text())
     except ValueError:
-        return []
+        return None
     article = data.get("article") if isinstance(data, dict) else None
-    pdf = article.get("pdfDownload") if isinstance(article, dict) else None
+    if not isinstance(article, dict):
+        return None
+    pdf = article.get("pdfDownload")
     if not isinstance(pdf, dict):
-        return []
+        return []  # the article JSON without pdfDownload: not entitled, no PDF here
     urls = [page.absolute(pdf.get("linkToPdf")), _sciencedirect_from_metadata(page, pdf)]
     return [u for u in _unique(urls) if f"/pii/{pii}/" in _path(u)]
 
@@ -118,7 +131,7 @@ def _sciencedirect_from_metadata(page: _Page, pdf: dict[str, Any]) -> str | None
     return page.absolute(href + ("?" + urlencode(query) if query else ""))
 
 
-def springer(page: _Page) -> list[str]:
+def springer(page: _Page) -> list[str] | None:
     """SpringerLink / SpringerOpen: `/content/pdf/<doi>.pdf` or `/track/pdf/<doi>`.
 
     From `citation_pdf_url`, `a[data-test=pdf-link]` or `a#articlePdf`. The buy box
@@ -127,60 +140,64 @@ def springer(page: _Page) -> list[str]:
     """
     urls = [page.absolute(page.meta("citation_pdf_url"))]
     urls += page.hrefs('a[data-test="pdf-link"], a#articlePdf')
-    return [u for u in _unique(urls) if _path(u).startswith(("/content/pdf/", "/track/pdf/"))]
+    return _found(
+        [u for u in _unique(urls) if _path(u).startswith(("/content/pdf/", "/track/pdf/"))]
+    )
 
 
-def acs(page: _Page) -> list[str]:
+def acs(page: _Page) -> list[str] | None:
     """ACS (pubs.acs.org): the header button `a[title=PDF]` -> `/doi/pdf/<doi>`.
 
     No `citation_pdf_url` on these pages. `/doi/suppl/.../suppl_file/*.pdf` is
     supporting information, not the article.
     """
     urls = page.hrefs('a[title="PDF"], a[href^="/doi/pdf/"]')
-    return [u for u in _unique(urls) if _path(u).startswith("/doi/pdf/")]
+    return _found([u for u in _unique(urls) if _path(u).startswith("/doi/pdf/")])
 
 
-def hal(page: _Page) -> list[str]:
+def hal(page: _Page) -> list[str] | None:
     """HAL (hal.science, theses.hal.science): `citation_pdf_url` `/document`, then the
     `a[download]` file link `/<id>v<n>/file/<name>.pdf`; never the `/preview/` iframe."""
     urls = [page.absolute(page.meta("citation_pdf_url"))] + page.hrefs("a[download]")
-    return [u for u in _unique(urls) if "/file/" in _path(u) or _path(u).endswith("/document")]
+    return _found(
+        [u for u in _unique(urls) if "/file/" in _path(u) or _path(u).endswith("/document")]
+    )
 
 
-def biorxiv(page: _Page) -> list[str]:
+def biorxiv(page: _Page) -> list[str] | None:
     """bioRxiv (HighWire): `citation_pdf_url`, then the "Download PDF" `a.article-dl-pdf-link`.
 
     The recorded page stores meta values in `value=` (the recorder's quirk), hence the
     `content`-else-`value` reader. The `.supplementary-material` tab is an HTML page.
     """
     urls = [page.absolute(page.meta("citation_pdf_url"))] + page.hrefs("a.article-dl-pdf-link")
-    return [u for u in _unique(urls) if _path(u).endswith(".pdf")]
+    return _found([u for u in _unique(urls) if _path(u).endswith(".pdf")])
 
 
-def mdpi(page: _Page) -> list[str]:
+def mdpi(page: _Page) -> list[str] | None:
     """MDPI: the PDF is the landing URL plus `/pdf` (no `.pdf` suffix); anchors under the
     article's own path only."""
     own = _path(page.base).rstrip("/") + "/pdf"
-    return [u for u in _unique(page.hrefs("a[href]")) if _path(u) == own]
+    return _found([u for u in _unique(page.hrefs("a[href]")) if _path(u) == own])
 
 
-def frontiers(page: _Page) -> list[str]:
+def frontiers(page: _Page) -> list[str] | None:
     """Frontiers (journal.frontiersin.org, 2015): `div.download-pdf a` ->
     `/Journal/<doi>/pdf`, kept only for the page's own `citation_doi`."""
     doi = page.meta("citation_doi")
     urls = page.hrefs("div.download-pdf a")
-    return [u for u in urls if doi and _path(u).endswith(f"/{doi}/pdf")]
+    return _found([u for u in urls if doi and _path(u).endswith(f"/{doi}/pdf")])
 
 
-def oup_highwire(page: _Page) -> list[str]:
+def oup_highwire(page: _Page) -> list[str] | None:
     """OUP legacy HighWire (*.oxfordjournals.org): `a[rel="view-full-text.pdf"]` points at
     the `.full.pdf+html` viewer; without `+html` it is the PDF. References' "FREE Full
     Text" links (`/cgi/ijlink`) are other articles."""
     urls = page.hrefs('a[rel="view-full-text.pdf"]')
-    return _unique(u[: -len("+html")] if u.endswith("+html") else u for u in urls)
+    return _found(_unique(u[: -len("+html")] if u.endswith("+html") else u for u in urls))
 
 
-def wiley(page: _Page) -> list[str]:
+def wiley(page: _Page) -> list[str] | None:
     """Wiley Online Library (2016 shape): the article's own `/doi/<doi>/pdf`, before its
     `/epdf` reader (which is not a file, so it is left out).
 
@@ -189,21 +206,24 @@ def wiley(page: _Page) -> list[str]:
     """
     doi = page.meta("citation_doi")
     if not doi:
-        return []
+        return None
     own = f"/doi/{doi}/pdf"
     urls = [page.absolute(page.meta("citation_pdf_url"))] + page.hrefs("a.readcubePdfLink")
-    return [u for u in _unique(urls) if _path(u) == own]
+    return _found([u for u in _unique(urls) if _path(u) == own])
 
 
-def ojs(page: _Page) -> list[str]:
+def ojs(page: _Page) -> list[str] | None:
     """Open Journal Systems 3: galley links `a.obj_galley_link`, only those marked PDF.
 
-    An HTML galley (class `file`, label HTML) is not a PDF, and the galley documents
-    themselves cite other works' PDFs. The galley view -> download step is not written:
-    no recording of a PDF galley page was found.
+    An HTML galley (class `file`, label HTML) is not a PDF, and a galley document
+    (`/article/view/<article>/<galley>`) links only the works it cites. The galley
+    view -> download step is not written: no recording of a PDF galley page was found.
     """
+    galleys = page.tree.css("a.obj_galley_link")
+    if not galleys:
+        return [] if _OJS_GALLEY.search(_path(page.base)) else None
     out: list[str] = []
-    for node in page.tree.css("a.obj_galley_link"):
+    for node in galleys:
         classes = (node.attributes.get("class") or "").lower().split()
         label = node.text(deep=True, strip=True).lower()
         url = page.absolute(node.attributes.get("href"))
@@ -212,11 +232,14 @@ def ojs(page: _Page) -> list[str]:
     return out
 
 
-def zenodo(page: _Page) -> list[str]:
+def zenodo(page: _Page) -> list[str] | None:
     """Zenodo (InvenioRDM record page): JSON-LD `distribution[]` entries whose
     `encodingFormat` is application/pdf. Never the first `/files/...?download=1` button:
     a record's files are often data."""
-    return _unique(u for u, fmt in zenodo_distributions(page) if fmt == "application/pdf")
+    files = zenodo_distributions(page)
+    if not files:
+        return None
+    return _unique(u for u, fmt in files if fmt == "application/pdf")
 
 
 def zenodo_distributions(page: _Page) -> list[tuple[str, str]]:
@@ -235,17 +258,17 @@ def zenodo_distributions(page: _Page) -> list[tuple[str, str]]:
     return out
 
 
-def peerj(page: _Page) -> list[str]:
+def peerj(page: _Page) -> list[str] | None:
     """PeerJ: the download button `a.js-download-btn[data-format=PDF]` (`/articles/<n>.pdf`).
 
     In-text citations (`a.xref-bibr`) and external links point at other documents' PDFs.
     """
-    return _unique(page.hrefs('a.js-download-btn[data-format="PDF"]'))
+    return _found(_unique(page.hrefs('a.js-download-btn[data-format="PDF"]')))
 
 
 # ---------------------------------------------------------------- the table
 
-Extractor = Callable[[_Page], list[str]]
+Extractor = Callable[[_Page], list[str] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +307,7 @@ PLATFORMS: tuple[PlatformRule, ...] = (
         (),
         ojs,
         generator="open journal systems",
-        path=re.compile(r"/index\.php/[^/]+/article/view/"),
+        path=re.compile(r"/index\.php/[^/]+/article/view/\d"),
     ),
 )
 
@@ -299,8 +322,8 @@ def platform_for(tree: LexborHTMLParser, url: str) -> PlatformRule | None:
 
 
 def platform_links(tree: LexborHTMLParser, url: str, base: str) -> PlatformLinks | None:
-    """The matching platform's reading of the page, or None for an unknown platform."""
+    """The matching platform's reading of the page; None for an unknown platform or a
+    page not in the shape its rule knows (the generic rules read it then)."""
     rule = platform_for(tree, url)
-    if rule is None:
-        return None
-    return PlatformLinks(rule.name, rule.extract(_Page(tree, base)))
+    urls = rule.extract(_Page(tree, base)) if rule is not None else None
+    return PlatformLinks(rule.name, urls) if rule is not None and urls is not None else None
