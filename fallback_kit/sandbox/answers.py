@@ -17,6 +17,7 @@ __all__ = [
     "Links",
     "OaLocation",
     "crossref_links",
+    "doaj_fulltext",
     "epmc_fulltext",
     "oa_locations",
     "page_links",
@@ -269,6 +270,12 @@ class Links:
             href for text, href in self.anchors if "pdf" in text.lower() or "pdf" in href.lower()
         ]
         return out
+
+
+def doaj_fulltext(f: Facts) -> str | None:
+    """The landing page DOAJ links as the article's `fulltext` (HTML), or None when the
+    work is not in DOAJ: DOAJ indexes the articles of fully open (gold) journals."""
+    return f.landing_url if f.oa == "gold" and f.doi else None
 
 
 def _href(url: str, relative: bool) -> str:

@@ -32,5 +32,6 @@ DEFAULT_LATENCY: Mapping[str, tuple[float, float]] = MappingProxyType({
     "web.archive.org": (900.0, 6000.0),
     "zenodo.org": (500.0, 2500.0),
     "hal.science": (600.0, 3000.0),
+    "doaj.org": (300.0, 1500.0),
 })
 PUBLISHER_LATENCY: tuple[float, float] = (450.0, 2500.0)

@@ -15,7 +15,7 @@ from .publishers import PUBLISHER_HOSTS, Publisher
 
 SOURCES = (
     "unpaywall", "arxiv", "pmc", "doi_redirect", "landing_scrape", "europe_pmc", "wayback",
-    "openalex", "crossref", "semantic_scholar",
+    "openalex", "crossref", "semantic_scholar", "doaj",
 )
 HIDDEN_PMCID_BASE = 50_000_000
 HIDDEN_PMID_BASE = 60_000_000
@@ -141,7 +141,7 @@ _SERVICE_HOSTS = frozenset({
     "pmc.ncbi.nlm.nih.gov", "doi.org", "dx.doi.org", "www.ebi.ac.uk", "europepmc.org",
     "archive.org", "web.archive.org", "api.openalex.org", "api.crossref.org",
     "api.semanticscholar.org", "linkinghub.elsevier.com", "pdf.sciencedirectassets.com",
-    "zenodo.org", "hal.science",
+    "zenodo.org", "hal.science", "doaj.org",
 })
 SERVICE_HOSTS = _SERVICE_HOSTS
 KNOWN_PUBLISHER_HOSTS = frozenset(PUBLISHER_HOSTS)

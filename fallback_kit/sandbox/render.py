@@ -16,6 +16,7 @@ from urllib.parse import quote
 from ._hash import h64, pick
 from .answers import (
     crossref_links,
+    doaj_fulltext,
     epmc_fulltext,
     oa_locations,
     oa_status,
@@ -880,6 +881,34 @@ def _atom(world: World, node: Node, url: str) -> Rendered:
     return Rendered(200, "application/atom+xml; charset=utf-8", feed.encode(), {})
 
 
+def _doaj(world: World, node: Node, url: str) -> Rendered:
+    """DOAJ article search (the v2 shape recorded in tests/fixtures/services/doaj)."""
+    results = []
+    if node.idx >= 0:
+        f = world.facts(node.idx)
+        pub = f.pub
+        results.append({
+            "last_updated": "2024-05-01T00:00:00Z",
+            "bibjson": {
+                "identifier": [{"id": f.doi, "type": "doi"}],
+                "journal": {
+                    "license": [{"open_access": True, "title": "CC BY", "type": "CC BY"}],
+                    "publisher": pub.name if pub else "",
+                    "title": pub.journal if pub else "",
+                },
+                "year": str(f.year),
+                "link": [{"content_type": "HTML", "type": "fulltext",
+                          "url": doaj_fulltext(f)}],
+                "title": f.title,
+            },
+            "id": f"{h64(world.seed, 'doaj', f.work.work_id):032x}"[-32:],
+            "created_date": "2024-05-01T00:00:00Z",
+        })
+    return _json(200, {"total": len(results), "page": 1, "pageSize": 10,
+                       "timestamp": "2024-05-01T00:00:00Z", "query": node.data,
+                       "results": results})
+
+
 _RENDERERS = {
     ("error", "*"): _error,
     ("redirect", "*"): _redirect,
@@ -895,6 +924,7 @@ _RENDERERS = {
     ("json", "openalex"): _openalex,
     ("json", "crossref"): _crossref,
     ("json", "s2"): _s2,
+    ("json", "doaj"): _doaj,
     ("json", "epmc_search"): _epmc_search,
     ("json", "idconv"): _idconv,
     ("json", "wb_available"): _wb_available,

@@ -480,6 +480,25 @@ def _s2(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
     return world.api_faults(node)
 
 
+# -- DOAJ ------------------------------------------------------------------------------------------
+def _doaj(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    """`/api/search/articles/<query>`: the sandbox answers `doi:"<doi>"` queries; an
+    article outside DOAJ is an empty result list (200), as DOAJ's search answers."""
+    prefix = "/api/search/articles/"
+    if not path.startswith(prefix):
+        return _not_found(host, path, "doaj")
+    query = unquote(path[len(prefix):])
+    doi = query[4:].strip('"').lower() if query.lower().startswith("doi:") else ""
+    from .answers import doaj_fulltext
+
+    idx = world.idx_by_doi(doi) if doi else None
+    if idx is not None and doaj_fulltext(world.facts(idx)) is None:
+        idx = None
+    node = Node("json", "doaj", idx=-1 if idx is None else idx, key=f"{host}{prefix}doi:{doi}",
+                host=host, role="api", data=query)
+    return world.api_faults(node)
+
+
 _HANDLERS = {
     "api.unpaywall.org": _unpaywall,
     "arxiv.org": _arxiv,
@@ -499,5 +518,6 @@ _HANDLERS = {
     "api.semanticscholar.org": _s2,
     "zenodo.org": _zenodo,
     "hal.science": _hal,
+    "doaj.org": _doaj,
 }
 assert set(_HANDLERS) == set(SERVICE_HOSTS), set(_HANDLERS) ^ set(SERVICE_HOSTS)

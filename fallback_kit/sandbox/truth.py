@@ -14,7 +14,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit
 
-from .answers import crossref_links, epmc_candidates, oa_locations, page_links, s2_pdf
+from .answers import (
+    crossref_links,
+    doaj_fulltext,
+    epmc_candidates,
+    oa_locations,
+    page_links,
+    s2_pdf,
+)
 from .model import ROBOTS_PREFIX, SOURCES, Node, SourceTruth
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -281,17 +288,38 @@ def _semantic_scholar(walk: _Walk, f: Facts) -> SourceTruth:
     return walk.result(f, "semantic_scholar", *walk.candidates(urls))
 
 
+def _doaj(walk: _Walk, f: Facts) -> SourceTruth:
+    """The DOI search, then the full-text page's own links (no anchor guessing)."""
+    node = _api(walk, "https://doaj.org/api/search/articles/" + quote(f'doi:"{f.doi}"', safe=""))
+    if isinstance(node, str):
+        return walk.result(f, "doaj", False, None, node)
+    page_url = doaj_fulltext(f) if node.idx >= 0 else None
+    if page_url is None:
+        return walk.result(f, "doaj", False, None, None)
+    page, final, fault = walk.follow(page_url)
+    if fault is not None or page is None:
+        return walk.result(f, "doaj", False, None, fault)
+    if page.kind == "pdf":
+        return walk.result(f, "doaj", page.fault is None, final, page.fault)
+    if page.kind != "html" or page.status != 200:
+        return walk.result(f, "doaj", False, None, _reason(page))
+    links = page_links(walk.world, page)
+    cands = ([links.meta] if links.meta else []) + list(links.alternates)
+    return walk.result(f, "doaj", *walk.candidates(cands, base=final))
+
+
 _NEEDS = {
     "unpaywall": ("doi",), "arxiv": ("arxiv_id",), "pmc": ("pmcid", "doi", "pmid"),
     "doi_redirect": ("doi",), "landing_scrape": ("landing_url", "doi"),
     "europe_pmc": ("doi", "pmcid", "pmid"), "wayback": ("doi", "landing_url"),
     "openalex": ("doi",), "crossref": ("doi",),
-    "semantic_scholar": ("doi", "arxiv_id", "pmcid", "pmid"),
+    "semantic_scholar": ("doi", "arxiv_id", "pmcid", "pmid"), "doaj": ("doi",),
 }
 _PROCEDURES = {
     "unpaywall": _unpaywall, "arxiv": _arxiv, "pmc": _pmc, "doi_redirect": _doi_redirect,
     "landing_scrape": _landing_scrape, "europe_pmc": _europe_pmc, "wayback": _wayback,
     "openalex": _openalex, "crossref": _crossref, "semantic_scholar": _semantic_scholar,
+    "doaj": _doaj,
 }
 assert tuple(_PROCEDURES) == SOURCES
 

@@ -332,3 +332,42 @@ async def test_every_truth_request_is_served(client: httpx.AsyncClient, world: W
                 url, params={"email": EMAIL} if "unpaywall" in url else None, follow_redirects=False
             )
             assert r.status_code < 500, (t.source, url, r.status_code)
+
+
+async def test_doaj_matches_sample(client: httpx.AsyncClient) -> None:
+    """DOAJ search: the recorded v2 result's keys; a gold article links its landing page
+    as HTML full text; an article outside DOAJ is an empty result list."""
+    sample = json.loads(
+        (REF.parent / "services/doaj/api_v2_search_articles_license_CC-BY_pageSize2_pdf_link.json")
+        .read_text()
+    )
+    q = "doi%3A%2210.1371%2Fjournal.pone.0213978%22"
+    ours = (await client.get(f"https://doaj.org/api/search/articles/{q}")).json()
+    paging = {"next", "last"}  # the sample is page 1 of many; ours is one page
+    _same_shape({k: v for k, v in sample.items() if k not in paging}, ours, "doaj")
+    _same_shape(sample["results"][0], ours["results"][0], "results[0]")
+    link = ours["results"][0]["bibjson"]["link"]
+    assert link == [{"content_type": "HTML", "type": "fulltext",
+                     "url": "https://journals.plos.org/plosone/article?id=10.1371/journal.pone.0213978"}]
+    none = await client.get("https://doaj.org/api/search/articles/doi%3A%2210.9999%2Fnope%22")
+    assert (none.status_code, none.json()["results"]) == (200, [])
+
+
+async def test_doaj_source_agrees_with_the_truth(world: World) -> None:
+    """The doaj source, run on the sandbox, finds a PDF exactly where the truth says."""
+    from fallback_kit.sources import SourceContext, get_source
+    from fallback_kit.web.edge import Fetcher, NetSettings
+    from fallback_kit.web.gates import Gates
+
+    truth = {t.work_id: t for t in world.truth() if t.source == "doaj"}
+    assert any(t.holds_pdf for t in truth.values()) and not all(
+        t.holds_pdf for t in truth.values())
+    async with Sandbox(world, time_scale=0) as sb:
+        async with httpx.AsyncClient(transport=sb.transport()) as c:
+            for work in [w for w in WORKS if w.doi]:
+                fetcher = Fetcher(c, gates=Gates(), settings=NetSettings())
+                res = await get_source("doaj").find(work, SourceContext(http=fetcher))
+                t = truth[work.work_id]
+                assert (res.outcome.value == "success") is t.holds_pdf, (work.work_id, res)
+                if t.holds_pdf:
+                    assert res.url == t.pdf_url
