@@ -279,3 +279,15 @@ async def test_core_authorization_not_forwarded_across_hosts(monkeypatch):
     res, _ = await run("core", Work(work_id="w", doi=CORE_DOI), r)
     assert res.reason == "not_in_service"
     assert "authorization" not in r.seen[1].headers
+
+
+async def test_doaj_landing_page_behind_a_challenge_is_blocked():
+    """The full-text page answering the recorded Cloudflare challenge (403) is `blocked`."""
+    challenge = (
+        Path(__file__).parent / "fixtures/pages/acs/papis_2023_jp003647e_cloudflare_challenge.html"
+    )
+    r = Router()
+    r.add(doaj_search_url(NCOMMS_DOI), 200, (SERVICES / DOAJ_SEARCH).read_bytes())
+    r.add(NCOMMS_PAGE, 403, challenge.read_bytes(), content_type="text/html")
+    res, _ = await run("doaj", Work(work_id="w", doi=NCOMMS_DOI), r)
+    assert (res.outcome, res.reason, res.status) == (Outcome.NO_PDF, "blocked", 403)

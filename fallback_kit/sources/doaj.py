@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from ..contracts.events import Outcome
 from ..contracts.works import Work
+from ..web.edge import HtmlResponse
 from ..web.landing import parse_landing
 from ._common import ApiSource, Candidate, Candidates, result
 from .base import SourceContext, SourceResult
@@ -69,18 +70,28 @@ class Doaj(ApiSource):
         meta: dict[str, Any] = {"doaj_id": records[0].get("id"), "landing_pages": pages}
         cands = Candidates(ctx, meta)
         found = await cands.first_valid(pdfs)
-        if found is None and pages:
-            found = await cands.first_valid(await _landing_candidates(ctx, pages[0]))
+        if found is not None or not pages:
+            return found or cands.conclude(empty_reason="no_pdf_link", meta=meta)
+        page = await ctx.http.get_html(pages[0], sniff_pdf=True)
+        meta["landing_url"] = page.url
+        links, wall = _landing_links(page)
+        found = await cands.first_valid(links)
+        if found is None and wall:
+            return result(ctx, Outcome.NO_PDF, wall, url=page.url, status=page.status, **meta)
         return found or cands.conclude(empty_reason="no_pdf_link", meta=meta)
 
 
-async def _landing_candidates(ctx: SourceContext, url: str) -> list[Candidate]:
+def _landing_links(page: HtmlResponse) -> tuple[list[Candidate], str | None]:
     """The PDF links the publisher's page names (platform rule, citation_pdf_url, link
-    alternate; no anchor guessing), or the page itself when it is a PDF."""
-    page = await ctx.http.get_html(url, sniff_pdf=True)
+    alternate; no anchor guessing), or the page itself when it is a PDF; and the wall
+    (`blocked`: bot challenge or login, `paywall`) when the page is one."""
     if page.is_pdf:
-        return [Candidate(page.url, "doaj_fulltext")]
-    if page.status != 200:
-        return []
+        return [Candidate(page.url, "doaj_fulltext")], None
+    if page.status not in (200, 401, 403):
+        return [], None
     landing = parse_landing(page.text, page.url)
-    return [Candidate(u, lbl, page.url) for u, lbl in landing.pdf_candidates(anchors=False)]
+    wall = "blocked" if landing.challenge or landing.login_form else None
+    if page.status != 200:
+        return [], wall or "paywall"
+    links = [Candidate(u, lbl, page.url) for u, lbl in landing.pdf_candidates(anchors=False)]
+    return links, wall or ("paywall" if landing.paywall else None)
