@@ -1,4 +1,5 @@
-"""Publisher landing page: citation_pdf_url, <link rel=alternate>, "Download PDF" anchors."""
+"""Publisher landing page: the platform rule (web/platforms.py), citation_pdf_url,
+<link rel=alternate>, "Download PDF" anchors."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ class LandingScrape(ApiSource):
     name = "landing_scrape"
     needs = ("landing_url", "doi")
     hosts = ()  # the landing host is only known once the DOI is resolved
-    summary = "landing page scrape: citation_pdf_url, link alternate PDF, PDF anchors"
+    summary = "landing page scrape: platform rule, citation_pdf_url, link alternate PDF, anchors"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         start = work.landing_url or DOI_ORG + quote_doi(work.doi or "")
