@@ -100,13 +100,12 @@ def sciencedirect(page: _Page) -> list[str] | None:
     """ScienceDirect: `$.article.pdfDownload` in `<script type=application/json data-iso-key=_0>`.
 
     2023+ shape: `urlMetadata {path, pii, pdfExtension, queryParams{md5, pid}}`, and the
-    "View PDF" anchor has no href. 2019 shape: `pdfDownload.linkToPdf`. Only URLs under
-    the page's own `citation_pii` count: `$.referenceLinks` and `$.citingArticles` hold
-    other articles' PDFs, and the "Purchase PDF" anchor is a shop.
+    "View PDF" anchor has no href. 2019 shape: `pdfDownload.linkToPdf`. A paywalled page
+    has `pdfDownload: null`: no PDF, and its "Purchase PDF" anchor is a shop. Only that
+    key is read: `$.referenceLinks` and `$.citingArticles` hold other articles' PDFs.
     """
-    pii = page.meta("citation_pii")
     node = page.tree.css_first('script[type="application/json"][data-iso-key="_0"]')
-    if not pii or node is None:
+    if node is None:
         return None
     try:
         data = json.loads(node.text())
@@ -118,8 +117,7 @@ def sciencedirect(page: _Page) -> list[str] | None:
     pdf = article.get("pdfDownload")
     if not isinstance(pdf, dict):
         return []  # the article JSON without pdfDownload: not entitled, no PDF here
-    urls = [page.absolute(pdf.get("linkToPdf")), _sciencedirect_from_metadata(page, pdf)]
-    return [u for u in _unique(urls) if f"/pii/{pii}/" in _path(u)]
+    return _unique([page.absolute(pdf.get("linkToPdf")), _sciencedirect_from_metadata(page, pdf)])
 
 
 def _sciencedirect_from_metadata(page: _Page, pdf: dict[str, Any]) -> str | None:
