@@ -33,5 +33,8 @@ DEFAULT_LATENCY: Mapping[str, tuple[float, float]] = MappingProxyType({
     "zenodo.org": (500.0, 2500.0),
     "hal.science": (600.0, 3000.0),
     "doaj.org": (300.0, 1500.0),
+    "api.biorxiv.org": (300.0, 1500.0),
+    "www.biorxiv.org": (500.0, 2500.0),
+    "www.medrxiv.org": (500.0, 2500.0),
 })
 PUBLISHER_LATENCY: tuple[float, float] = (450.0, 2500.0)

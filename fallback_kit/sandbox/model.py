@@ -15,7 +15,7 @@ from .publishers import PUBLISHER_HOSTS, Publisher
 
 SOURCES = (
     "unpaywall", "arxiv", "pmc", "doi_redirect", "landing_scrape", "europe_pmc", "wayback",
-    "openalex", "crossref", "semantic_scholar", "doaj",
+    "openalex", "crossref", "semantic_scholar", "doaj", "biorxiv",
 )
 HIDDEN_PMCID_BASE = 50_000_000
 HIDDEN_PMID_BASE = 60_000_000
@@ -141,7 +141,8 @@ _SERVICE_HOSTS = frozenset({
     "pmc.ncbi.nlm.nih.gov", "doi.org", "dx.doi.org", "www.ebi.ac.uk", "europepmc.org",
     "archive.org", "web.archive.org", "api.openalex.org", "api.crossref.org",
     "api.semanticscholar.org", "linkinghub.elsevier.com", "pdf.sciencedirectassets.com",
-    "zenodo.org", "hal.science", "doaj.org",
+    "zenodo.org", "hal.science", "doaj.org", "api.biorxiv.org", "www.biorxiv.org",
+    "www.medrxiv.org",
 })
 SERVICE_HOSTS = _SERVICE_HOSTS
 KNOWN_PUBLISHER_HOSTS = frozenset(PUBLISHER_HOSTS)

@@ -22,6 +22,7 @@ from .answers import (
     oa_status,
     page_links,
     pmc_old_pdf,
+    preprint,
     s2_pdf,
 )
 from .pdfs import pdf_bytes, truncated_pdf
@@ -909,6 +910,30 @@ def _doaj(world: World, node: Node, url: str) -> Rendered:
                        "results": results})
 
 
+def _biorxiv_details(world: World, node: Node, url: str) -> Rendered:
+    """bioRxiv/medRxiv details (the record shape in tests/fixtures/services/biorxiv): one
+    record per version, oldest first; an unknown DOI gives an empty collection."""
+    records = []
+    pre = preprint(world.facts(node.idx)) if node.idx >= 0 else None
+    if pre is not None:
+        f = world.facts(node.idx)
+        server, latest, _ = pre
+        names = "; ".join(f"{family}, {given[0]}." for given, family in authors(world, f))
+        for v in range(1, int(latest) + 1):
+            records.append({
+                "doi": f.doi, "title": f.title, "authors": names,
+                "author_corresponding": " ".join(authors(world, f)[0]),
+                "author_corresponding_institution": "Sandbox University",
+                "date": f"{f.year}-01-{10 + v:02d}", "version": str(v), "type": "new results",
+                "license": "cc_by", "category": "bioinformatics",
+                "jatsxml": f"https://www.{server}.org/content/early/{f.year}/01/{10 + v:02d}/"
+                           f"{str(f.doi).split('/', 1)[1]}.source.xml",
+                "abstract": "A simulated abstract.", "published": "NA", "server": server,
+            })
+    status = "ok" if records else "no posts found"
+    return _json(200, {"messages": [{"status": status}], "collection": records})
+
+
 _RENDERERS = {
     ("error", "*"): _error,
     ("redirect", "*"): _redirect,
@@ -925,6 +950,7 @@ _RENDERERS = {
     ("json", "crossref"): _crossref,
     ("json", "s2"): _s2,
     ("json", "doaj"): _doaj,
+    ("json", "biorxiv_details"): _biorxiv_details,
     ("json", "epmc_search"): _epmc_search,
     ("json", "idconv"): _idconv,
     ("json", "wb_available"): _wb_available,

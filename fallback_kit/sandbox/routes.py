@@ -499,6 +499,38 @@ def _doaj(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
     return world.api_faults(node)
 
 
+# -- bioRxiv / medRxiv ------------------------------------------------------------------------
+def _biorxiv_api(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    """`/details/<server>/<doi>/na/JSON`: the preprint's versions, or an empty collection."""
+    parts = unquote(path).strip("/").split("/")
+    if len(parts) < 5 or parts[0] != "details" or parts[-2:] != ["na", "JSON"]:
+        return _not_found(host, path, "json")
+    server, doi = parts[1], "/".join(parts[2:-2]).lower()
+    from .answers import preprint
+
+    idx = world.idx_by_doi(doi)
+    pre = preprint(world.facts(idx)) if idx is not None else None
+    found = pre is not None and pre[0] == server
+    node = Node("json", "biorxiv_details", idx=idx if found and idx is not None else -1,
+                key=f"{host}/details/{server}/{doi}", host=host, role="api", data=server)
+    return world.api_faults(node)
+
+
+def _preprint_pdf(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    """`/content/<doi>v<n>.full.pdf` of a preprint served by this host."""
+    from .answers import preprint
+
+    if path.startswith("/content/") and path.endswith(".full.pdf"):
+        doi = unquote(path[len("/content/"):-len(".full.pdf")]).rsplit("v", 1)[0].lower()
+        idx = world.idx_by_doi(doi)
+        pre = preprint(world.facts(idx)) if idx is not None else None
+        if idx is not None and pre is not None and pre[2] == f"https://{host}{path}":
+            node = Node("pdf", "preprint", idx=idx, key=host + path, host=host, role="pdf",
+                        data=True)
+            return world.pdf_fault(node, f"preprint:{idx}")
+    return _not_found(host, path)
+
+
 _HANDLERS = {
     "api.unpaywall.org": _unpaywall,
     "arxiv.org": _arxiv,
@@ -519,5 +551,8 @@ _HANDLERS = {
     "zenodo.org": _zenodo,
     "hal.science": _hal,
     "doaj.org": _doaj,
+    "api.biorxiv.org": _biorxiv_api,
+    "www.biorxiv.org": _preprint_pdf,
+    "www.medrxiv.org": _preprint_pdf,
 }
 assert set(_HANDLERS) == set(SERVICE_HOSTS), set(_HANDLERS) ^ set(SERVICE_HOSTS)

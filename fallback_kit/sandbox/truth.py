@@ -20,6 +20,7 @@ from .answers import (
     epmc_candidates,
     oa_locations,
     page_links,
+    preprint,
     s2_pdf,
 )
 from .model import ROBOTS_PREFIX, SOURCES, Node, SourceTruth
@@ -308,18 +309,33 @@ def _doaj(walk: _Walk, f: Facts) -> SourceTruth:
     return walk.result(f, "doaj", *walk.candidates(cands, base=final))
 
 
+def _biorxiv(walk: _Walk, f: Facts) -> SourceTruth:
+    """The details API on bioRxiv, then medRxiv; the latest version's .full.pdf."""
+    if not (f.work.doi or "").startswith("10.1101/"):
+        return _not_applicable(f, "biorxiv")
+    pre = preprint(f)
+    for server in ("biorxiv", "medrxiv"):
+        node = _api(walk, f"https://api.biorxiv.org/details/{server}/{f.work.doi}/na/JSON")
+        if isinstance(node, str):
+            return walk.result(f, "biorxiv", False, None, node)
+        if node.idx >= 0 and pre is not None:
+            return walk.result(f, "biorxiv", *walk.check(pre[2]))
+    return walk.result(f, "biorxiv", False, None, None)
+
+
 _NEEDS = {
     "unpaywall": ("doi",), "arxiv": ("arxiv_id",), "pmc": ("pmcid", "doi", "pmid"),
     "doi_redirect": ("doi",), "landing_scrape": ("landing_url", "doi"),
     "europe_pmc": ("doi", "pmcid", "pmid"), "wayback": ("doi", "landing_url"),
     "openalex": ("doi",), "crossref": ("doi",),
     "semantic_scholar": ("doi", "arxiv_id", "pmcid", "pmid"), "doaj": ("doi",),
+    "biorxiv": ("doi",),
 }
 _PROCEDURES = {
     "unpaywall": _unpaywall, "arxiv": _arxiv, "pmc": _pmc, "doi_redirect": _doi_redirect,
     "landing_scrape": _landing_scrape, "europe_pmc": _europe_pmc, "wayback": _wayback,
     "openalex": _openalex, "crossref": _crossref, "semantic_scholar": _semantic_scholar,
-    "doaj": _doaj,
+    "doaj": _doaj, "biorxiv": _biorxiv,
 }
 assert tuple(_PROCEDURES) == SOURCES
 

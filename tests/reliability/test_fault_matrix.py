@@ -56,7 +56,8 @@ async def test_work_deadline_cuts_a_hanging_source(source: str, sandboxes: fm.Sa
 
 def test_matrix_covers_every_fault_kind_and_source() -> None:
     """Rows cover FAULT_KINDS (429 twice: both Retry-After forms); columns are the sources
-    the sandbox simulates (all but zenodo, biorxiv and core, which have no shape there yet)."""
+    the sandbox simulates (zenodo and core have no shape there yet) whose applicable works
+    the matrix builds (its synthetic works carry no bioRxiv DOIs)."""
     from fallback_kit.sandbox import FAULT_KINDS
     from fallback_kit.sources import SOURCES
 

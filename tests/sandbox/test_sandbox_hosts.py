@@ -371,3 +371,44 @@ async def test_doaj_source_agrees_with_the_truth(world: World) -> None:
                 assert (res.outcome.value == "success") is t.holds_pdf, (work.work_id, res)
                 if t.holds_pdf:
                     assert res.url == t.pdf_url
+
+
+PREPRINTS = [
+    Work.create("biorxiv-097196", doi="10.1101/097196"),
+    Work.create(
+        "medrxiv-2020", doi="10.1101/2020.02.06.20020974",
+        landing_url="http://medrxiv.org/content/10.1101/2020.02.06.20020974v1",
+    ),
+    Work.create("plos", doi="10.1371/journal.pone.0213978"),
+]
+
+
+async def test_biorxiv_details_shape_and_source_agree_with_the_truth() -> None:
+    """The details API answers in the recorded record's shape (every key, its type), on
+    the preprint's own server only; the biorxiv source finds the latest version's
+    .full.pdf exactly where the truth says, and is not applicable to other DOIs."""
+    from fallback_kit.sources import SourceContext, get_source
+    from fallback_kit.web.edge import Fetcher, NetSettings
+    from fallback_kit.web.gates import Gates
+
+    sample = json.loads(
+        (REF.parent / "services/biorxiv/"
+         "details_biorxiv_10.1101_456574_collection0_RESERIALIZED_from_test_dict.json").read_text()
+    )
+    world = World.build(PREPRINTS, seed=3, faults={"all": 0.0})
+    truth = {t.work_id: t for t in world.truth() if t.source == "biorxiv"}
+    async with Sandbox(world, time_scale=0) as sb:
+        async with httpx.AsyncClient(transport=sb.transport()) as c:
+            api = "https://api.biorxiv.org/details/{}/10.1101/2020.02.06.20020974/na/JSON"
+            records = (await c.get(api.format("medrxiv"))).json()["collection"]
+            assert records and (await c.get(api.format("biorxiv"))).json()["collection"] == []
+            _same_shape(sample, records[-1], "details.collection[-1]")
+            for work in PREPRINTS:
+                fetcher = Fetcher(c, gates=Gates(), settings=NetSettings())
+                source = get_source("biorxiv")
+                t = truth[work.work_id]
+                if not source.applicable(work):
+                    assert t.fault == "not_applicable"
+                    continue
+                res = await source.find(work, SourceContext(http=fetcher))
+                assert t.holds_pdf and (res.outcome.value, res.url) == ("success", t.pdf_url)
