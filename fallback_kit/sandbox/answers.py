@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Links",
     "OaLocation",
+    "core_copies",
     "crossref_links",
     "preprint",
     "doaj_fulltext",
@@ -279,6 +280,16 @@ def doaj_fulltext(f: Facts) -> str | None:
     """The landing page DOAJ links as the article's `fulltext` (HTML), or None when the
     work is not in DOAJ: DOAJ indexes the articles of fully open (gold) journals."""
     return f.landing_url if f.oa == "gold" and f.doi else None
+
+
+def core_copies(f: Facts) -> tuple[str, str] | None:
+    """(CORE's cached PDF, the repository file) of a work CORE aggregated, or None: CORE
+    harvests repositories, so a work has a CORE record when it has a repository copy."""
+    from .model import CORE_BASE
+
+    if not f.doi or not f.repo_url:
+        return None
+    return f"https://core.ac.uk/download/{CORE_BASE + f.idx}.pdf", f.repo_url
 
 
 def preprint(f: Facts) -> tuple[str, str, str] | None:

@@ -15,12 +15,13 @@ from .publishers import PUBLISHER_HOSTS, Publisher
 
 SOURCES = (
     "unpaywall", "arxiv", "pmc", "doi_redirect", "landing_scrape", "europe_pmc", "wayback",
-    "openalex", "crossref", "semantic_scholar", "doaj", "biorxiv",
+    "openalex", "crossref", "semantic_scholar", "doaj", "biorxiv", "core",
 )
 HIDDEN_PMCID_BASE = 50_000_000
 HIDDEN_PMID_BASE = 60_000_000
 ZENODO_BASE = 10_000_000
 HAL_BASE = 4_000_000
+CORE_BASE = 500_000_000
 ROBOTS_PREFIX = "/restricted"
 
 _WORDS_A = ("Adaptive", "Robust", "Scalable", "Comparative", "Longitudinal", "Bayesian",
@@ -142,7 +143,7 @@ _SERVICE_HOSTS = frozenset({
     "archive.org", "web.archive.org", "api.openalex.org", "api.crossref.org",
     "api.semanticscholar.org", "linkinghub.elsevier.com", "pdf.sciencedirectassets.com",
     "zenodo.org", "hal.science", "doaj.org", "api.biorxiv.org", "www.biorxiv.org",
-    "www.medrxiv.org",
+    "www.medrxiv.org", "api.core.ac.uk", "core.ac.uk",
 })
 SERVICE_HOSTS = _SERVICE_HOSTS
 KNOWN_PUBLISHER_HOSTS = frozenset(PUBLISHER_HOSTS)

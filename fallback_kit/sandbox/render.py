@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from ._hash import h64, pick
 from .answers import (
+    core_copies,
     crossref_links,
     doaj_fulltext,
     epmc_fulltext,
@@ -934,6 +935,30 @@ def _biorxiv_details(world: World, node: Node, url: str) -> Rendered:
     return _json(200, {"messages": [{"status": status}], "collection": records})
 
 
+def _core_search(world: World, node: Node, url: str) -> Rendered:
+    """CORE v3 search: works in the recorded work shape (tests/fixtures/services/core)."""
+    results = []
+    copies = core_copies(world.facts(node.idx)) if node.idx >= 0 else None
+    if copies is not None:
+        f = world.facts(node.idx)
+        download, repo = copies
+        core_id = download.rsplit("/", 1)[1][:-4]
+        results.append({
+            "authors": [{"name": f"{family}, {given[0]}."} for given, family in authors(world, f)],
+            "createdDate": "2024-05-01T00:00:00", "doi": f.doi, "downloadUrl": download,
+            "id": h64(world.seed, "core", f.work.work_id) % 10**9,
+            "identifiers": [{"identifier": core_id, "type": "CORE_ID"},
+                            {"identifier": f.doi, "type": "DOI"}],
+            "title": f.title, "language": {"code": "en", "name": "English"},
+            "oaiIds": [], "publishedDate": f"{f.year}-01-01T00:00:00",
+            "publisher": f.pub.name if f.pub else "", "sourceFulltextUrls": [repo],
+            "updatedDate": "2024-05-01T00:00:00", "yearPublished": f.year,
+            "links": [{"type": "download", "url": download},
+                      {"type": "reader", "url": f"https://core.ac.uk/reader/{core_id}"}],
+        })
+    return _json(200, {"totalHits": len(results), "limit": 5, "offset": 0, "results": results})
+
+
 _RENDERERS = {
     ("error", "*"): _error,
     ("redirect", "*"): _redirect,
@@ -951,6 +976,7 @@ _RENDERERS = {
     ("json", "s2"): _s2,
     ("json", "doaj"): _doaj,
     ("json", "biorxiv_details"): _biorxiv_details,
+    ("json", "core_search"): _core_search,
     ("json", "epmc_search"): _epmc_search,
     ("json", "idconv"): _idconv,
     ("json", "wb_available"): _wb_available,

@@ -531,6 +531,39 @@ def _preprint_pdf(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
     return _not_found(host, path)
 
 
+# -- CORE ------------------------------------------------------------------------------------------
+def _core_api(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    """`/v3/search/works?q=doi:"<doi>"`: the aggregated work, or no result. The sandbox
+    does not check the API key (a live run needs one; the source sends it)."""
+    if path.rstrip("/") != "/v3/search/works":
+        return _not_found(host, path, "json")
+    q = (_q(qs, "q") or "").strip()
+    doi = q[4:].strip('"').lower() if q.lower().startswith("doi:") else ""
+    from .answers import core_copies
+
+    idx = world.idx_by_doi(doi) if doi else None
+    if idx is not None and core_copies(world.facts(idx)) is None:
+        idx = None
+    node = Node("json", "core_search", idx=-1 if idx is None else idx,
+                key=f"{host}/v3/search/works?q=doi:{doi}", host=host, role="api")
+    return world.api_faults(node)
+
+
+def _core_download(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    """`/download/<id>.pdf`: CORE's cached copy of a repository file."""
+    from .answers import core_copies
+    from .model import CORE_BASE
+
+    name = path[len("/download/"):-len(".pdf")] if path.startswith("/download/") else ""
+    if path.endswith(".pdf") and name.isdigit():
+        idx = int(name) - CORE_BASE
+        if 0 <= idx < len(world.works) and core_copies(world.facts(idx)) is not None:
+            node = Node("pdf", "repository", idx=idx, key=host + path, host=host, role="pdf",
+                        data=True)
+            return world.pdf_fault(node, f"core:{idx}")
+    return _not_found(host, path)
+
+
 _HANDLERS = {
     "api.unpaywall.org": _unpaywall,
     "arxiv.org": _arxiv,
@@ -554,5 +587,7 @@ _HANDLERS = {
     "api.biorxiv.org": _biorxiv_api,
     "www.biorxiv.org": _preprint_pdf,
     "www.medrxiv.org": _preprint_pdf,
+    "api.core.ac.uk": _core_api,
+    "core.ac.uk": _core_download,
 }
 assert set(_HANDLERS) == set(SERVICE_HOSTS), set(_HANDLERS) ^ set(SERVICE_HOSTS)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit
 
 from .answers import (
+    core_copies,
     crossref_links,
     doaj_fulltext,
     epmc_candidates,
@@ -323,19 +324,31 @@ def _biorxiv(walk: _Walk, f: Facts) -> SourceTruth:
     return walk.result(f, "biorxiv", False, None, None)
 
 
+def _core(walk: _Walk, f: Facts) -> SourceTruth:
+    """The DOI search (with a key configured), then CORE's copy, then the repository's."""
+    node = _api(walk, "https://api.core.ac.uk/v3/search/works",
+                "q=" + quote(f'doi:"{f.doi}"') + "&limit=5")
+    if isinstance(node, str):
+        return walk.result(f, "core", False, None, node)
+    copies = core_copies(f) if node.idx >= 0 else None
+    if copies is None:
+        return walk.result(f, "core", False, None, None)
+    return walk.result(f, "core", *walk.candidates(list(copies)))
+
+
 _NEEDS = {
     "unpaywall": ("doi",), "arxiv": ("arxiv_id",), "pmc": ("pmcid", "doi", "pmid"),
     "doi_redirect": ("doi",), "landing_scrape": ("landing_url", "doi"),
     "europe_pmc": ("doi", "pmcid", "pmid"), "wayback": ("doi", "landing_url"),
     "openalex": ("doi",), "crossref": ("doi",),
     "semantic_scholar": ("doi", "arxiv_id", "pmcid", "pmid"), "doaj": ("doi",),
-    "biorxiv": ("doi",),
+    "biorxiv": ("doi",), "core": ("doi",),
 }
 _PROCEDURES = {
     "unpaywall": _unpaywall, "arxiv": _arxiv, "pmc": _pmc, "doi_redirect": _doi_redirect,
     "landing_scrape": _landing_scrape, "europe_pmc": _europe_pmc, "wayback": _wayback,
     "openalex": _openalex, "crossref": _crossref, "semantic_scholar": _semantic_scholar,
-    "doaj": _doaj, "biorxiv": _biorxiv,
+    "doaj": _doaj, "biorxiv": _biorxiv, "core": _core,
 }
 assert tuple(_PROCEDURES) == SOURCES
 

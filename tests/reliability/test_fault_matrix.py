@@ -56,8 +56,8 @@ async def test_work_deadline_cuts_a_hanging_source(source: str, sandboxes: fm.Sa
 
 def test_matrix_covers_every_fault_kind_and_source() -> None:
     """Rows cover FAULT_KINDS (429 twice: both Retry-After forms); columns are the sources
-    the sandbox simulates (zenodo and core have no shape there yet) whose applicable works
-    the matrix builds (its synthetic works carry no bioRxiv DOIs)."""
+    the sandbox simulates (zenodo has no shape there yet) and the matrix can reach: not
+    biorxiv (its synthetic works carry no bioRxiv DOIs) nor core (it needs a key)."""
     from fallback_kit.sandbox import FAULT_KINDS
     from fallback_kit.sources import SOURCES
 

@@ -412,3 +412,34 @@ async def test_biorxiv_details_shape_and_source_agree_with_the_truth() -> None:
                     continue
                 res = await source.find(work, SourceContext(http=fetcher))
                 assert t.holds_pdf and (res.outcome.value, res.url) == ("success", t.pdf_url)
+
+
+async def test_core_search_shape_and_source_agree_with_the_truth(monkeypatch) -> None:
+    """CORE v3 search answers in the recorded work's shape for works with a repository
+    copy; with a key set, the core source finds a PDF exactly where the truth says."""
+    from fallback_kit.sources import SourceContext, get_source
+    from fallback_kit.web.edge import Fetcher, NetSettings
+    from fallback_kit.web.gates import Gates
+
+    monkeypatch.setenv("FALLBACK_KIT_CORE_KEY", "sandbox-key")
+    sample = json.loads(
+        (REF.parent / "services/core/v3_works_10.1007_s10207-021-00566-3_TRIMMED_test_literal.json")
+        .read_text()
+    )
+    works = [Work.create(f"w{i}", doi=f"10.5555/core.{i}") for i in range(40)]
+    world = World.build(works, seed=5, faults={"all": 0.0})
+    truth = {t.work_id: t for t in world.truth() if t.source == "core"}
+    held = [w for w in works if truth[w.work_id].holds_pdf]
+    assert held and len(held) < len(works)
+    async with Sandbox(world, time_scale=0) as sb:
+        async with httpx.AsyncClient(transport=sb.transport()) as c:
+            q = {"q": f'doi:"{held[0].doi}"', "limit": 5}
+            found = (await c.get("https://api.core.ac.uk/v3/search/works", params=q)).json()
+            _same_shape(sample, found["results"][0], "core.results[0]")
+            for work in works:
+                fetcher = Fetcher(c, gates=Gates(), settings=NetSettings())
+                res = await get_source("core").find(work, SourceContext(http=fetcher))
+                t = truth[work.work_id]
+                assert (res.outcome.value == "success") is t.holds_pdf, (work.work_id, res)
+                if t.holds_pdf:
+                    assert res.url == t.pdf_url
