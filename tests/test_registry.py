@@ -11,7 +11,7 @@ import pytest
 from fallback_kit.contracts import plan as plan_module
 from fallback_kit.contracts.plan import PlanError, plan_from_dict
 from fallback_kit.contracts.registry import SOURCE_NAMES, SOURCE_SPECS
-from fallback_kit.sandbox import world
+from fallback_kit.sandbox import model, world
 from fallback_kit.sources import SOURCES, get_source
 from fallback_kit.web.client import DEFAULT_RATE_LIMITS
 from fallback_kit.web.gates import Gates
@@ -20,7 +20,8 @@ from fallback_kit.web.gates import Gates
 def test_every_list_of_sources_is_the_registry():
     """Plan validation, the sources package and the sandbox name the same sources, in order."""
     assert plan_module.KNOWN_SOURCES is SOURCE_NAMES
-    assert world.SOURCES is SOURCE_NAMES
+    assert world.SOURCES == tuple(n for n in SOURCE_NAMES if n not in model.NOT_SIMULATED)
+    assert model.NOT_SIMULATED < set(SOURCE_NAMES)
     assert tuple(SOURCES) == SOURCE_NAMES
 
 

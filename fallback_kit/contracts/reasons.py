@@ -61,6 +61,10 @@ class Reason(StrEnum):
     NO_PMCID = "no_pmcid"
     NO_PDF_LINK = "no_pdf_link"
     TDM_ONLY = "tdm_only"
+    NOT_A_PUBLICATION = "not_a_publication"  # a Zenodo record that is no paper
+    CLOSED_ACCESS = "closed_access"
+    NO_PDF_FILE = "no_pdf_file"
+    NO_API_KEY = "no_api_key"  # a source that needs the user's key has none
     NO_LANDING_URL = "no_landing_url"
     NO_SNAPSHOT = "no_snapshot"
     PDF_NOT_ARCHIVED = "pdf_not_archived"

@@ -103,8 +103,8 @@ _SPECS = (
         hosts=("doi.org",),
         # doi.org is a redirector operated for heavy use; stay modest anyway.
         rate_limits={"doi.org": (10, 5)},
-        summary="doi.org redirect: the final body if it is a PDF, else its Highwire "
-        "citation_pdf_url",
+        summary="doi.org redirect: the final body if it is a PDF, else the platform rule's "
+        "link (web/platforms.py) and its Highwire citation_pdf_url",
     ),
     SourceSpec(
         name="landing_scrape",
@@ -117,7 +117,8 @@ _SPECS = (
                 "<link rel=alternate> only)",
             ),
         },
-        summary="landing page scrape: citation_pdf_url, link alternate PDF, PDF anchors",
+        summary="landing page scrape: platform rule, citation_pdf_url, link alternate PDF, "
+        "anchors",
     ),
     SourceSpec(
         name="europe_pmc",
@@ -170,6 +171,56 @@ _SPECS = (
         rate_limits={"api.semanticscholar.org": (1, 1)},
         summary="Semantic Scholar: openAccessPdf.url (status CLOSED still tried, noted in "
         "meta)",
+    ),
+    SourceSpec(
+        name="doaj",
+        needs=("doi",),
+        hosts=("doaj.org",),
+        # DOAJ: "a rate limit of two requests per second on all API routes", bursts of up
+        # to five queued (https://doaj.org/api/v4/docs; DOAJ/doaj
+        # portality/templates-v2/public/api/v4/includes/_extra_docs.html).
+        rate_limits={"doaj.org": (2, 5)},
+        summary="DOAJ article search: bibjson full-text links (PDF-typed, then the landing "
+        "page's)",
+    ),
+    SourceSpec(
+        name="zenodo",
+        needs=("doi",),
+        hosts=("zenodo.org",),
+        # Zenodo guests: 60 requests/min and 2000/hour (https://developers.zenodo.org,
+        # "Rate limiting"); the hourly cap is the binding one (0.55/s). Record pages and
+        # file downloads share the host.
+        rate_limits={"zenodo.org": (0.5, 5)},
+        summary="Zenodo record of a Zenodo DOI: the paper PDF among files[] (not a "
+        "supplement)",
+    ),
+    SourceSpec(
+        name="biorxiv",
+        needs=("doi",),
+        hosts=("api.biorxiv.org",),
+        # bioRxiv/medRxiv API (https://api.biorxiv.org): no published number; one request
+        # a second is the pace third-party guides recommend.
+        rate_limits={"api.biorxiv.org": (1, 1)},
+        summary="bioRxiv/medRxiv API details: the latest version's .full.pdf",
+    ),
+    SourceSpec(
+        name="core",
+        needs=("doi",),
+        hosts=("api.core.ac.uk",),
+        # CORE API v3: token quotas per day (1,000 for a personal key, about 5,000 for
+        # academic users; https://api.core.ac.uk/docs/v3#tag/Rate-limits, per oacore/about
+        # data/registration.yml); 10 requests/minute is the lowest per-minute cap reported.
+        rate_limits={"api.core.ac.uk": (10 / 60, 1)},
+        options={
+            "key_env": SourceOption(
+                type=str, default="",
+                doc="the environment variable holding the CORE API key (default: "
+                "FALLBACK_KIT_CORE_KEY, then CORE_API_KEY); the key itself never goes in "
+                "a plan, which runs store",
+            ),
+        },
+        summary="CORE API v3 (free key): downloadUrl, then the repositories' "
+        "sourceFulltextUrls",
     ),
 )
 

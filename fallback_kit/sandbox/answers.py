@@ -10,13 +10,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from ._hash import h64
+
 if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, Node, World
 
 __all__ = [
     "Links",
     "OaLocation",
+    "core_copies",
     "crossref_links",
+    "preprint",
+    "doaj_fulltext",
     "epmc_fulltext",
     "oa_locations",
     "page_links",
@@ -269,6 +274,33 @@ class Links:
             href for text, href in self.anchors if "pdf" in text.lower() or "pdf" in href.lower()
         ]
         return out
+
+
+def doaj_fulltext(f: Facts) -> str | None:
+    """The landing page DOAJ links as the article's `fulltext` (HTML), or None when the
+    work is not in DOAJ: DOAJ indexes the articles of fully open (gold) journals."""
+    return f.landing_url if f.oa == "gold" and f.doi else None
+
+
+def core_copies(f: Facts) -> tuple[str, str] | None:
+    """(CORE's cached PDF, the repository file) of a work CORE aggregated, or None: CORE
+    harvests repositories, so a work has a CORE record when it has a repository copy."""
+    from .model import CORE_BASE
+
+    if not f.doi or not f.repo_url:
+        return None
+    return f"https://core.ac.uk/download/{CORE_BASE + f.idx}.pdf", f.repo_url
+
+
+def preprint(f: Facts) -> tuple[str, str, str] | None:
+    """(server, version, PDF URL) of a bioRxiv/medRxiv preprint, or None: every
+    `10.1101/` DOI is one, on medRxiv when its landing page says so, with 1-3 versions
+    (the details API lists each; `.full.pdf` of the latest is the file)."""
+    if not f.doi or not f.doi.startswith("10.1101/"):
+        return None
+    server = "medrxiv" if "medrxiv" in (f.landing_url or "") else "biorxiv"
+    version = str(1 + h64("preprint", f.doi) % 3)
+    return server, version, f"https://www.{server}.org/content/{f.doi}v{version}.full.pdf"
 
 
 def _href(url: str, relative: bool) -> str:

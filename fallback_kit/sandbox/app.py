@@ -37,7 +37,8 @@ _CHUNK = 64 * 1024
 
 _API_HOSTS = frozenset({
     "api.unpaywall.org", "api.openalex.org", "api.crossref.org", "api.semanticscholar.org",
-    "www.ebi.ac.uk", "archive.org", "export.arxiv.org",
+    "www.ebi.ac.uk", "archive.org", "export.arxiv.org", "doaj.org", "api.biorxiv.org",
+    "api.core.ac.uk",
 })
 
 

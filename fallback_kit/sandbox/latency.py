@@ -32,5 +32,11 @@ DEFAULT_LATENCY: Mapping[str, tuple[float, float]] = MappingProxyType({
     "web.archive.org": (900.0, 6000.0),
     "zenodo.org": (500.0, 2500.0),
     "hal.science": (600.0, 3000.0),
+    "doaj.org": (300.0, 1500.0),
+    "api.biorxiv.org": (300.0, 1500.0),
+    "www.biorxiv.org": (500.0, 2500.0),
+    "www.medrxiv.org": (500.0, 2500.0),
+    "api.core.ac.uk": (400.0, 2500.0),
+    "core.ac.uk": (500.0, 3000.0),
 })
 PUBLISHER_LATENCY: tuple[float, float] = (450.0, 2500.0)

@@ -14,11 +14,15 @@ from ..contracts.works import Work
 from ._hash import h64, pick
 from .publishers import PUBLISHER_HOSTS, Publisher
 
-SOURCES = SOURCE_NAMES  # the registry's names and order (contracts/registry.py)
+#: registry sources the sandbox does not simulate: no sandbox work has a Zenodo DOI
+NOT_SIMULATED = frozenset({"zenodo"})
+#: the sources the sandbox simulates, in the registry's order (contracts/registry.py)
+SOURCES = tuple(name for name in SOURCE_NAMES if name not in NOT_SIMULATED)
 HIDDEN_PMCID_BASE = 50_000_000
 HIDDEN_PMID_BASE = 60_000_000
 ZENODO_BASE = 10_000_000
 HAL_BASE = 4_000_000
+CORE_BASE = 500_000_000
 ROBOTS_PREFIX = "/restricted"
 
 _WORDS_A = ("Adaptive", "Robust", "Scalable", "Comparative", "Longitudinal", "Bayesian",
@@ -139,7 +143,8 @@ _SERVICE_HOSTS = frozenset({
     "pmc.ncbi.nlm.nih.gov", "doi.org", "dx.doi.org", "www.ebi.ac.uk", "europepmc.org",
     "archive.org", "web.archive.org", "api.openalex.org", "api.crossref.org",
     "api.semanticscholar.org", "linkinghub.elsevier.com", "pdf.sciencedirectassets.com",
-    "zenodo.org", "hal.science",
+    "zenodo.org", "hal.science", "doaj.org", "api.biorxiv.org", "www.biorxiv.org",
+    "www.medrxiv.org", "api.core.ac.uk", "core.ac.uk",
 })
 SERVICE_HOSTS = _SERVICE_HOSTS
 KNOWN_PUBLISHER_HOSTS = frozenset(PUBLISHER_HOSTS)

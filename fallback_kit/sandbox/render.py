@@ -15,12 +15,15 @@ from urllib.parse import quote
 
 from ._hash import h64, pick
 from .answers import (
+    core_copies,
     crossref_links,
+    doaj_fulltext,
     epmc_fulltext,
     oa_locations,
     oa_status,
     page_links,
     pmc_old_pdf,
+    preprint,
     s2_pdf,
 )
 from .pdfs import pdf_bytes, truncated_pdf
@@ -880,6 +883,82 @@ def _atom(world: World, node: Node, url: str) -> Rendered:
     return Rendered(200, "application/atom+xml; charset=utf-8", feed.encode(), {})
 
 
+def _doaj(world: World, node: Node, url: str) -> Rendered:
+    """DOAJ article search (the v2 shape recorded in tests/fixtures/services/doaj)."""
+    results = []
+    if node.idx >= 0:
+        f = world.facts(node.idx)
+        pub = f.pub
+        results.append({
+            "last_updated": "2024-05-01T00:00:00Z",
+            "bibjson": {
+                "identifier": [{"id": f.doi, "type": "doi"}],
+                "journal": {
+                    "license": [{"open_access": True, "title": "CC BY", "type": "CC BY"}],
+                    "publisher": pub.name if pub else "",
+                    "title": pub.journal if pub else "",
+                },
+                "year": str(f.year),
+                "link": [{"content_type": "HTML", "type": "fulltext",
+                          "url": doaj_fulltext(f)}],
+                "title": f.title,
+            },
+            "id": f"{h64(world.seed, 'doaj', f.work.work_id):032x}"[-32:],
+            "created_date": "2024-05-01T00:00:00Z",
+        })
+    return _json(200, {"total": len(results), "page": 1, "pageSize": 10,
+                       "timestamp": "2024-05-01T00:00:00Z", "query": node.data,
+                       "results": results})
+
+
+def _biorxiv_details(world: World, node: Node, url: str) -> Rendered:
+    """bioRxiv/medRxiv details (the record shape in tests/fixtures/services/biorxiv): one
+    record per version, oldest first; an unknown DOI gives an empty collection."""
+    records = []
+    pre = preprint(world.facts(node.idx)) if node.idx >= 0 else None
+    if pre is not None:
+        f = world.facts(node.idx)
+        server, latest, _ = pre
+        names = "; ".join(f"{family}, {given[0]}." for given, family in authors(world, f))
+        for v in range(1, int(latest) + 1):
+            records.append({
+                "doi": f.doi, "title": f.title, "authors": names,
+                "author_corresponding": " ".join(authors(world, f)[0]),
+                "author_corresponding_institution": "Sandbox University",
+                "date": f"{f.year}-01-{10 + v:02d}", "version": str(v), "type": "new results",
+                "license": "cc_by", "category": "bioinformatics",
+                "jatsxml": f"https://www.{server}.org/content/early/{f.year}/01/{10 + v:02d}/"
+                           f"{str(f.doi).split('/', 1)[1]}.source.xml",
+                "abstract": "A simulated abstract.", "published": "NA", "server": server,
+            })
+    status = "ok" if records else "no posts found"
+    return _json(200, {"messages": [{"status": status}], "collection": records})
+
+
+def _core_search(world: World, node: Node, url: str) -> Rendered:
+    """CORE v3 search: works in the recorded work shape (tests/fixtures/services/core)."""
+    results = []
+    copies = core_copies(world.facts(node.idx)) if node.idx >= 0 else None
+    if copies is not None:
+        f = world.facts(node.idx)
+        download, repo = copies
+        core_id = download.rsplit("/", 1)[1][:-4]
+        results.append({
+            "authors": [{"name": f"{family}, {given[0]}."} for given, family in authors(world, f)],
+            "createdDate": "2024-05-01T00:00:00", "doi": f.doi, "downloadUrl": download,
+            "id": h64(world.seed, "core", f.work.work_id) % 10**9,
+            "identifiers": [{"identifier": core_id, "type": "CORE_ID"},
+                            {"identifier": f.doi, "type": "DOI"}],
+            "title": f.title, "language": {"code": "en", "name": "English"},
+            "oaiIds": [], "publishedDate": f"{f.year}-01-01T00:00:00",
+            "publisher": f.pub.name if f.pub else "", "sourceFulltextUrls": [repo],
+            "updatedDate": "2024-05-01T00:00:00", "yearPublished": f.year,
+            "links": [{"type": "download", "url": download},
+                      {"type": "reader", "url": f"https://core.ac.uk/reader/{core_id}"}],
+        })
+    return _json(200, {"totalHits": len(results), "limit": 5, "offset": 0, "results": results})
+
+
 _RENDERERS = {
     ("error", "*"): _error,
     ("redirect", "*"): _redirect,
@@ -895,6 +974,9 @@ _RENDERERS = {
     ("json", "openalex"): _openalex,
     ("json", "crossref"): _crossref,
     ("json", "s2"): _s2,
+    ("json", "doaj"): _doaj,
+    ("json", "biorxiv_details"): _biorxiv_details,
+    ("json", "core_search"): _core_search,
     ("json", "epmc_search"): _epmc_search,
     ("json", "idconv"): _idconv,
     ("json", "wb_available"): _wb_available,

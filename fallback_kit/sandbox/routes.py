@@ -480,6 +480,90 @@ def _s2(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
     return world.api_faults(node)
 
 
+# -- DOAJ ------------------------------------------------------------------------------------------
+def _doaj(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    """`/api/search/articles/<query>`: the sandbox answers `doi:"<doi>"` queries; an
+    article outside DOAJ is an empty result list (200), as DOAJ's search answers."""
+    prefix = "/api/search/articles/"
+    if not path.startswith(prefix):
+        return _not_found(host, path, "doaj")
+    query = unquote(path[len(prefix):])
+    doi = query[4:].strip('"').lower() if query.lower().startswith("doi:") else ""
+    from .answers import doaj_fulltext
+
+    idx = world.idx_by_doi(doi) if doi else None
+    if idx is not None and doaj_fulltext(world.facts(idx)) is None:
+        idx = None
+    node = Node("json", "doaj", idx=-1 if idx is None else idx, key=f"{host}{prefix}doi:{doi}",
+                host=host, role="api", data=query)
+    return world.api_faults(node)
+
+
+# -- bioRxiv / medRxiv ------------------------------------------------------------------------
+def _biorxiv_api(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    """`/details/<server>/<doi>/na/JSON`: the preprint's versions, or an empty collection."""
+    parts = unquote(path).strip("/").split("/")
+    if len(parts) < 5 or parts[0] != "details" or parts[-2:] != ["na", "JSON"]:
+        return _not_found(host, path, "json")
+    server, doi = parts[1], "/".join(parts[2:-2]).lower()
+    from .answers import preprint
+
+    idx = world.idx_by_doi(doi)
+    pre = preprint(world.facts(idx)) if idx is not None else None
+    found = pre is not None and pre[0] == server
+    node = Node("json", "biorxiv_details", idx=idx if found and idx is not None else -1,
+                key=f"{host}/details/{server}/{doi}", host=host, role="api", data=server)
+    return world.api_faults(node)
+
+
+def _preprint_pdf(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    """`/content/<doi>v<n>.full.pdf` of a preprint served by this host."""
+    from .answers import preprint
+
+    if path.startswith("/content/") and path.endswith(".full.pdf"):
+        doi = unquote(path[len("/content/"):-len(".full.pdf")]).rsplit("v", 1)[0].lower()
+        idx = world.idx_by_doi(doi)
+        pre = preprint(world.facts(idx)) if idx is not None else None
+        if idx is not None and pre is not None and pre[2] == f"https://{host}{path}":
+            node = Node("pdf", "preprint", idx=idx, key=host + path, host=host, role="pdf",
+                        data=True)
+            return world.pdf_fault(node, f"preprint:{idx}")
+    return _not_found(host, path)
+
+
+# -- CORE ------------------------------------------------------------------------------------------
+def _core_api(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    """`/v3/search/works?q=doi:"<doi>"`: the aggregated work, or no result. The sandbox
+    does not check the API key (a live run needs one; the source sends it)."""
+    if path.rstrip("/") != "/v3/search/works":
+        return _not_found(host, path, "json")
+    q = (_q(qs, "q") or "").strip()
+    doi = q[4:].strip('"').lower() if q.lower().startswith("doi:") else ""
+    from .answers import core_copies
+
+    idx = world.idx_by_doi(doi) if doi else None
+    if idx is not None and core_copies(world.facts(idx)) is None:
+        idx = None
+    node = Node("json", "core_search", idx=-1 if idx is None else idx,
+                key=f"{host}/v3/search/works?q=doi:{doi}", host=host, role="api")
+    return world.api_faults(node)
+
+
+def _core_download(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    """`/download/<id>.pdf`: CORE's cached copy of a repository file."""
+    from .answers import core_copies
+    from .model import CORE_BASE
+
+    name = path[len("/download/"):-len(".pdf")] if path.startswith("/download/") else ""
+    if path.endswith(".pdf") and name.isdigit():
+        idx = int(name) - CORE_BASE
+        if 0 <= idx < len(world.works) and core_copies(world.facts(idx)) is not None:
+            node = Node("pdf", "repository", idx=idx, key=host + path, host=host, role="pdf",
+                        data=True)
+            return world.pdf_fault(node, f"core:{idx}")
+    return _not_found(host, path)
+
+
 _HANDLERS = {
     "api.unpaywall.org": _unpaywall,
     "arxiv.org": _arxiv,
@@ -499,5 +583,11 @@ _HANDLERS = {
     "api.semanticscholar.org": _s2,
     "zenodo.org": _zenodo,
     "hal.science": _hal,
+    "doaj.org": _doaj,
+    "api.biorxiv.org": _biorxiv_api,
+    "www.biorxiv.org": _preprint_pdf,
+    "www.medrxiv.org": _preprint_pdf,
+    "api.core.ac.uk": _core_api,
+    "core.ac.uk": _core_download,
 }
 assert set(_HANDLERS) == set(SERVICE_HOSTS), set(_HANDLERS) ^ set(SERVICE_HOSTS)

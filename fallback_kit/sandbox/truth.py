@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit
 
 from ..contracts.registry import SOURCE_SPECS
-from .answers import crossref_links, epmc_candidates, oa_locations, page_links, s2_pdf
+from .answers import (
+    core_copies,
+    crossref_links,
+    doaj_fulltext,
+    epmc_candidates,
+    oa_locations,
+    page_links,
+    preprint,
+    s2_pdf,
+)
 from .model import ROBOTS_PREFIX, SOURCES, Node, SourceTruth
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -282,10 +291,57 @@ def _semantic_scholar(walk: _Walk, f: Facts) -> SourceTruth:
     return walk.result(f, "semantic_scholar", *walk.candidates(urls))
 
 
+def _doaj(walk: _Walk, f: Facts) -> SourceTruth:
+    """The DOI search, then the full-text page's own links (no anchor guessing)."""
+    node = _api(walk, "https://doaj.org/api/search/articles/" + quote(f'doi:"{f.doi}"', safe=""))
+    if isinstance(node, str):
+        return walk.result(f, "doaj", False, None, node)
+    page_url = doaj_fulltext(f) if node.idx >= 0 else None
+    if page_url is None:
+        return walk.result(f, "doaj", False, None, None)
+    page, final, fault = walk.follow(page_url)
+    if fault is not None or page is None:
+        return walk.result(f, "doaj", False, None, fault)
+    if page.kind == "pdf":
+        return walk.result(f, "doaj", page.fault is None, final, page.fault)
+    if page.kind != "html" or page.status != 200:
+        return walk.result(f, "doaj", False, None, _reason(page))
+    links = page_links(walk.world, page)
+    cands = ([links.meta] if links.meta else []) + list(links.alternates)
+    return walk.result(f, "doaj", *walk.candidates(cands, base=final))
+
+
+def _biorxiv(walk: _Walk, f: Facts) -> SourceTruth:
+    """The details API on bioRxiv, then medRxiv; the latest version's .full.pdf."""
+    if not (f.work.doi or "").startswith("10.1101/"):
+        return _not_applicable(f, "biorxiv")
+    pre = preprint(f)
+    for server in ("biorxiv", "medrxiv"):
+        node = _api(walk, f"https://api.biorxiv.org/details/{server}/{f.work.doi}/na/JSON")
+        if isinstance(node, str):
+            return walk.result(f, "biorxiv", False, None, node)
+        if node.idx >= 0 and pre is not None:
+            return walk.result(f, "biorxiv", *walk.check(pre[2]))
+    return walk.result(f, "biorxiv", False, None, None)
+
+
+def _core(walk: _Walk, f: Facts) -> SourceTruth:
+    """The DOI search (with a key configured), then CORE's copy, then the repository's."""
+    node = _api(walk, "https://api.core.ac.uk/v3/search/works",
+                "q=" + quote(f'doi:"{f.doi}"') + "&limit=5")
+    if isinstance(node, str):
+        return walk.result(f, "core", False, None, node)
+    copies = core_copies(f) if node.idx >= 0 else None
+    if copies is None:
+        return walk.result(f, "core", False, None, None)
+    return walk.result(f, "core", *walk.candidates(list(copies)))
+
+
 _PROCEDURES = {
     "unpaywall": _unpaywall, "arxiv": _arxiv, "pmc": _pmc, "doi_redirect": _doi_redirect,
     "landing_scrape": _landing_scrape, "europe_pmc": _europe_pmc, "wayback": _wayback,
     "openalex": _openalex, "crossref": _crossref, "semantic_scholar": _semantic_scholar,
+    "doaj": _doaj, "biorxiv": _biorxiv, "core": _core,
 }
 assert tuple(_PROCEDURES) == SOURCES
 

@@ -139,7 +139,7 @@ class World:
         return self.facts(self.index_of(work_id)).title
 
     def truth(self, *, ignoring_robots: Iterable[str] = ()) -> list[Any]:
-        """Ground truth for every work and every source (works x 10 SourceTruth).
+        """Ground truth for every work and every source (works x len(SOURCES) SourceTruth).
 
         Sources respect robots.txt unless named in `ignoring_robots` (a plan's sources
         with `robots_respect: false`): those reach the PDFs robots.txt forbids too.

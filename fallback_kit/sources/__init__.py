@@ -10,7 +10,10 @@ from __future__ import annotations
 from ..contracts.registry import SOURCE_NAMES
 from .arxiv import Arxiv
 from .base import Source, SourceContext, SourceResult
+from .biorxiv import Biorxiv
+from .core import Core
 from .crossref import Crossref
+from .doaj import Doaj
 from .doi_redirect import DoiRedirect
 from .europe_pmc import EuropePmc
 from .landing_scrape import LandingScrape
@@ -19,6 +22,7 @@ from .pmc import Pmc
 from .semantic_scholar import SemanticScholar
 from .unpaywall import Unpaywall
 from .wayback import Wayback
+from .zenodo import Zenodo
 
 __all__ = ["SOURCES", "Source", "SourceContext", "SourceResult", "UnknownSource", "get_source"]
 
@@ -35,6 +39,10 @@ _CLASSES: dict[str, type[Source]] = {
         OpenAlex,
         Crossref,
         SemanticScholar,
+        Doaj,
+        Zenodo,
+        Biorxiv,
+        Core,
     )
 }
 if set(_CLASSES) != set(SOURCE_NAMES):  # pragma: no cover - a source added half-way

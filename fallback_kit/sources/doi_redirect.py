@@ -30,7 +30,8 @@ class DoiRedirect(ApiSource):
         if page.status in (401, 403):
             reason = Reason.BLOCKED if landing.challenge or landing.login_form else Reason.PAYWALL
             return result(ctx, Outcome.NO_PDF, reason, url=page.url, status=page.status, **meta)
-        links = [(u, "citation_pdf_url") for u in landing.citation_pdf_urls]
+        links = [(u, f"platform:{landing.platform}") for u in landing.platform_pdf_urls]
+        links += [(u, "citation_pdf_url") for u in landing.citation_pdf_urls]
         found = await cands.first_valid(Candidate(u, lbl, page.url) for u, lbl in links)
         if found is not None:
             return found

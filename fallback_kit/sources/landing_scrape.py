@@ -1,4 +1,5 @@
-"""Publisher landing page: citation_pdf_url, <link rel=alternate>, "Download PDF" anchors."""
+"""Publisher landing page: the platform rule (web/platforms.py), citation_pdf_url,
+<link rel=alternate>, "Download PDF" anchors."""
 
 from __future__ import annotations
 

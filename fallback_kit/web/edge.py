@@ -420,14 +420,16 @@ class Fetcher:
         *,
         params: Mapping[str, Any] | None = None,
         ok_statuses: tuple[int, ...] = (200,),
+        headers: Mapping[str, str] | None = None,
     ) -> JsonResponse:
         """GET a JSON API. A status in `ok_statuses` or 404 returns (data None when a
-        404 has no JSON body); other statuses raise HttpStatusError."""
+        404 has no JSON body); other statuses raise HttpStatusError. `headers` carry
+        an API's credentials (an `Authorization` header never leaves the API's host)."""
         hop = await self._follow(
             self._url(url, params),
             cap=self.settings.max_json_bytes,
             metadata=True,
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", **(headers or {})},
         )
         if hop.status not in ok_statuses and hop.status != 404:
             raise HttpStatusError(hop.status, hop.url, _retry_after(hop.headers))
@@ -657,6 +659,8 @@ class Fetcher:
             if str(nxt) in chain:
                 raise RedirectLoop("redirect loop", url=str(nxt), chain=chain)
             chain.append(str(nxt))
+            if nxt.host != current.host:  # credentials are for the API's host only
+                hdrs.pop("Authorization", None)
             current = nxt
         raise TooManyRedirects(f"more than {limit} redirects", url=str(current), chain=chain)
 

@@ -7,10 +7,12 @@ reads them the way a browser would.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
+
+from .platforms import platform_links
 
 __all__ = ["CHALLENGE_MARKERS", "LandingPage", "parse_landing"]
 
@@ -60,12 +62,16 @@ class LandingPage:
     paywall: bool = False
     login_form: bool = False
     title: str = ""
+    platform: str = ""  # the platform rule that read the page (web/platforms.py)
+    platform_pdf_urls: list[str] = field(default_factory=list)
 
     def pdf_candidates(self, *, anchors: bool = True) -> list[tuple[str, str]]:
-        """(url, label) in order: citation_pdf_url, link alternate, then PDF anchors."""
+        """(url, label) in order: the platform rule's links, citation_pdf_url, link
+        alternate, then PDF anchors."""
         out: list[tuple[str, str]] = []
         seen: set[str] = set()
         groups = [
+            (f"platform:{self.platform}", self.platform_pdf_urls),
             ("citation_pdf_url", self.citation_pdf_urls),
             ("link_alternate", self.alternate_pdf_urls),
         ]
@@ -149,7 +155,7 @@ def parse_landing(html: str, url: str) -> LandingPage:
     challenge = any(m in low for m in CHALLENGE_MARKERS)
     login = tree.css_first('input[type="password"]') is not None
     paywall = any(m in low for m in _PAYWALL_MARKERS)
-    return LandingPage(
+    page = LandingPage(
         url=url,
         base=base,
         citation_pdf_urls=citation,
@@ -159,4 +165,25 @@ def parse_landing(html: str, url: str) -> LandingPage:
         paywall=paywall,
         login_form=login,
         title=title,
+    )
+    return _with_platform(page, tree)
+
+
+def _with_platform(page: LandingPage, tree: LexborHTMLParser) -> LandingPage:
+    """The platform table first (web/platforms.py); the generic rules for other hosts.
+
+    When a known platform's rule read the page, its links replace the generic anchor
+    heuristic (which takes supplements, reference lists and shop links there), and a
+    page on which it found the article's own PDF link is a landing page, not a bot
+    challenge (a passive challenge script sits on ordinary ScienceDirect pages).
+    """
+    found = platform_links(tree, page.url, page.base)
+    if found is None:
+        return page
+    return replace(
+        page,
+        platform=found.platform,
+        platform_pdf_urls=found.pdf_urls,
+        anchor_pdf_urls=[],
+        challenge=page.challenge and not found.pdf_urls,
     )

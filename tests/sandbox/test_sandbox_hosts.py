@@ -332,3 +332,114 @@ async def test_every_truth_request_is_served(client: httpx.AsyncClient, world: W
                 url, params={"email": EMAIL} if "unpaywall" in url else None, follow_redirects=False
             )
             assert r.status_code < 500, (t.source, url, r.status_code)
+
+
+async def test_doaj_matches_sample(client: httpx.AsyncClient) -> None:
+    """DOAJ search: the recorded v2 result's keys; a gold article links its landing page
+    as HTML full text; an article outside DOAJ is an empty result list."""
+    sample = json.loads(
+        (REF.parent / "services/doaj/api_v2_search_articles_license_CC-BY_pageSize2_pdf_link.json")
+        .read_text()
+    )
+    q = "doi%3A%2210.1371%2Fjournal.pone.0213978%22"
+    ours = (await client.get(f"https://doaj.org/api/search/articles/{q}")).json()
+    paging = {"next", "last"}  # the sample is page 1 of many; ours is one page
+    _same_shape({k: v for k, v in sample.items() if k not in paging}, ours, "doaj")
+    _same_shape(sample["results"][0], ours["results"][0], "results[0]")
+    link = ours["results"][0]["bibjson"]["link"]
+    assert link == [{"content_type": "HTML", "type": "fulltext",
+                     "url": "https://journals.plos.org/plosone/article?id=10.1371/journal.pone.0213978"}]
+    none = await client.get("https://doaj.org/api/search/articles/doi%3A%2210.9999%2Fnope%22")
+    assert (none.status_code, none.json()["results"]) == (200, [])
+
+
+async def test_doaj_source_agrees_with_the_truth(world: World) -> None:
+    """The doaj source, run on the sandbox, finds a PDF exactly where the truth says."""
+    from fallback_kit.sources import SourceContext, get_source
+    from fallback_kit.web.edge import Fetcher, NetSettings
+    from fallback_kit.web.gates import Gates
+
+    truth = {t.work_id: t for t in world.truth() if t.source == "doaj"}
+    assert any(t.holds_pdf for t in truth.values()) and not all(
+        t.holds_pdf for t in truth.values())
+    async with Sandbox(world, time_scale=0) as sb:
+        async with httpx.AsyncClient(transport=sb.transport()) as c:
+            for work in [w for w in WORKS if w.doi]:
+                fetcher = Fetcher(c, gates=Gates(), settings=NetSettings())
+                res = await get_source("doaj").find(work, SourceContext(http=fetcher))
+                t = truth[work.work_id]
+                assert (res.outcome.value == "success") is t.holds_pdf, (work.work_id, res)
+                if t.holds_pdf:
+                    assert res.url == t.pdf_url
+
+
+PREPRINTS = [
+    Work.create("biorxiv-097196", doi="10.1101/097196"),
+    Work.create(
+        "medrxiv-2020", doi="10.1101/2020.02.06.20020974",
+        landing_url="http://medrxiv.org/content/10.1101/2020.02.06.20020974v1",
+    ),
+    Work.create("plos", doi="10.1371/journal.pone.0213978"),
+]
+
+
+async def test_biorxiv_details_shape_and_source_agree_with_the_truth() -> None:
+    """The details API answers in the recorded record's shape (every key, its type), on
+    the preprint's own server only; the biorxiv source finds the latest version's
+    .full.pdf exactly where the truth says, and is not applicable to other DOIs."""
+    from fallback_kit.sources import SourceContext, get_source
+    from fallback_kit.web.edge import Fetcher, NetSettings
+    from fallback_kit.web.gates import Gates
+
+    sample = json.loads(
+        (REF.parent / "services/biorxiv/"
+         "details_biorxiv_10.1101_456574_collection0_RESERIALIZED_from_test_dict.json").read_text()
+    )
+    world = World.build(PREPRINTS, seed=3, faults={"all": 0.0})
+    truth = {t.work_id: t for t in world.truth() if t.source == "biorxiv"}
+    async with Sandbox(world, time_scale=0) as sb:
+        async with httpx.AsyncClient(transport=sb.transport()) as c:
+            api = "https://api.biorxiv.org/details/{}/10.1101/2020.02.06.20020974/na/JSON"
+            records = (await c.get(api.format("medrxiv"))).json()["collection"]
+            assert records and (await c.get(api.format("biorxiv"))).json()["collection"] == []
+            _same_shape(sample, records[-1], "details.collection[-1]")
+            for work in PREPRINTS:
+                fetcher = Fetcher(c, gates=Gates(), settings=NetSettings())
+                source = get_source("biorxiv")
+                t = truth[work.work_id]
+                if not source.applicable(work):
+                    assert t.fault == "not_applicable"
+                    continue
+                res = await source.find(work, SourceContext(http=fetcher))
+                assert t.holds_pdf and (res.outcome.value, res.url) == ("success", t.pdf_url)
+
+
+async def test_core_search_shape_and_source_agree_with_the_truth(monkeypatch) -> None:
+    """CORE v3 search answers in the recorded work's shape for works with a repository
+    copy; with a key set, the core source finds a PDF exactly where the truth says."""
+    from fallback_kit.sources import SourceContext, get_source
+    from fallback_kit.web.edge import Fetcher, NetSettings
+    from fallback_kit.web.gates import Gates
+
+    monkeypatch.setenv("FALLBACK_KIT_CORE_KEY", "sandbox-key")
+    sample = json.loads(
+        (REF.parent / "services/core/v3_works_10.1007_s10207-021-00566-3_TRIMMED_test_literal.json")
+        .read_text()
+    )
+    works = [Work.create(f"w{i}", doi=f"10.5555/core.{i}") for i in range(40)]
+    world = World.build(works, seed=5, faults={"all": 0.0})
+    truth = {t.work_id: t for t in world.truth() if t.source == "core"}
+    held = [w for w in works if truth[w.work_id].holds_pdf]
+    assert held and len(held) < len(works)
+    async with Sandbox(world, time_scale=0) as sb:
+        async with httpx.AsyncClient(transport=sb.transport()) as c:
+            q = {"q": f'doi:"{held[0].doi}"', "limit": 5}
+            found = (await c.get("https://api.core.ac.uk/v3/search/works", params=q)).json()
+            _same_shape(sample, found["results"][0], "core.results[0]")
+            for work in works:
+                fetcher = Fetcher(c, gates=Gates(), settings=NetSettings())
+                res = await get_source("core").find(work, SourceContext(http=fetcher))
+                t = truth[work.work_id]
+                assert (res.outcome.value == "success") is t.holds_pdf, (work.work_id, res)
+                if t.holds_pdf:
+                    assert res.url == t.pdf_url
