@@ -187,7 +187,8 @@ async def arun_works(
         transport=transport,
     ) as (client, meta):
         world = meta.pop("_world", None)
-        meta = {**meta, "works_source": report.source, "plan_name": plan.name}
+        meta = {**meta, "works_source": report.source, "plan_name": plan.name,
+                "works_input": _input_meta(report)}
         store = RunStore.open_or_create(out_dir, plan_yaml=stored.to_yaml(), meta=meta,
                                         force=force)
         try:
@@ -326,4 +327,13 @@ def _as_report(works: Any) -> WorksReport:
         return works
     if isinstance(works, str | Path) or hasattr(works, "columns"):
         return read_works(works)
-    return WorksReport(works=list(works), source="<works>")
+    items = list(works)
+    if items and all(isinstance(w, Work) for w in items):
+        return WorksReport(works=items, source="<works>")
+    return read_works(items)  # identifier strings (DOIs, arXiv ids, URLs...), detected
+
+
+def _input_meta(report: WorksReport) -> dict[str, Any]:
+    """How the works were read, so that `export --failures` writes the misses back alike."""
+    return {"format": report.format, "key": report.key, "header": report.header,
+            "options": report.options}
