@@ -26,12 +26,15 @@ def parse_bibtex(text: str, source: str) -> Parsed:
     blocks: list[tuple[int, Entry]] = []
     for e in library.entries:
         fields = {k: f.value for k, f in e.fields_dict.items()}
-        blocks.append((e.start_line, _entry(e.key, e.entry_type, fields, e.start_line + 1)))
+        start = e.start_line or 0  # 0-based
+        blocks.append((start, _entry(e.key, e.entry_type, fields, start + 1)))
     for b in library.failed_blocks:
         key = getattr(b, "key", None)
-        message = str(getattr(b, "error", "could not be parsed")).splitlines()[0]
-        blocks.append((b.start_line, Entry(row=b.start_line + 1, fields={}, columns={},
-                                           entry=key, error=message)))
+        lines = str(getattr(b, "error", "")).strip().splitlines()
+        message = " ".join(line.strip() for line in lines) or "could not be parsed"
+        start = b.start_line or 0
+        blocks.append((start, Entry(row=start + 1, fields={}, columns={}, entry=key,
+                                    error=message)))
     blocks.sort(key=lambda pair: pair[0])
     return Parsed(format="bibtex", source=source, entries=[e for _, e in blocks], key=KEY)
 

@@ -45,9 +45,12 @@ def _entry(number: int, item: Any) -> Entry:
         "pmcid": item.get("PMCID"),
     }
     add_missing(fields, ids_from_note(item.get("note")))
+    archive_id = item.get("number")  # Zotero writes a preprint's Archive ID here
+    if isinstance(archive_id, str) and archive_id.lower().startswith("arxiv:"):
+        add_missing(fields, {"arxiv_id": archive_id})
     if isinstance(item.get("URL"), str) and item["URL"].strip():
         fields["url"] = item["URL"]
-    key = item.get(KEY)
+    key: Any = item.get(KEY)
     return Entry(row=None, fields=fields, columns={str(k): jsonable(v) for k, v in item.items()},
                  entry=str(key) if key not in (None, "") else f"#{number}")
 

@@ -76,8 +76,8 @@ def _csv_entries(reader: Any, header: list[str], source: str) -> Iterator[Entry]
             if not any(c.strip() for c in cells):
                 continue  # a blank line, as csv.DictReader skips it
             if len(cells) > len(names):
-                yield Entry(row=reader.line_num, fields={}, columns={},
-                            error=f"more values than columns ({len(cells)} values, {len(names)} columns)")
+                message = f"more values than columns ({len(cells)} for {len(names)})"
+                yield Entry(row=reader.line_num, fields={}, columns={}, error=message)
                 continue
             row: dict[str, Any] = dict(zip(names, cells, strict=False))
             if len(cells) < len(names):
