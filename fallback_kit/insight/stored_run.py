@@ -208,13 +208,49 @@ class Run:
         ids += [r[2] for r in self._tables["resolutions"][1] if r[2] not in known]
         return ids
 
-    def summary(self) -> dict[str, Any]:
-        """Headline figures: counts by status, coverage, requests per resolved work,
-        latency P50/P95/P99 of resolved works, resolved works by tier."""
+    def summary_dict(self) -> dict[str, Any]:
+        """Headline figures as a JSON-ready dict: counts by status, coverage, requests per
+        resolved work, `latency_ms` P50/P95/P99 of resolved works, resolved works by tier
+        and by source."""
         from .analysis import summarize
 
         return {"run_id": self.run_id, "status": self._info["status"],
                 **summarize(self.resolutions, self.attempts, n_works=len(self.work_ids))}
+
+    def summary(self, *, as_dict: bool = False) -> pd.Series | dict[str, Any]:
+        """Headline figures as a flat Series named by the run id (`latency_p50_ms`...);
+        `as_dict=True` gives `summary_dict()` (with `by_tier` and `by_source`)."""
+        d = self.summary_dict()
+        if as_dict:
+            return d
+        flat = {k: v for k, v in d.items() if not isinstance(v, dict) and k != "run_id"}
+        flat.update({f"latency_{k}_ms": v for k, v in (d.get("latency_ms") or {}).items()})
+        return pd.Series(flat, name=self.run_id, dtype="object")
+
+    def table(self) -> pd.DataFrame:
+        """One row per work, in input order: the user's own columns (all of them, as read),
+        then work_id, status, pdf_url, source, tier, version, license, right_paper,
+        right_paper_reason, reason, file, elapsed_ms, attempts, requests.
+
+        `work_id` is the user's key when the works had one, so the table joins back on it.
+        """
+        from .tidy import work_table
+
+        return work_table(self)
+
+    def export(self, path: str | os.PathLike[str]) -> Path:
+        """Write `table()` as CSV or Parquet (by the file's extension)."""
+        from .tidy import export_table
+
+        return export_table(self.table(), Path(path))
+
+    def export_failures(self, path: str | os.PathLike[str],
+                        statuses: Sequence[str] | None = None) -> tuple[Path, int]:
+        """Write the works not resolved (or those with `statuses`; `pending` = never
+        finished) in the format they came in, ready to run again; returns (path, count)."""
+        from .tidy import write_failures
+
+        return write_failures(self, Path(path), statuses)
 
     def __repr__(self) -> str:
         res = self._tables["resolutions"][1]

@@ -98,6 +98,17 @@ def jsonable(value: Any) -> Any:
     return _cut(str(value))
 
 
+def neutralise_formula(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first, and not
+    a number) gets a leading apostrophe; anything else is returned as it is."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
 def _cut(text: str) -> str:
     return text if len(text) <= MAX_CELL_CHARS else text[:MAX_CELL_CHARS] + "…"
 

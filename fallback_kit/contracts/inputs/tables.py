@@ -21,6 +21,7 @@ from ._base import (
     add_missing,
     ids_from_note,
     jsonable,
+    neutralise_formula,
 )
 
 DELIMITERS = (",", ";", "\t")
@@ -129,13 +130,4 @@ def write_csv(records: list[dict[str, Any]], path: Path, *, delimiter: str = ","
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    text = value if isinstance(value, str) else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _number(text) else text
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return str(neutralise_formula(value if isinstance(value, str) else str(value)))

@@ -91,7 +91,7 @@ def print_run_summary(out: Path, *, as_json: bool = False, note: str = "",
     from ...insight.stored_run import open_run
 
     run = open_run(out)
-    summary = run.summary()
+    summary = run.summary_dict()
     if as_json:
         print(json.dumps({**summary, "truth_check": truth}, indent=2, default=str))
         return
