@@ -47,6 +47,22 @@ class RunResult:
 
         return open_run(self.out)
 
+    def _repr_html_(self) -> str:
+        """What this call did, in a few lines (notebooks); `.open()` has the rest."""
+        from ..contracts._html import fields
+
+        rows: list[tuple[str, Any]] = [
+            ("run directory", str(self.out)), ("works", self.works_total),
+            ("already done (resumed)", self.skipped_done), ("resolved now", self.resolved_now),
+            ("bad input entries", len(self.bad_rows)),
+        ]
+        rows += [("bad entry", b) for b in self.bad_rows[:3]]
+        if self.truth_check is not None:
+            t = self.truth_check
+            rows.append(("sandbox truth", f"{t.get('resolved_of_reachable')} of "
+                                          f"{t.get('reachable_by_plan')} reachable resolved"))
+        return fields(rows, caption=f"RunResult {self.run_id}")
+
 
 class _Tee:
     """An EventSink that forwards every event to several sinks."""

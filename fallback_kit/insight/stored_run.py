@@ -252,6 +252,25 @@ class Run:
 
         return write_failures(self, Path(path), statuses)
 
+    def _repr_html_(self) -> str:
+        """Headline figures and coverage by tier (notebooks); `.table()` has every work."""
+        from ..contracts._html import fields, table
+
+        s = self.summary_dict()
+        lat = s.get("latency_ms") or {}
+        head = fields([
+            ("status", s["status"]), ("works", s["works"]), ("done", s["done"]),
+            ("resolved", s["resolved"]), ("not found", s["not_found"]),
+            ("budget exhausted", s["budget_exhausted"]), ("error", s["error"]),
+            ("coverage", None if s["coverage"] is None else f"{s['coverage']:.1%}"),
+            ("requests / resolved", s["requests_per_resolved"]),
+            ("latency P50 / P95 / P99 ms",
+             " / ".join("–" if v is None else f"{v:,.0f}" for v in lat.values()) or None),
+        ], caption=f"Run {self.run_id} in {self.path}")
+        tiers = table(((t, n) for t, n in (s.get("by_tier") or {}).items()),
+                      header=("tier", "resolved"))
+        return head + tiers
+
     def __repr__(self) -> str:
         res = self._tables["resolutions"][1]
         resolved = sum(1 for r in res if r[3] == "resolved")
