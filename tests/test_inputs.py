@@ -181,9 +181,18 @@ def test_dataframe_usual_columns_float_pmids_and_float_arxiv_ids():
     assert (error.row, error.field) == (3, "arxiv_id") and "2106.0123" in str(error)
     assert works["K1"].columns == {"Key": "K1", "DOI": "10.1000/A", "PMID": 12345.0,
                                    "arXiv": None}
-    # the same rows in a CSV give the same row number
-    csv_report = read_works(df.astype(object).where(df.notna(), None), key="Key")
-    assert [e.row for e in csv_report.errors] == [3]
+
+
+
+def test_dataframe_rows_are_numbered_as_the_same_csv_rows(tmp_path):
+    """A bad row has the same number whether the table is a DataFrame or its CSV."""
+    df = pd.DataFrame({"work_id": ["a", "b", "c"], "doi": ["10.1000/a", "nope", None],
+                       "arxiv_id": [None, None, 2106.0123]})
+    f = tmp_path / "w.csv"
+    df.to_csv(f, index=False)
+    from_df, from_csv = read_works(df), read_works(f)
+    assert [(e.row, e.field) for e in from_df.errors] == [(3, "doi"), (4, "arxiv_id")]
+    assert [(e.row, e.field) for e in from_csv.errors] == [(3, "doi"), (4, "arxiv_id")]
 
 
 def test_key_column_becomes_the_work_id_unchanged(tmp_path):
@@ -304,3 +313,30 @@ def test_write_records_round_trips_each_format(tmp_path):
         again = read_works(out, format=report.format)
         assert [w.identifiers() for w in again] == [w.identifiers() for w in report], name
         assert [w.work_id for w in again] == [w.work_id for w in report], name
+
+
+def test_unreadable_file_is_one_line(tmp_path, monkeypatch, capsys):
+    """A works file the user may not read (PermissionError) is one line, exit 2."""
+    f = tmp_path / "w.csv"
+    f.write_text("doi\n10.1000/a\n", encoding="utf-8")
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(WorksFileError, match="not readable"):
+        read_works(f)
+    code = main(["run", str(f), "--plan", str(Path(__file__).parents[1] / "plans" /
+                                              "default.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2 and "not readable" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_key_column_that_is_not_there(tmp_path, capsys):
+    """`run --key` naming no column is one line naming the header, exit 2."""
+    f = tmp_path / "w.csv"
+    f.write_text("Key,DOI\nA1,10.1000/a\n", encoding="utf-8")
+    code = main(["run", str(f), "--key", "Citation", "--plan",
+                 str(Path(__file__).parents[1] / "plans" / "default.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no key column 'Citation'" in err

@@ -126,6 +126,10 @@ def normalize_arxiv_id(raw: str) -> str:
         s = s[:-4]
     m = _ARXIV_NEW.match(s)
     if m:
+        yymm, _, number = m.group(1).partition(".")
+        if int(yymm) >= 1501 and len(number) == 4:  # arXiv numbers have 5 digits since 2015
+            raise ValueError(f"{raw.strip()!r} is not an arXiv id: ids since 2015 have five "
+                             "digits after the dot (a spreadsheet may have dropped a trailing 0)")
         return m.group(1) + (m.group(2) or "")
     m = _ARXIV_OLD.match(s)
     if m:
