@@ -24,6 +24,7 @@ from .engine.orchestrator import Orchestrator
 from .engine.resolve import aresolve, aresolve_many, resolve, resolve_many
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .insight.report import report
     from .insight.stored_run import Run, open_run
     from .sandbox import Sandbox, World
 
@@ -54,6 +55,7 @@ __all__ = [
     "load_plan_text",
     "open_run",
     "read_works",
+    "report",
     "resolve",
     "resolve_many",
     "run_works",
@@ -61,6 +63,7 @@ __all__ = [
 
 _LAZY = {
     "open_run": ".insight.stored_run",
+    "report": ".insight.report",
     "Run": ".insight.stored_run",
     "Sandbox": ".sandbox",
     "World": ".sandbox",
