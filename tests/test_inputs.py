@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fallback_kit.contracts.inputs import detect_format, write_records
 from fallback_kit.contracts.works import (
+    WorkError,
     WorksFileError,
     identify,
     normalize_doi,
@@ -340,3 +343,29 @@ def test_cli_key_column_that_is_not_there(tmp_path, capsys):
                  str(Path(__file__).parents[1] / "plans" / "default.yaml")])
     err = capsys.readouterr().err
     assert code == 2 and "no key column 'Citation'" in err
+
+
+# ---- random text in each format: a report or one WorksFileError, nothing else ------------
+
+_FORMAT_TEXT = st.one_of(
+    st.builds(lambda body: "@article{" + body, st.text(alphabet='@{}=,"\\ ak1/.%\n', max_size=200)),
+    st.builds(lambda body: "TY  - JOUR\n" + body,
+              st.text(alphabet="TYDOURNIE1  -:\n10./abPMID", max_size=200)),
+    st.builds(lambda body: "[" + body, st.text(alphabet='[]{}":,DOIidPMC10./ \n', max_size=200)),
+)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_FORMAT_TEXT)
+def test_random_bibtex_ris_and_json_text(tmp_path, text):
+    """Broken BibTeX, RIS or JSON gives entry errors or one WorksFileError, never a crash."""
+    f = tmp_path / "refs.txt"
+    f.write_text(text, encoding="utf-8")
+    try:
+        report = read_works(f)
+    except WorksFileError as exc:
+        assert str(f) in str(exc)
+        return
+    assert all(isinstance(e, WorkError) for e in report.errors)
+    assert len({w.work_id for w in report}) == len(report.works)

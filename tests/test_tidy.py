@@ -114,3 +114,25 @@ def test_run_of_a_work_list_without_columns_shows_identifiers(tmp_path):
     table = result.open().table()
     assert table["identifier"].tolist() == ["10.1000/ABC", "arXiv:2106.01234"]
     assert table["work_id"].tolist() == ["doi:10.1000/abc", "arxiv:2106.01234"]
+
+
+def test_a_run_stored_before_the_columns_were_kept_still_resumes_and_tables(tmp_path):
+    """A works table without the `columns` column gets it on a writable open."""
+    import sqlite3
+
+    from fallback_kit.contracts.works import Work
+    from fallback_kit.record.store import RunStore
+
+    store = RunStore.create(tmp_path, plan_yaml="tiers: []", meta={})
+    store.add_works([Work(work_id="old", doi="10.1000/old")])
+    store.close()
+    conn = sqlite3.connect(tmp_path / "run.sqlite")
+    conn.execute("ALTER TABLE works DROP COLUMN columns")
+    conn.commit()
+    conn.close()
+    assert open_run(tmp_path).table()["doi"].tolist() == ["10.1000/old"]
+    store = RunStore.open(tmp_path)
+    store.add_works([Work(work_id="new", doi="10.1000/new", columns={"Key": "new"})])
+    store.close()
+    table = open_run(tmp_path).table()
+    assert table["work_id"].tolist() == ["old", "new"] and table["Key"].tolist()[1] == "new"

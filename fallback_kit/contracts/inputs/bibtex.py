@@ -7,6 +7,7 @@ default work_id. BibLaTeX keeps arXiv ids as `eprint` with `eprinttype`/`archive
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,12 @@ TYPE = "ENTRYTYPE"
 
 def parse_bibtex(text: str, source: str) -> Parsed:
     import bibtexparser
-    from bibtexparser.middlewares import LatexDecodingMiddleware, NormalizeFieldKeys
+    from bibtexparser.middlewares import NormalizeFieldKeys
 
-    library = bibtexparser.parse_string(
-        text, append_middleware=[LatexDecodingMiddleware(), NormalizeFieldKeys()]
-    )
+    library = bibtexparser.parse_string(text, append_middleware=[NormalizeFieldKeys()])
     blocks: list[tuple[int, Entry]] = []
     for e in library.entries:
-        fields = {k: f.value for k, f in e.fields_dict.items()}
+        fields = {k: _decode(f.value) for k, f in e.fields_dict.items()}
         start = e.start_line or 0  # 0-based
         blocks.append((start, _entry(e.key, e.entry_type, fields, start + 1)))
     for b in library.failed_blocks:
@@ -37,6 +36,25 @@ def parse_bibtex(text: str, source: str) -> Parsed:
                                     error=message)))
     blocks.sort(key=lambda pair: pair[0])
     return Parsed(format="bibtex", source=source, entries=[e for _, e in blocks], key=KEY)
+
+
+def _decode(value: Any) -> Any:
+    """LaTeX to text (`{\\"u}` -> `ü`, `{{DNA}}` -> `DNA`); pylatexenc only where there is
+    a command, since it costs milliseconds per value (10,000 entries: 50 s instead of 4 s)."""
+    if not isinstance(value, str):
+        return value
+    if "\\" in value:
+        return _latex().latex_to_text(value).strip()
+    if "{" in value or "}" in value:
+        return value.replace("{", "").replace("}", "")
+    return value
+
+
+@lru_cache(maxsize=1)
+def _latex() -> Any:
+    from pylatexenc.latex2text import LatexNodes2Text
+
+    return LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=True)
 
 
 def _entry(key: str, entry_type: str, bib: dict[str, Any], line: int) -> Entry:
