@@ -30,8 +30,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         src = base / name
         shutil.copy(INPUTS / name, src)
         out[name] = base / f"run-{name}"
+        extra = ["--download", str(base / "pdfs")] if name == "library.bib" else []
         code = main(["run", str(src), "--plan", str(PLAN), "--out", str(out[name]),
-                     "--no-progress", "--time-scale", "0.01"])
+                     "--no-progress", "--time-scale", "0.01", *extra])
         assert code == 0
     return out
 
@@ -136,3 +137,27 @@ def test_a_run_stored_before_the_columns_were_kept_still_resumes_and_tables(tmp_
     store.close()
     table = open_run(tmp_path).table()
     assert table["work_id"].tolist() == ["old", "new"] and table["Key"].tolist()[1] == "new"
+
+
+def test_export_pdfs_gives_readable_names(runs, tmp_path, capsys):
+    """--pdfs DIR --name links each downloaded PDF under a name made from the table."""
+    run = open_run(runs["library.bib"])
+    files = run.downloads.set_index("work_id")["path"]
+    assert len(files) >= 1
+    out = tmp_path / "named"
+    assert main(["export", str(runs["library.bib"]), "--pdfs", str(out), "--name",
+                 "{year} {key}/x:y"]) == 0
+    table = run.table().set_index("work_id")
+    for wid, path in files.items():
+        year = table.loc[wid, "year"]
+        year = "" if year is None or year != year else year
+        stem = f"{year} {wid}_x_y".strip()  # '/' and ':' made safe
+        link = out / f"{stem}.pdf"
+        assert link.is_symlink() and link.resolve() == Path(path).resolve()
+    copies = tmp_path / "copies"
+    assert run.export_pdfs(copies, copy=True) and not any(p.is_symlink()
+                                                          for p in copies.iterdir())
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    assert main(["export", str(runs["library.bib"]), "--pdfs", str(bad), "--name", "{nope}"]) == 2
+    assert "no column 'nope'" in capsys.readouterr().err and not bad.exists()

@@ -244,6 +244,14 @@ class Run:
 
         return export_table(self.table(), Path(path))
 
+    def export_pdfs(self, directory: str | os.PathLike[str], name: str = "{key}", *,
+                    copy: bool = False) -> list[Path]:
+        """Readable names for the downloaded PDFs: links (or copies) in `directory` named
+        by the template `name` over `table()`'s columns (`{key}`, `{doi}`, `{year}`...)."""
+        from .tidy import export_pdfs
+
+        return export_pdfs(self, Path(directory), name, copy=copy)
+
     def export_failures(self, path: str | os.PathLike[str],
                         statuses: Sequence[str] | None = None) -> tuple[Path, int]:
         """Write the works not resolved (or those with `statuses`; `pending` = never

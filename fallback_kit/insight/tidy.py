@@ -11,6 +11,8 @@ empty where nothing was recorded.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +26,8 @@ from ..contracts.works import ID_FIELDS
 if TYPE_CHECKING:  # pragma: no cover
     from .stored_run import Run
 
-__all__ = ["ANSWER_COLUMNS", "export_table", "failure_records", "work_table",
-           "write_failures"]
+__all__ = ["ANSWER_COLUMNS", "NameTemplateError", "export_pdfs", "export_table",
+           "failure_records", "work_table", "write_failures"]
 
 ANSWER_COLUMNS = ("work_id", "status", "pdf_url", "source", "tier", "version", "license",
                   "right_paper", "right_paper_reason", "reason", "file", "elapsed_ms",
@@ -154,3 +156,65 @@ def write_failures(run: Run, path: str | Path, statuses: Iterable[str] | None = 
         options = {"header": info.get("header") or None,
                    "delimiter": (info.get("options") or {}).get("delimiter", ",")}
     return write_records(records, path, fmt, **options), len(records)
+
+
+_UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]+')
+MAX_NAME_CHARS = 150
+
+
+class NameTemplateError(ValueError):
+    """A `--name` template names a field the table does not have, or is malformed."""
+
+
+def export_pdfs(run: Run, directory: str | Path, name: str = "{key}", *,
+                copy: bool = False) -> list[Path]:
+    """Give each downloaded PDF a readable name in `directory`, as a symbolic link to the
+    content-addressed file (or a copy): `name` is a template over the table's columns
+    (`{key}` = the work_id, `{doi}`, `{Publication Year}`...). Names are made safe for
+    every file system and kept unique (`name (2).pdf`)."""
+    plan: list[tuple[str, str]] = []
+    taken: set[str] = set()
+    for _, row in run.table().iterrows():
+        source = row.get("file")
+        if not isinstance(source, str) or not Path(source).is_file():
+            continue
+        values = {str(k): ("" if v is None or v != v else v) for k, v in row.items()}
+        values["key"] = row["work_id"]
+        stem = _safe_name(_render(name, values)) or _safe_name(str(row["work_id"]))
+        plan.append((source, _unique(stem, taken)))
+    out = Path(directory)  # made only once every name rendered: a bad template writes nothing
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for source, file_name in plan:
+        target = out / file_name
+        if target.exists() or target.is_symlink():
+            target.unlink()
+        if copy:
+            shutil.copy2(source, target)
+        else:
+            target.symlink_to(Path(source).resolve())
+        written.append(target)
+    return written
+
+
+def _render(template: str, values: dict[str, Any]) -> str:
+    try:
+        return template.format_map(values)
+    except KeyError as exc:
+        raise NameTemplateError(f"--name {template!r}: no column {exc.args[0]!r}; use {{key}} "
+                                f"or one of {', '.join(sorted(values))}") from None
+    except (ValueError, IndexError, AttributeError) as exc:
+        raise NameTemplateError(f"--name {template!r}: {exc}") from None
+
+
+def _safe_name(text: str) -> str:
+    return _UNSAFE.sub("_", text).strip(" ._")[:MAX_NAME_CHARS]
+
+
+def _unique(stem: str, taken: set[str]) -> str:
+    name, n = f"{stem}.pdf", 1
+    while name.lower() in taken:
+        n += 1
+        name = f"{stem} ({n}).pdf"
+    taken.add(name.lower())
+    return name

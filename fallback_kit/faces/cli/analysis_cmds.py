@@ -62,6 +62,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     what.add_argument("--failures", action="store_true",
                       help="write the works not resolved in the format they came in "
                            "(BibTeX, RIS, CSV...), ready to run again")
+    what.add_argument("--pdfs", metavar="DIR",
+                      help="give the downloaded PDFs readable names in DIR (symbolic links "
+                           "to the content-addressed files; --copy to copy)")
+    p.add_argument("--name", default="{key}",
+                   help="with --pdfs: the file name template over the table's columns, e.g. "
+                        "'{key}' (the work_id, default) or '{Publication Year} {Title}'")
+    p.add_argument("--copy", action="store_true", help="with --pdfs: copy instead of linking")
     p.add_argument("--status", action="append", metavar="STATUS",
                    help="with --failures: only works with this status (repeatable; "
                         "'pending' = never finished; default: every status but resolved)")
@@ -224,6 +231,8 @@ _FAILURE_SUFFIX = {"csv": ".csv", "bibtex": ".bib", "ris": ".ris", "csl-json": "
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.pdfs:
+        return _export_pdfs(args)
     if args.table or args.failures:
         return _export_one(args)
     if args.format is None:
@@ -289,4 +298,19 @@ def _export_one(args: argparse.Namespace) -> int:
         raise CliError(f"{path}: cannot write ({exc.strerror or exc})") from None
     print(f"{path}  ({n} works not resolved, as {fmt}; run them again with "
           f"`fallback-kit run {path}`)")
+    return 0
+
+
+def _export_pdfs(args: argparse.Namespace) -> int:
+    from ...insight.tidy import NameTemplateError
+
+    run = _open(args.run)
+    try:
+        written = run.export_pdfs(args.pdfs, args.name, copy=args.copy)
+    except NameTemplateError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"{args.pdfs}: cannot write ({exc.strerror or exc})") from None
+    how = "copied" if args.copy else "linked"
+    print(f"{args.pdfs}  ({len(written)} PDFs {how})")
     return 0
