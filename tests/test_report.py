@@ -38,8 +38,8 @@ def test_report_sections_and_figures(run_dir):
     assert f"| resolved | {s['resolved']} |" in md
     assert f"| coverage (resolved / done) | {s['coverage']:.1%} |" in md
     # the year and publisher come from Zotero's own columns
-    assert "| Publication Year (works file) |" in md and "| 2018 | 1 | 1 |" in md
-    assert "Publication Title (works file)" in md and "| Malaria Journal |" in md
+    assert "| 'Publication Year' (works file) |" in md and "| 2018 | 1 | 1 |" in md
+    assert "'Publication Title' (works file)" in md and "| Malaria Journal |" in md
 
 
 def test_methods_paragraph_says_plan_date_version_sources_politeness_and_network(run_dir):
@@ -67,3 +67,25 @@ def test_cli_report_html_and_md(run_dir, tmp_path, capsys):
 def test_cli_report_missing_run_is_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_year_publisher_version_and_licence_come_from_the_sources(tmp_path):
+    """A bare list of DOIs has no columns: year and publisher come from what Unpaywall said,
+    and its winning location's version and licence fill the table."""
+    dois = [line.split(",")[1] for line in
+            (ROOT / "sample_works.csv").read_text(encoding="utf-8").splitlines()[1:12]
+            if line.split(",")[1]]
+    result = fk.run_works(dois, fk.load_plan(ROOT / "plans" / "default.yaml"),
+                          out=tmp_path / "r", progress=False, time_scale=0.01)
+    run = result.open()
+    md = fk.report(run).markdown()
+    year = md.split("## Coverage by publication year\n\n", 1)[1].split("\n## ", 1)[0]
+    assert year.startswith("| the sources' metadata |") and "| 20" in year
+    publisher = md.split("## Coverage by publisher\n\n", 1)[1].split("\n## ", 1)[0]
+    assert publisher.startswith("| the sources' metadata |")
+    table = run.table()
+    by_unpaywall = table[table["source"] == "unpaywall"]
+    assert len(by_unpaywall) >= 1
+    assert set(by_unpaywall["version"]) <= {"publishedVersion", "acceptedVersion",
+                                            "submittedVersion"}
+    assert by_unpaywall["version"].notna().all()

@@ -3,8 +3,9 @@ the version/licence mix and right-paper verdicts, latency and requests, the fail
 reasons, and a methods paragraph ready to paste. As Markdown or HTML.
 
 Publisher and year come from the works file's own columns when it has them (Zotero's
-`Publication Year` and `Publisher`, BibTeX's `year` and `journal`, CSL's `issued`...);
-the report says where each figure comes from and says so when one was not recorded.
+`Publication Year` and `Publisher`, BibTeX's `year` and `journal`, CSL's `issued`...),
+else from what the sources reported (Unpaywall's `publisher` and `year`); the report says
+where each figure comes from, and says so when one was not recorded.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..web.client import DEFAULT_RATE_LIMITS
 from . import analysis
 from .stored_run import Run, open_run
 
-__all__ = ["Report", "methods_paragraph", "report"]
+__all__ = ["Report", "methods_paragraph", "report", "source_metadata"]
 
 REPORT_FORMATS = ("md", "html")
 # the works file's columns that hold a publication year or a publisher, most specific first
@@ -80,9 +81,11 @@ def report(run: Run | str | Path) -> Report:
     rep.sections.append(("Summary", _headline(s)))
     rep.sections.append(("Coverage by tier", analysis.coverage_by_tier(r)))
     rep.sections.append(("Coverage by source", analysis.coverage_by_source(r)))
-    for title, columns, parse in (("Coverage by publication year", YEAR_COLUMNS, _year),
-                                  ("Coverage by publisher", PUBLISHER_COLUMNS, _text)):
-        rep.sections.append((title, _coverage_by(table, columns, parse)))
+    for title, columns, parse, key in (
+            ("Coverage by publication year", YEAR_COLUMNS, _year, "year"),
+            ("Coverage by publisher", PUBLISHER_COLUMNS, _text, "publisher")):
+        rep.sections.append((title, _coverage_by(table, columns, parse,
+                                                 source_metadata(r, key))))
     rep.sections.append(("Version, licence and right-paper verdicts", _mix(table)))
     rep.sections.append(("Why works were not resolved", _misses(table)))
     rep.sections.append(("Failed attempts by reason", analysis.failure_reasons(r).head(_TOP)))
@@ -104,28 +107,45 @@ def _headline(s: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame([(k, str(v)) for k, v in rows], columns=["figure", "value"])
 
 
-def _coverage_by(table: pd.DataFrame, columns: tuple[str, ...], parse: Any) -> Any:
-    """Coverage per value of the first of `columns` each work has a value in."""
+def _coverage_by(table: pd.DataFrame, columns: tuple[str, ...], parse: Any,
+                 found: dict[str, Any]) -> Any:
+    """Coverage per value of the first of the works file's `columns` a work has a value
+    in, else of the value the sources reported for it (`found`, by work_id)."""
     present = [c for c in columns if c in table.columns and table[c].notna().any()]
-    if not present:
-        return ("Not recorded: the works file has none of the columns "
-                + ", ".join(repr(c) for c in columns) + ".")
     keys, used = [], []
-    for _, row in table[present].iterrows():
-        found = next(((c, k) for c in present if (k := parse(row[c]))), None)
-        keys.append(found[1] if found else "(none)")
-        if found and found[0] not in used:
-            used.append(found[0])
+    for _, row in table.iterrows():
+        hit = next(((c, k) for c in present if (k := parse(row[c]))), None)
+        if hit is None and (k := parse(found.get(row["work_id"]))):
+            hit = ("sources", k)
+        keys.append(hit[1] if hit else "(none)")
+        if hit and hit[0] not in used:
+            used.append(hit[0])
+    if not used:
+        return ("Not recorded: the works file has none of the columns "
+                + ", ".join(repr(c) for c in columns) + ", and no source reported one.")
     df = pd.DataFrame({"key": keys, "resolved": (table["status"] == "resolved").to_numpy(),
                        "done": (table["status"] != "pending").to_numpy()})
     g = df.groupby("key", sort=True).agg(works=("done", "size"), done=("done", "sum"),
                                          resolved=("resolved", "sum")).reset_index()
     g["coverage"] = [r / d if d else math.nan for r, d in zip(g["resolved"], g["done"],
                                                               strict=True)]
-    g = g.rename(columns={"key": " / ".join(used or present) + " (works file)"})
+    label = " / ".join(f"'{c}' (works file)" if c != "sources" else "the sources' metadata"
+                       for c in used)
+    g = g.rename(columns={"key": label})
     if parse is _text:
         g = g.sort_values(["works", g.columns[0]], ascending=[False, True]).head(_TOP)
     return g.reset_index(drop=True)
+
+
+def source_metadata(run: Run, key: str) -> dict[str, Any]:
+    """What the sources said about each work (`publisher`, `year`...): the first value any
+    attempt recorded in its meta, by work_id."""
+    out: dict[str, Any] = {}
+    att = run.attempts
+    for wid, meta in zip(att["work_id"], att["meta"], strict=True):
+        if wid not in out and isinstance(meta, dict) and meta.get(key) not in (None, ""):
+            out[wid] = meta[key]
+    return out
 
 
 def _year(value: Any) -> str | None:
