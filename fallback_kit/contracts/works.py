@@ -186,23 +186,26 @@ def identify(raw: str) -> tuple[str, str]:
     PubMed URLs; any other http(s) URL is a landing page. Raises ValueError.
     """
     s = _INVISIBLE.sub("", raw).strip()
-    candidates: list[tuple[str, str]] = []
+    kind, value = _kind_of(s)
+    return kind, _NORMALIZERS[kind](value)
+
+
+def _kind_of(s: str) -> tuple[str, str]:
+    """Which field a pasted string belongs to (and the part of it that is the id)."""
     if m := _PMC_URL.match(s):
-        candidates.append(("pmcid", m.group(1)))
-    elif m := _PUBMED_URL.match(s):
-        candidates.append(("pmid", m.group(1)))
-    elif _DOI_PREFIX.match(s) or s.startswith("10."):
-        candidates.append(("doi", s))
-    elif _ARXIV_PREFIX.match(s) or _ARXIV_NEW.match(s) or _ARXIV_OLD.match(s):
-        candidates.append(("arxiv_id", s))
-    elif s.upper().startswith("PMC"):
-        candidates.append(("pmcid", s))
-    elif s.isdigit() or s.lower().startswith("pmid:"):
-        candidates.append(("pmid", s))
-    elif _URL_SCHEME.match(s):
-        candidates.append(("landing_url", s))
-    for name, value in candidates:
-        return name, _NORMALIZERS[name](value)
+        return "pmcid", m.group(1)
+    if m := _PUBMED_URL.match(s):
+        return "pmid", m.group(1)
+    if _DOI_PREFIX.match(s) or s.startswith("10."):
+        return "doi", s
+    if _ARXIV_PREFIX.match(s) or _ARXIV_NEW.match(s) or _ARXIV_OLD.match(s):
+        return "arxiv_id", s
+    if s.upper().startswith("PMC"):
+        return "pmcid", s
+    if s.isdigit() or s.lower().startswith("pmid:"):
+        return "pmid", s
+    if _URL_SCHEME.match(s):
+        return "landing_url", s
     raise ValueError(f"{s!r} is not a DOI, arXiv id, PMCID, PMID or URL")
 
 

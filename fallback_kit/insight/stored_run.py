@@ -166,8 +166,9 @@ class Run:
 
     @cached_property
     def works(self) -> pd.DataFrame:
-        """The run's works with their identifiers (None where a work has none)."""
-        df = _frame(*self._tables["works"])
+        """The run's works with their identifiers (None where a work has none); the
+        user's own columns are in `table()`."""
+        df = _frame(*self._tables["works"]).drop(columns="columns", errors="ignore")
         return df.astype("object").where(df.notna(), None)
 
     @cached_property
