@@ -369,3 +369,20 @@ def test_random_bibtex_ris_and_json_text(tmp_path, text):
         return
     assert all(isinstance(e, WorkError) for e in report.errors)
     assert len({w.work_id for w in report}) == len(report.works)
+
+
+def test_excel_sep_line_names_the_delimiter(tmp_path):
+    """Excel's `sep=;` first line sets the delimiter; rows keep their line numbers."""
+    f = tmp_path / "w.csv"
+    f.write_text("sep=;\nwork_id;doi\na;10.1000/a\nb;nope\n", encoding="utf-8")
+    report = read_works(f)
+    assert [w.work_id for w in report] == ["a"]
+    assert [(e.row, e.field) for e in report.errors] == [(4, "doi")]
+
+
+def test_headerless_table_gets_a_hint(tmp_path):
+    """A table whose first line is data says that the header row is missing."""
+    f = tmp_path / "w.csv"
+    f.write_text("10.1000/a,A title\n10.1000/b,Another\n", encoding="utf-8")
+    with pytest.raises(WorksFileError, match="has no header row: add one"):
+        read_works(f)

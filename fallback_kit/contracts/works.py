@@ -448,12 +448,23 @@ def _check_columns(names: list[Any], source: str, key: str | None) -> None:
     """Refuse a table without any identifier column, or without the key column asked for."""
     columns = {_COLUMN_ALIASES.get(str(c).strip().lower(), str(c).strip().lower()) for c in names}
     if not columns & {*ID_FIELDS, "identifier", "url"}:
+        hint = ""
+        if any(_is_identifier(str(c)) for c in names):
+            hint = ("; the first line holds identifiers, so the file has no header row: "
+                    "add one (e.g. doi,title)")
         raise WorksFileError(
             f"{source}: no identifier column; the header has {names!r}, "
-            f"expected at least one of {', '.join(ID_FIELDS)}"
+            f"expected at least one of {', '.join(ID_FIELDS)}{hint}"
         )
     if key is not None and key not in [str(c).strip() for c in names]:
         raise WorksFileError(f"{source}: no key column {key!r}; the header has {names!r}")
+
+
+def _is_identifier(text: str) -> bool:
+    try:
+        return identify(text)[0] != "landing_url"
+    except ValueError:
+        return False
 
 
 def read_works(source: str | Path | Any, *, format: str | None = None,

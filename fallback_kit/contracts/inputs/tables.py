@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from ._base import (
 )
 
 DELIMITERS = (",", ";", "\t")
+_EXCEL_SEP = re.compile(r"^sep=[,;\t|]\r?(\n|$)")
 ZOTERO_COLUMNS = ("Key", "Item Type", "Extra")  # the header of Zotero's CSV export has these
 _ZOTERO_ARCHIVE_ID = "Archive ID"  # preprints: `arXiv:2106.01234`
 
@@ -35,16 +37,24 @@ def parse_csv(text: str, source: str) -> Parsed:
     if not text.strip():
         raise WorksFileError(f"{source}: the file is empty (expected a header row)")
     delimiter = sniff_delimiter(text)
+    first_line = 1
+    if _EXCEL_SEP.match(text):  # Excel's `sep=;` line names the delimiter
+        delimiter = text[4]
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+        first_line = 2
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except csv.Error as exc:
-        raise WorksFileError(f"{source}, line 1: {exc}") from None
+        raise WorksFileError(f"{source}, line {first_line}: {exc}") from None
+    except StopIteration:
+        raise WorksFileError(f"{source}: the file is empty (expected a header row)") from None
     if not any(h.strip() for h in header):
         raise WorksFileError(f"{source}: the first line is empty (expected a header row)")
     check_header(header, source)
     zotero = all(c in header for c in ZOTERO_COLUMNS)
-    return Parsed(format="csv", source=source, entries=_csv_entries(reader, header, source),
+    return Parsed(format="csv", source=source,
+                  entries=_csv_entries(reader, header, source, first_line - 1),
                   header=header, key="Key" if zotero else None,
                   extra={"delimiter": delimiter, "zotero": zotero})
 
@@ -70,7 +80,7 @@ def check_header(header: list[Any], source: str) -> None:
         seen[key] = i
 
 
-def _csv_entries(reader: Any, header: list[str], source: str) -> Iterator[Entry]:
+def _csv_entries(reader: Any, header: list[str], source: str, offset: int) -> Iterator[Entry]:
     names = [h.strip() for h in header]
     try:
         for cells in reader:
@@ -78,14 +88,14 @@ def _csv_entries(reader: Any, header: list[str], source: str) -> Iterator[Entry]
                 continue  # a blank line, as csv.DictReader skips it
             if len(cells) > len(names):
                 message = f"more values than columns ({len(cells)} for {len(names)})"
-                yield Entry(row=reader.line_num, fields={}, columns={}, error=message)
+                yield Entry(row=reader.line_num + offset, fields={}, columns={}, error=message)
                 continue
             row: dict[str, Any] = dict(zip(names, cells, strict=False))
             if len(cells) < len(names):
                 row.update({n: None for n in names[len(cells):]})
-            yield table_entry(row, reader.line_num)
+            yield table_entry(row, reader.line_num + offset)
     except csv.Error as exc:
-        raise WorksFileError(f"{source}, line {reader.line_num}: {exc}") from None
+        raise WorksFileError(f"{source}, line {reader.line_num + offset}: {exc}") from None
 
 
 def table_entry(row: dict[str, Any], row_number: int) -> Entry:
