@@ -285,6 +285,9 @@ def _raw_values(row: Mapping[str, Any], row_number: int | None,
         column = _column_of(key)
         if column is None or values.get(column) is not None:
             continue
+        if type(raw) is str:  # the common case (every CSV cell), without a call
+            values[column] = raw.strip() or None
+            continue
         if column == "arxiv_id" and isinstance(raw, float) and raw == raw:
             try:
                 raw = _arxiv_from_number(raw)

@@ -93,12 +93,13 @@ def _csv_entries(reader: Any, header: list[str], source: str, offset: int) -> It
             row: dict[str, Any] = dict(zip(names, cells, strict=False))
             if len(cells) < len(names):
                 row.update({n: None for n in names[len(cells):]})
-            yield table_entry(row, reader.line_num + offset)
+            yield table_entry(row, reader.line_num + offset,
+                              plain=max(map(len, cells), default=0) <= MAX_CELL_CHARS)
     except csv.Error as exc:
         raise WorksFileError(f"{source}, line {reader.line_num + offset}: {exc}") from None
 
 
-def table_entry(row: dict[str, Any], row_number: int) -> Entry:
+def table_entry(row: dict[str, Any], row_number: int, *, plain: bool = False) -> Entry:
     """A row of a table: its own columns are the fields (aliases apply), plus Zotero's ids."""
     fields = row
     more = ids_from_note(row.get("Extra"))
@@ -108,8 +109,8 @@ def table_entry(row: dict[str, Any], row_number: int) -> Entry:
     if more:
         fields = dict(row)
         add_missing(fields, more)
-    columns = row if all(type(v) is str and len(v) <= MAX_CELL_CHARS for v in row.values()) \
-        else {k: jsonable(v) for k, v in row.items()}
+    # `plain`: every cell is short text already (a CSV row), kept as it is
+    columns = row if plain else {k: jsonable(v) for k, v in row.items()}
     return Entry(row=row_number, fields=fields, columns=columns)
 
 
