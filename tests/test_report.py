@@ -21,7 +21,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(ROOT / "tests" / "fixtures" / "inputs" / "zotero.csv", src)
     out = base / "run"
     assert main(["run", str(src), "--plan", str(ROOT / "plans" / "default.yaml"), "--out",
-                 str(out), "--no-progress", "--time-scale", "0.01"]) == 0
+                 str(out), "--no-progress", "--time-scale", "0.1"]) == 0
     return out
 
 
@@ -76,7 +76,7 @@ def test_year_publisher_version_and_licence_come_from_the_sources(tmp_path):
             (ROOT / "sample_works.csv").read_text(encoding="utf-8").splitlines()[1:12]
             if line.split(",")[1]]
     result = fk.run_works(dois, fk.load_plan(ROOT / "plans" / "default.yaml"),
-                          out=tmp_path / "r", progress=False, time_scale=0.01)
+                          out=tmp_path / "r", progress=False, time_scale=0.1)
     run = result.open()
     md = fk.report(run).markdown()
     year = md.split("## Coverage by publication year\n\n", 1)[1].split("\n## ", 1)[0]

@@ -32,7 +32,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out[name] = base / f"run-{name}"
         extra = ["--download", str(base / "pdfs")] if name == "library.bib" else []
         code = main(["run", str(src), "--plan", str(PLAN), "--out", str(out[name]),
-                     "--no-progress", "--time-scale", "0.01", *extra])
+                     "--no-progress", "--time-scale", "0.1", *extra])
         assert code == 0
     return out
 
@@ -111,7 +111,7 @@ def test_export_table_round_trips(runs, tmp_path, fmt):
 def test_run_of_a_work_list_without_columns_shows_identifiers(tmp_path):
     """Works given as a Python list of strings: the table shows the line as written."""
     result = run_works(["10.1000/ABC", "arXiv:2106.01234"], load_plan(PLAN), out=tmp_path / "r",
-                       time_scale=0.01, progress=False)
+                       time_scale=0.1, progress=False)
     table = result.open().table()
     assert table["identifier"].tolist() == ["10.1000/ABC", "arXiv:2106.01234"]
     assert table["work_id"].tolist() == ["doi:10.1000/abc", "arxiv:2106.01234"]
