@@ -31,6 +31,7 @@ from .faces.api import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .insight.report import report
     from .insight.stored_run import Run, open_run
     from .sandbox import Sandbox, World
 
@@ -61,6 +62,7 @@ __all__ = [
     "load_plan_text",
     "open_run",
     "read_works",
+    "report",
     "resolve",
     "resolve_many",
     "run_works",
@@ -68,6 +70,7 @@ __all__ = [
 
 _LAZY = {
     "open_run": ".insight.stored_run",
+    "report": ".insight.report",
     "Run": ".insight.stored_run",
     "Sandbox": ".sandbox",
     "World": ".sandbox",

@@ -71,7 +71,7 @@ def test_works_and_breaker_events(run: Run) -> None:
 
 def test_summary_figures(run: Run) -> None:
     """Counts, coverage 3/5, 15 requests / 3 resolved, P50/P95/P99 of 120, 210, 450 ms."""
-    s = run.summary()
+    s = run.summary_dict()
     p = s.pop("latency_ms")
     assert s == {"run_id": "run-a", "status": "finished", "works": 5, "done": 5, "pending": 0,
                  "resolved": 3, "not_found": 1, "budget_exhausted": 1, "error": 0,
@@ -80,6 +80,16 @@ def test_summary_figures(run: Run) -> None:
                  "by_source": {"arxiv": 1, "unpaywall": 1, "wayback": 1}}
     # linear interpolation: p95 = 210 + 0.9 * 240, p99 = 210 + 0.98 * 240
     assert p == pytest.approx({"p50": 210.0, "p95": 426.0, "p99": 445.2})
+
+
+def test_summary_is_a_flat_series(run: Run) -> None:
+    """summary() is a Series named by the run id with flat latency keys; as_dict=True is
+    the dict form."""
+    s = run.summary()
+    assert isinstance(s, pd.Series) and s.name == "run-a"
+    assert (s["resolved"], s["coverage"], s["latency_p50_ms"]) == (3, 0.6, 210.0)
+    assert "by_tier" not in s.index and "latency_ms" not in s.index
+    assert run.summary(as_dict=True) == run.summary_dict()
 
 
 def test_repr_shows_state(run: Run) -> None:
@@ -100,7 +110,7 @@ def test_summary_of_an_unfinished_run_counts_pending(tmp_path: Path) -> None:
     from fallback_kit.contracts.works import Work
     store.add_works([Work(work_id="x", doi="10.1/x"), Work(work_id="y", doi="10.1/y")])
     store.close()
-    s = open_run(tmp_path).summary()
+    s = open_run(tmp_path).summary_dict()
     assert (s["works"], s["done"], s["pending"], s["coverage"], s["latency_ms"]["p50"]) == (
         2, 0, 2, None, None)
     assert s["requests_per_resolved"] is None

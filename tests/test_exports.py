@@ -39,6 +39,6 @@ def test_the_public_api_is_this_list():
         "Attempt", "ListSink", "Orchestrator", "Outcome", "Plan", "PlanError", "Resolution",
         "ResolutionStatus", "Run", "RunResult", "Sandbox", "Work", "WorkError",
         "WorksFileError", "WorksReport", "World", "__version__", "aresolve", "aresolve_many",
-        "arun_works", "load_plan", "load_plan_text", "open_run", "read_works", "resolve",
+        "arun_works", "load_plan", "load_plan_text", "open_run", "read_works", "report", "resolve",
         "resolve_many", "run_works",
     ])

@@ -102,7 +102,7 @@ def test_projection_agrees_with_a_real_run_of_the_tuned_plan(tmp_path):
     tuned, projected = tuned_plan(plan, recommend(base, plan), base)
     assert tuned != plan  # the sample run gives at least one useful change
     second = run_works(works, tuned, out=tmp_path / "tuned", time_scale=0.1, concurrency=8,
-                       progress=False, seed=7).open().summary()
+                       progress=False, seed=7).open().summary_dict()
     assert abs(second["resolved"] - projected.resolved) <= 3
     assert second["latency_ms"]["p50"] == pytest.approx(projected.p50_ms, rel=0.35)
     assert second["latency_ms"]["p95"] == pytest.approx(projected.p95_ms, rel=0.25)

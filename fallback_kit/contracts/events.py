@@ -118,6 +118,16 @@ class Resolution:
         d["meta"] = dict(self.meta)
         return d
 
+    def _repr_html_(self) -> str:
+        """The answer in a few lines (notebooks); the tried URLs stay in `meta`."""
+        from ._html import fields
+
+        return fields([("status", str(self.status)), ("pdf_url", self.pdf_url),
+                       ("source", self.source), ("tier", self.tier),
+                       ("elapsed ms", self.elapsed_ms), ("attempts", self.attempts),
+                       ("requests", self.requests), ("reason", self.reason or None)],
+                      caption=f"Resolution of {self.work_id}")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BreakerEvent:

@@ -227,6 +227,17 @@ class Plan:
         tiers = " -> ".join(f"{t.name}[{','.join(t.sources)}]" for t in self.tiers)
         return f"<Plan {self.name!r}: {tiers}>"
 
+    def _repr_html_(self) -> str:
+        """The tiers in order with their sources, and the budgets (notebooks)."""
+        from ._html import table
+
+        b = self.budgets
+        rows = [(t.name, ", ".join(t.sources), t.parallel, t.hedge_after_ms) for t in self.tiers]
+        caption = (f"Plan {self.name!r}: {b.total_attempts} attempts, "
+                   f"{b.total_timeout_ms:,} ms per work, {b.per_source_timeout_ms:,} ms per try")
+        return table(rows, header=("tier", "sources", "parallel", "hedge after ms"),
+                     caption=caption)
+
 
 # ---------------------------------------------------------------------------------------
 # loading

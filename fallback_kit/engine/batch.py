@@ -53,6 +53,22 @@ class BatchResult:
     #: what the network checked after the run (the sandbox compares with its truth)
     truth_check: dict[str, Any] | None = None
 
+    def _repr_html_(self) -> str:
+        """What this call did, in a few lines (notebooks); `.open()` has the rest."""
+        from ..contracts._html import fields
+
+        rows: list[tuple[str, Any]] = [
+            ("run directory", str(self.out)), ("works", self.works_total),
+            ("already done (resumed)", self.skipped_done), ("resolved now", self.resolved_now),
+            ("bad input entries", len(self.bad_rows)),
+        ]
+        rows += [("bad entry", b) for b in self.bad_rows[:3]]
+        if self.truth_check is not None:
+            t = self.truth_check
+            rows.append(("sandbox truth", f"{t.get('resolved_of_reachable')} of "
+                                          f"{t.get('reachable_by_plan')} reachable resolved"))
+        return fields(rows, caption=f"RunResult {self.run_id}")
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BatchOptions:
@@ -195,7 +211,8 @@ async def arun_batch(
     stored = plan.replace(**{"politeness.email": None}) if plan.politeness.email else plan
     RunStore.check_target(out_dir, plan_yaml=stored.to_yaml(), force=opts.force)
     async with network.connect(all_works, plan.politeness.email) as conn:
-        meta = {**conn.meta, "works_source": works.source, "plan_name": plan.name}
+        meta = {**conn.meta, "works_source": works.source, "plan_name": plan.name,
+                "works_input": _input_meta(works)}
         store = RunStore.open_or_create(out_dir, plan_yaml=stored.to_yaml(), meta=meta,
                                         force=opts.force)
         try:
@@ -280,4 +297,13 @@ def as_works_report(works: Any) -> WorksReport:
         return works
     if isinstance(works, str | Path) or hasattr(works, "columns"):
         return read_works(works)
-    return WorksReport(works=list(works), source="<works>")
+    items = list(works)
+    if items and all(isinstance(w, Work) for w in items):
+        return WorksReport(works=items, source="<works>")
+    return read_works(items)  # identifier strings (DOIs, arXiv ids, URLs...), detected
+
+
+def _input_meta(report: WorksReport) -> dict[str, Any]:
+    """How the works were read, so that `export --failures` writes the misses back alike."""
+    return {"format": report.format, "key": report.key, "header": report.header,
+            "options": report.options}

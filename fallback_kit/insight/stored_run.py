@@ -166,8 +166,9 @@ class Run:
 
     @cached_property
     def works(self) -> pd.DataFrame:
-        """The run's works with their identifiers (None where a work has none)."""
-        df = _frame(*self._tables["works"])
+        """The run's works with their identifiers (None where a work has none); the
+        user's own columns are in `table()`."""
+        df = _frame(*self._tables["works"]).drop(columns="columns", errors="ignore")
         return df.astype("object").where(df.notna(), None)
 
     @cached_property
@@ -208,13 +209,76 @@ class Run:
         ids += [r[2] for r in self._tables["resolutions"][1] if r[2] not in known]
         return ids
 
-    def summary(self) -> dict[str, Any]:
-        """Headline figures: counts by status, coverage, requests per resolved work,
-        latency P50/P95/P99 of resolved works, resolved works by tier."""
+    def summary_dict(self) -> dict[str, Any]:
+        """Headline figures as a JSON-ready dict: counts by status, coverage, requests per
+        resolved work, `latency_ms` P50/P95/P99 of resolved works, resolved works by tier
+        and by source."""
         from .summary import summarize
 
         return {"run_id": self.run_id, "status": self._info["status"],
                 **summarize(self.resolutions, self.attempts, n_works=len(self.work_ids))}
+
+    def summary(self, *, as_dict: bool = False) -> pd.Series | dict[str, Any]:
+        """Headline figures as a flat Series named by the run id (`latency_p50_ms`...);
+        `as_dict=True` gives `summary_dict()` (with `by_tier` and `by_source`)."""
+        d = self.summary_dict()
+        if as_dict:
+            return d
+        flat = {k: v for k, v in d.items() if not isinstance(v, dict) and k != "run_id"}
+        flat.update({f"latency_{k}_ms": v for k, v in (d.get("latency_ms") or {}).items()})
+        return pd.Series(flat, name=self.run_id, dtype="object")
+
+    def table(self) -> pd.DataFrame:
+        """One row per work, in input order: the user's own columns (all of them, as read),
+        then work_id, status, pdf_url, source, tier, version, license, right_paper,
+        right_paper_reason, reason, file, elapsed_ms, attempts, requests.
+
+        `work_id` is the user's key when the works had one, so the table joins back on it.
+        """
+        from .tidy import work_table
+
+        return work_table(self)
+
+    def export(self, path: str | os.PathLike[str]) -> Path:
+        """Write `table()` as CSV or Parquet (by the file's extension)."""
+        from .tidy import export_table
+
+        return export_table(self.table(), Path(path))
+
+    def export_pdfs(self, directory: str | os.PathLike[str], name: str = "{key}", *,
+                    copy: bool = False) -> list[Path]:
+        """Readable names for the downloaded PDFs: links (or copies) in `directory` named
+        by the template `name` over `table()`'s columns (`{key}`, `{doi}`, `{year}`...)."""
+        from .tidy import export_pdfs
+
+        return export_pdfs(self, Path(directory), name, copy=copy)
+
+    def export_failures(self, path: str | os.PathLike[str],
+                        statuses: Sequence[str] | None = None) -> tuple[Path, int]:
+        """Write the works not resolved (or those with `statuses`; `pending` = never
+        finished) in the format they came in, ready to run again; returns (path, count)."""
+        from .tidy import write_failures
+
+        return write_failures(self, Path(path), statuses)
+
+    def _repr_html_(self) -> str:
+        """Headline figures and coverage by tier (notebooks); `.table()` has every work."""
+        from ..contracts._html import fields, table
+
+        s = self.summary_dict()
+        lat = s.get("latency_ms") or {}
+        head = fields([
+            ("status", s["status"]), ("works", s["works"]), ("done", s["done"]),
+            ("resolved", s["resolved"]), ("not found", s["not_found"]),
+            ("budget exhausted", s["budget_exhausted"]), ("error", s["error"]),
+            ("coverage", None if s["coverage"] is None else f"{s['coverage']:.1%}"),
+            ("requests / resolved", s["requests_per_resolved"]),
+            ("latency P50 / P95 / P99 ms",
+             " / ".join("–" if v is None else f"{v:,.0f}" for v in lat.values()) or None),
+        ], caption=f"Run {self.run_id} in {self.path}")
+        tiers = table(((t, n) for t, n in (s.get("by_tier") or {}).items()),
+                      header=("tier", "resolved"))
+        return head + tiers
 
     def __repr__(self) -> str:
         res = self._tables["resolutions"][1]

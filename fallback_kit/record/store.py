@@ -106,7 +106,8 @@ CREATE TABLE works (
     pmid        TEXT,
     title       TEXT,
     landing_url TEXT,
-    kind        TEXT
+    kind        TEXT,
+    columns     TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE downloads (
     work_id TEXT PRIMARY KEY,
@@ -265,6 +266,8 @@ class RunStore:
         conn = _connect(db, read_only=read_only)
         try:
             _check_schema(conn, db)
+            if not read_only:
+                _add_works_columns(conn)
         except BaseException:
             conn.close()
             raise
@@ -396,12 +399,15 @@ class RunStore:
     def add_works(self, works: Iterable[Work]) -> int:
         """Remember the run's works (ids and identifiers); known ones are left as they are."""
         self._check_writable()
-        rows = [tuple(getattr(w, c) for c in _WORK_COLS) for w in works]
+        rows = [(*(getattr(w, c) for c in _WORK_COLS),
+                 json.dumps(dict(w.columns), default=str) if w.columns else "{}")  # in order
+                for w in works]
+        cols = (*_WORK_COLS, "columns")  # the user's own record of the work, as JSON
         with self._tx():
             before = self._conn.total_changes
             self._conn.executemany(
-                f"INSERT OR IGNORE INTO works ({', '.join(_WORK_COLS)}) "
-                f"VALUES ({', '.join('?' for _ in _WORK_COLS)})",
+                f"INSERT OR IGNORE INTO works ({', '.join(cols)}) "
+                f"VALUES ({', '.join('?' for _ in cols)})",
                 rows,
             )
             return self._conn.total_changes - before
@@ -587,6 +593,13 @@ def _check_schema(conn: sqlite3.Connection, db: Path) -> None:
         )
     if conn.execute("SELECT count(*) FROM run").fetchone()[0] != 1:
         raise StoreError(f"{db}: the run table must hold exactly one row")
+
+
+def _add_works_columns(conn: sqlite3.Connection) -> None:
+    """Runs stored before the user's columns were kept get the (empty) column on resume."""
+    names = {r[1] for r in conn.execute("PRAGMA table_info(works)")}
+    if "columns" not in names:
+        conn.execute("ALTER TABLE works ADD COLUMN columns TEXT NOT NULL DEFAULT '{}'")
 
 
 def _peek_plan_hash(db: Path) -> str | None:

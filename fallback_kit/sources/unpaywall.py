@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..contracts.events import Outcome
@@ -11,6 +12,8 @@ from ._common import ApiSource, Candidate, Candidates, contact_email, quote_doi,
 from .base import SourceContext, SourceResult
 
 API = "https://api.unpaywall.org/v2/"
+# what an Unpaywall record says about the work itself, kept in the attempt's meta (reports)
+WORK_FIELDS = ("publisher", "year", "journal_name")
 
 
 def unpaywall_candidates(record: dict[str, Any]) -> list[Candidate]:
@@ -38,9 +41,19 @@ class Unpaywall(ApiSource):
             return result(ctx, Outcome.NO_PDF, Reason.NOT_IN_SERVICE,
                           url=resp.url, status=resp.status)
         record = resp.data
-        meta = {"oa_status": record.get("oa_status"), "is_oa": record.get("is_oa")}
+        meta = {"oa_status": record.get("oa_status"), "is_oa": record.get("is_oa"),
+                **{k: record[k] for k in WORK_FIELDS if record.get(k) is not None}}
         cands = Candidates(ctx, meta)
         found = await cands.first_valid(unpaywall_candidates(record))
         if found is not None:
-            return found
+            return replace(found, meta={**found.meta, **_location_terms(record, found.url)})
         return cands.conclude(empty_reason=Reason.NO_OA_LOCATION, meta=meta)
+
+
+def _location_terms(record: dict[str, Any], pdf_url: str | None) -> dict[str, Any]:
+    """The version and licence Unpaywall gives for the location whose PDF won."""
+    best = record.get("best_oa_location")
+    for loc in [best, *(record.get("oa_locations") or [])]:
+        if isinstance(loc, dict) and pdf_url and loc.get("url_for_pdf") == pdf_url:
+            return {k: loc[k] for k in ("version", "license") if loc.get(k)}
+    return {}

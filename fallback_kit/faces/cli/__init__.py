@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import analysis_cmds, plan_cmds, run_cmd, sandbox_cmd, tune_cmd
+from . import analysis_cmds, plan_cmds, report_cmd, run_cmd, sandbox_cmd, tune_cmd
 from ._common import CliError
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find a validated open-access PDF for each work by walking a fallback plan.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (plan_cmds, run_cmd, analysis_cmds, tune_cmd, sandbox_cmd):
+    for module in (plan_cmds, run_cmd, analysis_cmds, report_cmd, tune_cmd, sandbox_cmd):
         module.register(subparsers)
     return parser
 

@@ -57,11 +57,24 @@ def load_plan_arg(args: argparse.Namespace) -> Any:
         raise CliError(str(exc)) from None
 
 
-def load_works_arg(path: str) -> Any:
-    """Read a works CSV; unusable files are a CliError, bad rows are reported by the caller."""
+def add_works_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--format` and `--key`: how to read the works file (read_works' two options)."""
+    from ...contracts.works import FORMATS
+
+    parser.add_argument("--format", dest="works_format", choices=FORMATS,
+                        help="the works file's format (default: detected from its content "
+                             "and extension)")
+    parser.add_argument("--key", dest="works_key", metavar="COLUMN",
+                        help="the column (or BibTeX/CSL/RIS field) whose value becomes each "
+                             "work's id unchanged (default: the format's own key, e.g. "
+                             "Zotero's Key or the citation key)")
+
+
+def load_works_arg(path: str, *, format: str | None = None, key: str | None = None) -> Any:
+    """Read a works file; unusable files are a CliError, bad rows are reported by the caller."""
     from ...contracts.works import WorksFileError, read_works
 
     try:
-        return read_works(path)
+        return read_works(path, format=format, key=key)
     except WorksFileError as exc:
         raise CliError(str(exc)) from None

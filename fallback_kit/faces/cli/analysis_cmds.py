@@ -53,8 +53,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                     " tables, one file each.",
     )
     p.add_argument("run", metavar="RUN")
-    p.add_argument("--format", choices=FORMATS, required=True)
-    p.add_argument("--out", metavar="DIR", help="output directory (default: RUN/export)")
+    p.add_argument("--format", choices=FORMATS,
+                   help="file format of the tables (with --table: csv or parquet, default csv)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--table", action="store_true",
+                      help="write one tidy table instead: one row per work, the works file's "
+                           "own columns, then status, pdf_url, source, tier, file, latency...")
+    what.add_argument("--failures", action="store_true",
+                      help="write the works not resolved in the format they came in "
+                           "(BibTeX, RIS, CSV...), ready to run again")
+    what.add_argument("--pdfs", metavar="DIR",
+                      help="give the downloaded PDFs readable names in DIR (symbolic links "
+                           "to the content-addressed files; --copy to copy)")
+    p.add_argument("--name", default="{key}",
+                   help="with --pdfs: the file name template over the table's columns, e.g. "
+                        "'{key}' (the work_id, default) or '{Publication Year} {Title}'")
+    p.add_argument("--copy", action="store_true", help="with --pdfs: copy instead of linking")
+    p.add_argument("--status", action="append", metavar="STATUS",
+                   help="with --failures: only works with this status (repeatable; "
+                        "'pending' = never finished; default: every status but resolved)")
+    p.add_argument("--out", metavar="PATH",
+                   help="output directory (default: RUN/export); with --table or --failures "
+                        "the output file")
     p.set_defaults(handler=cmd_export)
 
 
@@ -120,7 +140,7 @@ def _breakdown(run: Run, by: str) -> pd.DataFrame:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     run = _open(args.run)
-    summary = run.summary()
+    summary = run.summary_dict()
     table = _breakdown(run, args.by)
     if args.json:
         print(json.dumps({"run": str(run.path), "summary": _jsonable(summary), "by": args.by,
@@ -206,7 +226,19 @@ def _export_frames(run: Run) -> dict[str, pd.DataFrame]:
     }
 
 
+_FAILURE_SUFFIX = {"csv": ".csv", "bibtex": ".bib", "ris": ".ris", "csl-json": ".json",
+                   "ids": ".txt"}
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.pdfs:
+        return _export_pdfs(args)
+    if args.table or args.failures:
+        return _export_one(args)
+    if args.format is None:
+        raise CliError("export: give --format (parquet, csv or jsonl), or --table or --failures")
+    if args.status:
+        raise CliError("export: --status goes with --failures")
     run = _open(args.run)
     out = Path(args.out) if args.out else run.path / "export"
     try:
@@ -232,4 +264,53 @@ def cmd_export(args: argparse.Namespace) -> int:
         written.append((path, len(df)))
     for path, n in written:
         print(f"{path}  ({n} rows)")
+    return 0
+
+
+def _export_one(args: argparse.Namespace) -> int:
+    """`--table` (the tidy table as CSV or Parquet) or `--failures` (the misses, as input)."""
+    run = _open(args.run)
+    if args.table:
+        if args.format not in (None, "csv", "parquet"):
+            raise CliError("export --table: --format csv or parquet")
+        if args.status:
+            raise CliError("export: --status goes with --failures")
+        suffix = ".parquet" if args.format == "parquet" else ".csv"
+        path = Path(args.out) if args.out else run.path / "export" / f"table{suffix}"
+        if not path.suffix:
+            path = path.with_suffix(suffix)
+        n = len(run.table())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            run.export(path)
+        except (OSError, ValueError) as exc:
+            raise CliError(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc})"
+                           ) from None
+        print(f"{path}  ({n} works)")
+        return 0
+    fmt = ((run.meta.get("extra") or {}).get("works_input") or {}).get("format") or "csv"
+    path = (Path(args.out) if args.out
+            else run.path / "export" / f"failures{_FAILURE_SUFFIX.get(fmt, '.csv')}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path, n = run.export_failures(path, args.status)
+    except OSError as exc:
+        raise CliError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    print(f"{path}  ({n} works not resolved, as {fmt}; run them again with "
+          f"`fallback-kit run {path}`)")
+    return 0
+
+
+def _export_pdfs(args: argparse.Namespace) -> int:
+    from ...insight.tidy import NameTemplateError
+
+    run = _open(args.run)
+    try:
+        written = run.export_pdfs(args.pdfs, args.name, copy=args.copy)
+    except NameTemplateError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"{args.pdfs}: cannot write ({exc.strerror or exc})") from None
+    how = "copied" if args.copy else "linked"
+    print(f"{args.pdfs}  ({len(written)} PDFs {how})")
     return 0

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ...contracts.registry import SOURCE_SPECS
-from ._common import add_plan_arguments, load_plan_arg, load_works_arg
+from ._common import add_plan_arguments, add_works_arguments, load_plan_arg, load_works_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(handler=cmd_explain)
 
     p = subparsers.add_parser("dryrun", help="which sources each work would try (no network)")
-    p.add_argument("works", help="works CSV")
+    p.add_argument("works", help="works file (CSV, BibTeX, RIS, CSL-JSON, one id per line)")
+    add_works_arguments(p)
     add_plan_arguments(p)
     p.set_defaults(handler=cmd_dryrun)
 
@@ -105,7 +106,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_dryrun(args: argparse.Namespace) -> int:
     plan = load_plan_arg(args)
-    report = load_works_arg(args.works)
+    report = load_works_arg(args.works, format=args.works_format, key=args.works_key)
     sources = {name: SOURCE_SPECS[name] for name in plan.source_names}
     for error in report.errors:
         print(f"skipped: {error}", file=sys.stderr)

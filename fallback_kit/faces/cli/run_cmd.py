@@ -7,12 +7,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import CliError, add_plan_arguments, load_plan_arg, load_works_arg
+from ._common import (
+    CliError,
+    add_plan_arguments,
+    add_works_arguments,
+    load_plan_arg,
+    load_works_arg,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("run", help="resolve every work of a CSV and print a summary")
-    p.add_argument("works", help="works CSV (work_id,doi,arxiv_id,pmcid,pmid,title,landing_url)")
+    p.add_argument("works", help="works file: CSV (work_id,doi,arxiv_id,pmcid,pmid,title,"
+                                 "landing_url; Zotero's CSV), BibTeX, RIS, CSL-JSON, or one "
+                                 "identifier or URL per line")
+    add_works_arguments(p)
     add_plan_arguments(p)
     net = p.add_mutually_exclusive_group()
     net.add_argument("--sandbox", dest="network", action="store_const", const="sandbox",
@@ -45,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..api import run_works
 
     plan = load_plan_arg(args)
-    report = load_works_arg(args.works)
+    report = load_works_arg(args.works, format=args.works_format, key=args.works_key)
     for error in report.errors:
         print(f"skipped: {error}", file=sys.stderr)
     if not report.works:
@@ -82,7 +91,7 @@ def print_run_summary(out: Path, *, as_json: bool = False, note: str = "",
     from ...insight.stored_run import open_run
 
     run = open_run(out)
-    summary = run.summary()
+    summary = run.summary_dict()
     if as_json:
         print(json.dumps({**summary, "truth_check": truth}, indent=2, default=str))
         return
