@@ -30,6 +30,7 @@ __all__ = [
     "OFFLINE_BEHAVIORS",
     "Budgets",
     "BreakerPolicy",
+    "CachePolicy",
     "GatePolicy",
     "Plan",
     "PlanError",
@@ -57,7 +58,7 @@ KNOWN_SOURCES = (
 )
 OFFLINE_BEHAVIORS = ("metadata_only", "block_all", "cache_only")
 ENV_PREFIX = "FALLBACK_KIT_"
-_ENV_SECTIONS = ("NAME", "BUDGETS", "SOURCES", "GATES", "THRESHOLDS", "POLITENESS")
+_ENV_SECTIONS = ("NAME", "BUDGETS", "SOURCES", "GATES", "THRESHOLDS", "POLITENESS", "CACHE")
 
 
 class PlanError(ValueError):
@@ -149,6 +150,14 @@ class Politeness:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CachePolicy:
+    """The metadata cache: `max_age` (seconds) keeps an API answer that states no
+    freshness of its own; 0 keeps only what the service's cache headers allow."""
+
+    max_age: int = 86_400
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """A validated, effective plan. Build it with `load_plan` or `plan_from_dict`."""
 
@@ -160,6 +169,7 @@ class Plan:
     gates: GatePolicy = field(default_factory=GatePolicy)
     thresholds: Thresholds = field(default_factory=Thresholds)
     politeness: Politeness = field(default_factory=Politeness)
+    cache: CachePolicy = field(default_factory=CachePolicy)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def policy(self, source: str) -> SourcePolicy:
@@ -456,7 +466,8 @@ def plan_from_dict(
     top = r.mapping(
         dict(data),
         "",
-        ("name", "description", "budgets", "tiers", "sources", "gates", "thresholds", "politeness"),
+        ("name", "description", "budgets", "tiers", "sources", "gates", "thresholds", "politeness",
+         "cache"),
     )
     name = r.string(top, "name", "", "plan") or "plan"
     description = r.string(top, "description", "", "") or ""
@@ -568,6 +579,7 @@ def plan_from_dict(
     if email is not None and "@" not in email:
         r.fail("politeness.email", f"{email!r} is not an email address")
     politeness = Politeness(email=email, rate_limits=limits)
+    cache = _read_cache(r, top.get("cache"))
 
     if r.problems:
         raise PlanError(r.problems, source=source)
@@ -580,8 +592,16 @@ def plan_from_dict(
         gates=gates,
         thresholds=thresholds,
         politeness=politeness,
+        cache=cache,
         origins=dict(origins or {}),
     )
+
+
+def _read_cache(r: _Reader, raw: Any) -> CachePolicy:
+    c = r.mapping(raw, "cache", _keys(CachePolicy))
+    default = CachePolicy()
+    return CachePolicy(max_age=r.integer(c, "max_age", "cache", default.max_age, minimum=0)
+                       or 0)
 
 
 def _read_tiers(r: _Reader, raw: Any) -> tuple[Tier, ...]:
@@ -689,4 +709,6 @@ def _plan_to_dict(plan: Plan) -> dict[str, Any]:
         }
     if pol:
         out["politeness"] = pol
+    if plan.cache != CachePolicy():  # absent when default: stored plans stay comparable
+        out["cache"] = {"max_age": plan.cache.max_age}
     return out

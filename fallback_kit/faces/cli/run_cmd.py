@@ -36,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--no-demote", dest="demote", action="store_false",
                    help="keep a success whose download fails validation (default: demote it "
                         "and let the plan try the next candidate)")
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--cache", metavar="DIR", default=None,
+                       help="keep the metadata APIs' answers in DIR (default: the user's cache "
+                            "directory on --live, none on the sandbox)")
+    cache.add_argument("--no-cache", dest="cache", action="store_const", const=False,
+                       help="ask the metadata APIs every time")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_run)
 
@@ -59,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                            profile=args.profile, seed=args.seed, time_scale=args.time_scale,
                            concurrency=args.concurrency, force=args.force, progress=args.progress,
                            download_dir=args.download, demote_failed_downloads=args.demote,
-                           keep_resolutions=False)
+                           keep_resolutions=False, cache=args.cache)
     except StoreError as exc:
         raise CliError(str(exc)) from None
     print_run_summary(result.out, as_json=args.json, note=_note(result),
