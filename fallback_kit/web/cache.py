@@ -12,6 +12,7 @@ from the cache or refused with a 504, and never reaches the network.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "cached_answer",
     "default_cache_dir",
     "has_cache",
+    "is_metadata_answer",
 ]
 
 #: the SQLite file inside the cache directory
@@ -96,7 +98,7 @@ def _not_cached(request: httpx.Request) -> httpx.Response:
     )
 
 
-def _is_metadata(response: httpx.Response, request: httpx.Request) -> bool:
+def is_metadata_answer(response: httpx.Response, request: httpx.Request) -> bool:
     """A JSON or XML body, a redirect (doi.org's answer), or robots.txt (RFC 9309 §2.4
     lets a crawler keep it for a day)."""
     if response.status_code in _REDIRECTS or request.url.path == "/robots.txt":
@@ -113,7 +115,7 @@ def _states_freshness(headers: httpx.Headers) -> bool:
 def _mark(response: httpx.Response, request: httpx.Request, max_age_s: int) -> None:
     """Keep the bodies we must not store out of the cache; give a metadata answer that
     states no freshness the plan's max-age."""
-    if not _is_metadata(response, request):
+    if not is_metadata_answer(response, request):
         response.headers["Cache-Control"] = "no-store"
     elif (max_age_s > 0 and response.status_code in _DEFAULTABLE
           and not _states_freshness(response.headers)):
@@ -127,6 +129,12 @@ async def _read_whole(response: httpx.Response, request: httpx.Request) -> httpx
     """A storable answer, read whole now: the Fetcher may stop reading early (a
     redirect's body, a capped JSON), and a partly read body is never stored. A body
     over MAX_STORED_BYTES is passed on unread-through and not stored."""
+    if response.is_stream_consumed:  # a transport that built the body in memory (mocks)
+        headers = response.headers.copy()
+        headers.pop("content-encoding", None)  # .content is decoded already
+        headers["content-length"] = str(len(response.content))
+        return httpx.Response(response.status_code, headers=headers, content=response.content,
+                              request=request, extensions=response.extensions)
     chunks: list[bytes] = []
     size = 0
     stream = response.aiter_raw()
@@ -247,6 +255,7 @@ class CachingTransport(httpx.AsyncBaseTransport):
             storage=_LoopSqlite(cache.path),
             rfc=CacheOptions(shared=False),
         )
+        self._filling: set[asyncio.Task[httpx.Response]] = set()
 
     def _cacheable(self, request: httpx.Request) -> bool:
         """A GET to a metadata host that is not a PDF probe (those ask for a byte range)."""
@@ -255,10 +264,23 @@ class CachingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._cacheable(request):
-            return await self._rfc.handle_async_request(request)
+            return await self._fill(request)
         if _only_if_cached(request):
             return _not_cached(request)
         return await self.inner.handle_async_request(request)
+
+    async def _fill(self, request: httpx.Request) -> httpx.Response:
+        """Ask through the cache; a caller that gives up (another source won, a try
+        ran out of time) does not stop the answer from being stored: it was asked for
+        already, and the next run would only ask again. The run's end stops the rest."""
+        task = asyncio.ensure_future(self._rfc.handle_async_request(request))
+        self._filling.add(task)
+        task.add_done_callback(self._filling.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_close_unread)
+            raise
 
     async def lookup(self, request: httpx.Request) -> httpx.Response | None:
         """The stored fresh answer to `request`, or None; nothing is sent either way."""
@@ -274,7 +296,17 @@ class CachingTransport(httpx.AsyncBaseTransport):
         return response
 
     async def aclose(self) -> None:
+        for task in list(self._filling):
+            task.cancel()
+        await asyncio.gather(*self._filling, return_exceptions=True)
         await self._rfc.aclose()  # closes the inner transport and the storage
+
+
+def _close_unread(task: asyncio.Task[httpx.Response]) -> None:
+    """Nobody is left to read the answer: close it (one too large to store holds a
+    connection)."""
+    if not task.cancelled() and task.exception() is None:
+        asyncio.ensure_future(task.result().aclose())
 
 
 async def cached_answer(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response | None:
