@@ -2,13 +2,15 @@
 
     python benchmarks/cache.py --n 300                 # about a minute
     python benchmarks/cache.py --n 300 --no-faults     # every answer arrives in the cold run
+    python benchmarks/cache.py --n 300 --no-faults --serial   # every run asks the same
 
 Prints one JSON document: for each run its wall time, the requests that reached the
 simulated web (metadata requests to the sources' API hosts apart from PDF probes and
 pages), how many of those were asked in the cold run already, and the outcome counts.
 The warm run repeats only what the cold run never got an answer to (a fault, a hang
 cut at the run's end); it may ask new questions: with its metadata answered at once,
-sources that the cold run cancelled before they asked anything get their turn.
+sources that the cold run cancelled before they asked anything get their turn; a
+third run (`warm_again`) finds those answered too.
 The sandbox runs in a child process on 127.0.0.1; nothing here touches the internet.
 """
 
@@ -93,8 +95,12 @@ def main() -> None:
     ap.add_argument("--time-scale", type=float, default=0.1)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--no-faults", action="store_true", help="switch the sandbox's faults off")
+    ap.add_argument("--serial", action="store_true",
+                    help="one source at a time in every tier: every run asks the same questions")
     args = ap.parse_args()
     plan = load_plan(args.plan)
+    if args.serial:
+        plan = plan.replace(**{f"tiers[{i}].parallel": 1 for i in range(len(plan.tiers))})
     with tempfile.TemporaryDirectory(prefix="fk-cache-bench-") as tmp:
         work = Path(tmp)
         csv = work / "works.csv"
@@ -107,16 +113,16 @@ def main() -> None:
             assert sb.port is not None
             asked: set[str] = set()
             runs = {}
-            for name in ("cold", "warm"):
+            for name in ("cold", "warm", "warm_again"):
                 runs[name] = asyncio.run(one_run(csv, plan, sb.port, cache, work / name,
                                                  args.time_scale, args.concurrency, asked))
                 asked |= runs[name].pop("_urls")
-    cold, warm = runs["cold"], runs["warm"]
+    cold, warm, again = runs["cold"], runs["warm"], runs["warm_again"]
     print(json.dumps({
         "works": args.n, "profile": args.profile, "seed": args.seed, "plan": plan.name,
         "time_scale": args.time_scale, "concurrency": args.concurrency,
-        "faults": not args.no_faults, "cache_max_age_s": plan.cache.max_age,
-        "cold": cold, "warm": warm,
+        "faults": not args.no_faults, "serial": args.serial, "cache_max_age_s": plan.cache.max_age,
+        "cold": cold, "warm": warm, "warm_again": again,
         "warm_metadata_requests_share": round(
             warm["metadata_requests"] / max(1, cold["metadata_requests"]), 4),
         "warm_wall_share": round(warm["wall_s"] / max(1e-9, cold["wall_s"]), 3),
