@@ -147,7 +147,7 @@ def _fetcher(client: httpx.AsyncClient, gates: Gates | None = None,
 
 async def test_a_cache_hit_takes_no_rate_limit_turn(tmp_path):
     """A stored answer is not sent, so it waits for no rate-limit turn and is not
-    counted as a request."""
+    counted as a request, nor its bytes as received."""
     r = Router()
     r.add(API, 200, UNPAYWALL, content_type="application/json")
     gates = Gates(rate_limits={"api.unpaywall.org": RateLimit(per_second=0.001, burst=1)},
@@ -159,6 +159,7 @@ async def test_a_cache_hit_takes_no_rate_limit_turn(tmp_path):
         again = _fetcher(client, gates)
         assert (await again.get_json(API)).data["doi"] == "10.1186/1758-2946-3-47"
     assert (first.requests, again.requests, len(r.seen)) == (1, 0, 1)
+    assert first.bytes_read == len(UNPAYWALL) and again.bytes_read == 0
 
 
 async def test_cache_only_answers_from_the_cache_and_refuses_the_rest(tmp_path):

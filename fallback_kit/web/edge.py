@@ -785,10 +785,12 @@ class Fetcher:
     async def _cached_hop(
         self, response: httpx.Response, url: httpx.URL, cap: int, sniff_pdf: bool
     ) -> _Hop:
+        off_the_wire = self.bytes_read  # a stored answer is not received again
         try:
             body, complete, raw = await self._read(response, cap, sniff_pdf=sniff_pdf)
         finally:
             await response.aclose()
+            self.bytes_read = off_the_wire
         return _Hop(response.status_code, str(url), response.headers, body, complete, raw)
 
     async def _read(
