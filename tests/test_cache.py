@@ -317,3 +317,23 @@ def test_cli_run_passes_cache_and_no_cache(monkeypatch, tmp_path):
         with pytest.raises(SystemExit):
             main(["run", str(works), "--plan", plan, *flags])
     assert seen == [str(tmp_path / "c"), False, None]
+
+
+@pytest.mark.parametrize("bad", ["file", "not_sqlite"])
+def test_an_unusable_cache_is_one_clear_line_exit_2(tmp_path, capsys, bad):
+    """`--cache` on a file, or a cache file that is not SQLite: exit 2, one line."""
+    from fallback_kit.faces.cli import main
+
+    target = tmp_path / "c"
+    if bad == "file":
+        target.write_text("not a directory")
+    else:
+        target.mkdir()
+        (target / "http-cache.sqlite").write_text("garbage, not a database file at all")
+    works = tmp_path / "works.csv"
+    works.write_text("work_id,doi\nw1,10.1186/1758-2946-3-47\n")
+    code = main(["run", str(works), "--plan", str(PLANS / "default.yaml"), "--cache",
+                 str(target), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"cache {target}" in err[0]
+    assert "Traceback" not in err[0]

@@ -165,7 +165,9 @@ def _cache_for(cache: str | Path | bool | None, network: Network, plan: Plan) ->
         directory = default_cache_dir() / ("http" if live else "http-simulated")
     else:
         directory = Path(cache)
-    return http_cache(directory, plan)
+    chosen = http_cache(directory, plan)
+    chosen.check()
+    return chosen
 
 
 def _opened(

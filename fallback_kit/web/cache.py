@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import httpx
 
 __all__ = [
     "CACHE_FILE",
+    "CacheError",
     "CachingTransport",
     "HttpCache",
     "cached_answer",
@@ -42,6 +44,10 @@ _FRESHNESS_DIRECTIVES = ("max-age", "s-maxage", "no-store", "no-cache")
 MAX_STORED_BYTES = 4_000_000
 #: a header the 504 of an uncached `only-if-cached` request carries (it is ours)
 NOT_CACHED_HEADER = "x-fallback-kit-cache"
+
+
+class CacheError(ValueError):
+    """The cache cannot be used (not a directory, not a SQLite file)."""
 
 
 def default_cache_dir() -> Path:
@@ -77,6 +83,21 @@ class HttpCache:
         (`export.arxiv.org` for `arxiv.org`, `www.ncbi.nlm.nih.gov` for PMC's host)."""
         host = host.lower()
         return any(host == s or host.endswith("." + s) for s in map(_site, self.hosts))
+
+    def check(self) -> None:
+        """Raise CacheError (one line) unless the cache can be opened: before a run,
+        not as a logged error on every request."""
+        import sqlite3
+
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.path)) as db:
+                db.execute("PRAGMA schema_version").fetchone()
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(
+                f"cache {self.directory}: {exc}; delete {self.path.name} there, choose "
+                "another --cache DIR, or run with --no-cache"
+            ) from None
 
     def wrap(self, transport: httpx.AsyncBaseTransport) -> CachingTransport:
         return CachingTransport(transport, self)

@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ...record.store import StoreError
+    from ...web.cache import CacheError
     from ..api import run_works
 
     plan = load_plan_arg(args)
@@ -66,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                            concurrency=args.concurrency, force=args.force, progress=args.progress,
                            download_dir=args.download, demote_failed_downloads=args.demote,
                            keep_resolutions=False, cache=args.cache)
-    except StoreError as exc:
+    except (StoreError, CacheError) as exc:
         raise CliError(str(exc)) from None
     print_run_summary(result.out, as_json=args.json, note=_note(result),
                       truth=result.truth_check)
