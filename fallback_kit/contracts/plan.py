@@ -33,6 +33,7 @@ __all__ = [
     "OFFLINE_BEHAVIORS",
     "Budgets",
     "BreakerPolicy",
+    "CachePolicy",
     "GatePolicy",
     "Plan",
     "PlanError",
@@ -52,7 +53,7 @@ __all__ = [
 KNOWN_SOURCES = SOURCE_NAMES
 OFFLINE_BEHAVIORS = ("metadata_only", "block_all", "cache_only")
 ENV_PREFIX = "FALLBACK_KIT_"
-_ENV_SECTIONS = ("NAME", "BUDGETS", "SOURCES", "GATES", "THRESHOLDS", "POLITENESS")
+_ENV_SECTIONS = ("NAME", "BUDGETS", "SOURCES", "GATES", "THRESHOLDS", "POLITENESS", "CACHE")
 
 
 class PlanError(ValueError):
@@ -164,6 +165,14 @@ class Politeness:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CachePolicy:
+    """The metadata cache: `max_age` (seconds) keeps an API answer that states no
+    freshness of its own; 0 keeps only what the service's cache headers allow."""
+
+    max_age: int = _rule(86_400, "int", minimum=0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """A validated, effective plan. Build it with `load_plan` or `plan_from_dict`."""
 
@@ -175,6 +184,7 @@ class Plan:
     gates: GatePolicy = field(default_factory=GatePolicy)
     thresholds: Thresholds = field(default_factory=Thresholds)
     politeness: Politeness = field(default_factory=Politeness)
+    cache: CachePolicy = field(default_factory=CachePolicy)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def policy(self, source: str) -> SourcePolicy:
@@ -514,6 +524,7 @@ def plan_from_dict(
     gates = _read_gates(r, top.get("gates"))
     thresholds = _read_thresholds(r, top.get("thresholds"))
     politeness = _read_politeness(r, top.get("politeness"))
+    cache = _read_section(r, CachePolicy, top.get("cache"), "cache")
     head = _read_fields(r, Plan, top, "")
     if r.problems:
         raise PlanError(r.problems, source=source)
@@ -525,6 +536,7 @@ def plan_from_dict(
         gates=gates,
         thresholds=thresholds,
         politeness=politeness,
+        cache=cache,
         origins=dict(origins or {}),
     )
 
@@ -654,8 +666,6 @@ def _read_options(r: _Reader, source: str, raw: Any, path: str) -> dict[str, Any
         else:
             out[key] = r.string(given, key, path, spec.default)
     return out
-
-
 def _read_tiers(r: _Reader, raw: Any) -> tuple[Tier, ...]:
     if raw is None or raw == []:
         r.fail("tiers", "must list at least one tier")
@@ -754,4 +764,6 @@ def _plan_to_dict(plan: Plan) -> dict[str, Any]:
         pol["rate_limits"] = {h: _ruled_dict(lim) for h, lim in plan.politeness.rate_limits.items()}
     if pol:
         out["politeness"] = pol
+    if plan.cache != CachePolicy():  # absent when default: stored plans stay comparable
+        out["cache"] = _ruled_dict(plan.cache)
     return out

@@ -22,6 +22,7 @@ from ..contracts.events import Event, EventSink, Resolution
 from ..contracts.plan import Plan
 from ..contracts.timescale import REAL_TIME, TimeScale
 from ..contracts.works import Work, WorksReport, read_works
+from ..web.cache import HttpCache
 from ..web.client import make_client
 from ..web.edge import Fetcher, NetSettings
 from ..web.gates import Gates
@@ -37,6 +38,8 @@ __all__ = [
     "arun_batch",
     "as_works_report",
     "default_out_dir",
+    "http_cache",
+    "metadata_hosts",
 ]
 
 @dataclass(slots=True)
@@ -86,6 +89,8 @@ class BatchOptions:
     demote_failed_downloads: bool = True
     #: keep every Resolution in memory (the store has them all; large runs need not)
     keep_resolutions: bool = True
+    #: the metadata APIs' answers kept on disk (`http_cache`); None asks them every time
+    http_cache: HttpCache | None = None
 
 
 @dataclass(slots=True)
@@ -108,7 +113,7 @@ class Network(Protocol):
     """Where a run's requests go. `connect` opens it for one run's works."""
 
     def connect(
-        self, works: Sequence[Work], email: str | None
+        self, works: Sequence[Work], email: str | None, *, cache: HttpCache | None = None
     ) -> AbstractAsyncContextManager[Connection]: ...
 
 
@@ -117,9 +122,9 @@ class LiveNetwork:
     """The real web, with polite headers and the SSRF guard."""
 
     def connect(
-        self, works: Sequence[Work], email: str | None
+        self, works: Sequence[Work], email: str | None, *, cache: HttpCache | None = None
     ) -> AbstractAsyncContextManager[Connection]:
-        return _connect(NetSettings(live=True, email=email), "live", REAL_TIME, None)
+        return _connect(NetSettings(live=True, email=email), "live", REAL_TIME, None, cache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,18 +136,18 @@ class TransportNetwork:
     time_scale: float = 1.0
 
     def connect(
-        self, works: Sequence[Work], email: str | None
+        self, works: Sequence[Work], email: str | None, *, cache: HttpCache | None = None
     ) -> AbstractAsyncContextManager[Connection]:
         settings = NetSettings(live=False, email=email)
-        return _connect(settings, "custom", TimeScale(self.time_scale), self.transport)
+        return _connect(settings, "custom", TimeScale(self.time_scale), self.transport, cache)
 
 
 @asynccontextmanager
 async def _connect(
     settings: NetSettings, mode: str, scale: TimeScale,
-    transport: httpx.AsyncBaseTransport | None,
+    transport: httpx.AsyncBaseTransport | None, cache: HttpCache | None = None,
 ) -> AsyncIterator[Connection]:
-    async with make_client(settings, transport=transport) as client:
+    async with make_client(settings, transport=transport, cache=cache) as client:
         yield Connection(client=client, mode=mode, time_scale=scale,
                          meta={"network_mode": mode, "time_scale": scale.factor})
 
@@ -156,6 +161,18 @@ class _Tee:
     def emit(self, event: Event) -> None:
         for sink in self.sinks:
             sink.emit(event)
+
+
+def metadata_hosts() -> tuple[str, ...]:
+    """The hosts the sources declare (`Source.hosts`): the metadata APIs the cache covers."""
+    from ..sources import SOURCES
+
+    return tuple(sorted({host for cls in SOURCES.values() for host in cls.hosts}))
+
+
+def http_cache(directory: str | Path, plan: Plan) -> HttpCache:
+    """The metadata cache in `directory`, with the plan's `cache.max_age`."""
+    return HttpCache(Path(directory), metadata_hosts(), plan.cache.max_age)
 
 
 def default_out_dir(plan: Plan) -> Path:
@@ -210,7 +227,8 @@ async def arun_batch(
     # the contact email is the user's, not the plan's: keep it out of the store
     stored = plan.replace(**{"politeness.email": None}) if plan.politeness.email else plan
     RunStore.check_target(out_dir, plan_yaml=stored.to_yaml(), force=opts.force)
-    async with network.connect(all_works, plan.politeness.email) as conn:
+    cache = {"cache": opts.http_cache} if opts.http_cache is not None else {}
+    async with network.connect(all_works, plan.politeness.email, **cache) as conn:
         meta = {**conn.meta, "works_source": works.source, "plan_name": plan.name,
                 "works_input": _input_meta(works)}
         store = RunStore.open_or_create(out_dir, plan_yaml=stored.to_yaml(), meta=meta,

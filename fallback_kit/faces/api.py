@@ -25,12 +25,15 @@ from ..engine.batch import (
     BatchOptions,
     BatchResult,
     Connection,
+    LiveNetwork,
     Network,
     arun_batch,
     as_works_report,
+    http_cache,
 )
 from ..engine.orchestrator import Orchestrator
 from ..engine.sync import run_sync, synced
+from ..web.cache import HttpCache, default_cache_dir
 from .networks import network_for
 
 __all__ = ["RunResult", "aresolve", "aresolve_many", "arun_works", "resolve", "resolve_many",
@@ -68,14 +71,19 @@ async def arun_works(
     download_dir: str | Path | None = None,
     demote_failed_downloads: bool = True,
     keep_resolutions: bool = True,
+    cache: str | Path | bool | None = None,
 ) -> RunResult:
     """Resolve `works` (a CSV path, a DataFrame or Works) with `plan` into the run store
     at `out`, on the sandbox unless `network` says otherwise.
 
     On the sandbox, `profile` and `seed` build the World and `time_scale` shrinks every
     delay (the plan's durations with it); recorded times stay in the web's milliseconds.
-    A `transport` is a simulated web of your own, on the same time scale. See
-    `BatchOptions` for the rest.
+    A `transport` is a simulated web of your own, on the same time scale.
+
+    `cache` keeps the metadata APIs' answers on disk, so a re-run asks them nothing: a
+    directory, True for the user's cache directory, False for none. By default only the
+    live web is cached (in the user's cache directory): a simulated web's answers must
+    not be mistaken for the services'. See `BatchOptions` for the rest.
     """
     chosen = network_for(transport if transport is not None else network,
                          profile=profile, seed=seed, time_scale=time_scale)
@@ -83,6 +91,7 @@ async def arun_works(
         out=out, concurrency=concurrency, force=force, progress=progress, sink=sink,
         on_resolution=on_resolution, download_dir=download_dir,
         demote_failed_downloads=demote_failed_downloads, keep_resolutions=keep_resolutions,
+        http_cache=_cache_for(cache, chosen, plan),
     )
     batch = await arun_batch(as_works_report(works), plan, chosen, options)
     return RunResult(**{f.name: getattr(batch, f.name) for f in fields(BatchResult)})
@@ -145,6 +154,20 @@ def resolve_many(works: Iterable[Work], plan: Plan, **kwargs: Any) -> list[Resol
         return [r async for r in aresolve_many(works, plan, **kwargs)]
 
     return run_sync(collect)
+
+
+def _cache_for(cache: str | Path | bool | None, network: Network, plan: Plan) -> HttpCache | None:
+    """What `cache=` says -> the run's metadata cache (see `arun_works`)."""
+    live = isinstance(network, LiveNetwork)
+    if cache is False or (cache is None and not live):
+        return None
+    if cache is True or cache is None:
+        directory = default_cache_dir() / ("http" if live else "http-simulated")
+    else:
+        directory = Path(cache)
+    chosen = http_cache(directory, plan)
+    chosen.check()
+    return chosen
 
 
 def _opened(

@@ -21,6 +21,7 @@ from ..contracts.plan import Plan
 from ..contracts.timescale import TimeScale
 from ..contracts.works import Work
 from ..engine.batch import Connection, LiveNetwork, Network, TransportNetwork
+from ..web.cache import HttpCache
 from ..web.client import make_client
 from ..web.edge import NetSettings
 
@@ -42,12 +43,14 @@ class SandboxNetwork:
     time_scale: float = 0.1
 
     def connect(
-        self, works: Sequence[Work], email: str | None
+        self, works: Sequence[Work], email: str | None, *, cache: HttpCache | None = None
     ) -> AbstractAsyncContextManager[Connection]:
-        return self._connect(list(works), email)
+        return self._connect(list(works), email, cache)
 
     @asynccontextmanager
-    async def _connect(self, works: list[Work], email: str | None) -> AsyncIterator[Connection]:
+    async def _connect(
+        self, works: list[Work], email: str | None, cache: HttpCache | None
+    ) -> AsyncIterator[Connection]:
         from ..sandbox import Sandbox, World
 
         scale = TimeScale(self.time_scale)
@@ -56,7 +59,8 @@ class SandboxNetwork:
         await asyncio.to_thread(sandbox.start)
         try:
             settings = NetSettings(live=False, email=email)
-            async with make_client(settings, transport=sandbox.transport()) as client:
+            async with make_client(settings, transport=sandbox.transport(),
+                                   cache=cache) as client:
                 meta = {"network_mode": "sandbox", "sandbox_profile": self.profile,
                         "sandbox_seed": self.seed, "time_scale": scale.factor}
                 checked = len(works) <= TRUTH_CHECK_MAX_WORKS

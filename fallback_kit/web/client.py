@@ -15,6 +15,7 @@ from importlib import metadata
 import httpx
 
 from ..contracts.registry import SOURCE_SPECS
+from .cache import HttpCache
 from .edge import NetSettings
 from .gates import RateLimit
 from .redact import install_log_redaction
@@ -84,9 +85,11 @@ def make_client(
     *,
     timeout_s: float = 30.0,
     max_connections: int = 100,
+    cache: HttpCache | None = None,
 ) -> httpx.AsyncClient:
     """The one client of a run: polite headers, timeouts, pool limits, no automatic
-    redirects (the Fetcher follows them hop by hop, through the gates).
+    redirects (the Fetcher follows them hop by hop, through the gates), and with
+    `cache` the metadata APIs' answers kept on disk around the transport.
 
     `timeout_s` is a ceiling only: the orchestrator's per-try budget is what cuts a
     slow request in practice.
@@ -99,13 +102,18 @@ def make_client(
     }
     if settings.email:
         headers["From"] = settings.email
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections // 5 or 1
+    )
+    if cache is not None:
+        transport = cache.wrap(
+            transport or httpx.AsyncHTTPTransport(limits=limits, trust_env=settings.live)
+        )
     client = httpx.AsyncClient(
         transport=transport,
         headers=headers,
         timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections // 5 or 1
-        ),
+        limits=limits,
         follow_redirects=False,
         trust_env=settings.live,
     )

@@ -45,12 +45,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--no-demote", dest="demote", action="store_false",
                    help="keep a success whose download fails validation (default: demote it "
                         "and let the plan try the next candidate)")
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--cache", metavar="DIR", default=None,
+                       help="keep the metadata APIs' answers in DIR (default: the user's cache "
+                            "directory on --live, none on the sandbox)")
+    cache.add_argument("--no-cache", dest="cache", action="store_const", const=False,
+                       help="ask the metadata APIs every time")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ...record.store import StoreError
+    from ...web.cache import CacheError
     from ..api import run_works
 
     plan = load_plan_arg(args)
@@ -68,8 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                            profile=args.profile, seed=args.seed, time_scale=args.time_scale,
                            concurrency=args.concurrency, force=args.force, progress=args.progress,
                            download_dir=args.download, demote_failed_downloads=args.demote,
-                           keep_resolutions=False)
-    except StoreError as exc:
+                           keep_resolutions=False, cache=args.cache)
+    except (StoreError, CacheError) as exc:
         raise CliError(str(exc)) from None
     print_run_summary(result.out, as_json=args.json, note=_note(result),
                       truth=result.truth_check)
