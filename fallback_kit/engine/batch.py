@@ -19,8 +19,6 @@ import httpx
 from ..contracts.events import Event, EventSink, Resolution
 from ..contracts.plan import Plan
 from ..contracts.works import Work, WorksReport, read_works
-from ..web.edge import Fetcher, NetSettings
-from ..web.gates import Gates
 from .orchestrator import Orchestrator
 
 __all__ = ["RunResult", "arun_works", "default_out_dir", "run_works"]
@@ -101,7 +99,11 @@ async def _network(
     time_scale: float,
     email: str | None,
     transport: httpx.AsyncBaseTransport | None,
+    trust_transport: bool = False,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any]]]:
+    """The run's client and what to record of its network. The SSRF guard stays on
+    (live, or a transport of the caller's) unless `trust_transport` says the caller's
+    transport is a simulated web; the sandbox composed here is trusted explicitly."""
     from ..web.client import make_client
     from ..web.edge import NetSettings
 
@@ -109,7 +111,8 @@ async def _network(
         raise ValueError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
     if transport is not None:
         async with make_client(NetSettings(live=False, email=email), transport=transport) as c:
-            yield c, {"network_mode": "custom", "time_scale": time_scale}
+            yield c, {"network_mode": "custom", "time_scale": time_scale,
+                      "_trust_transport": trust_transport}
         return
     if network == "live":
         async with make_client(NetSettings(live=True, email=email)) as client:
@@ -132,6 +135,7 @@ async def _network(
                     "sandbox_seed": seed,
                     "time_scale": time_scale,
                     "_world": world,
+                    "_trust_transport": True,  # our own simulated web
                 },
             )
     finally:
@@ -156,6 +160,7 @@ async def arun_works(
     download_dir: str | Path | None = None,
     demote_failed_downloads: bool = True,
     keep_resolutions: bool = True,
+    trust_transport: bool = False,
 ) -> RunResult:
     """Resolve `works` (CSV path, DataFrame or Works) with `plan` into the store at `out`.
 
@@ -167,6 +172,10 @@ async def arun_works(
     there and validated whole; a file that fails validation demotes the success to
     `invalid_pdf` and the plan goes on to the next candidate (unless
     `demote_failed_downloads=False`, which keeps the success and only skips the file).
+
+    Every request passes the SSRF guard, also on a `transport` of your own;
+    `trust_transport=True` says that transport is a simulated web (a mock, a sandbox
+    transport) whose names are not to be looked up.
     """
     from ..record.store import RunStore
 
@@ -185,8 +194,10 @@ async def arun_works(
         time_scale=scale,
         email=plan.politeness.email,
         transport=transport,
+        trust_transport=trust_transport,
     ) as (client, meta):
         world = meta.pop("_world", None)
+        trusted = bool(meta.pop("_trust_transport", False))
         meta = {**meta, "works_source": report.source, "plan_name": plan.name}
         store = RunStore.open_or_create(out_dir, plan_yaml=stored.to_yaml(), meta=meta,
                                         force=force)
@@ -197,19 +208,14 @@ async def arun_works(
             sinks: list[EventSink] = [store] + ([sink] if sink is not None else [])
             accept = None
             if download_dir is not None:
-                guard = None
-                if meta["network_mode"] == "live":  # every download hop passes the SSRF guard
-                    guard = Fetcher(client, gates=Gates(), settings=NetSettings(
-                        live=True, email=plan.politeness.email)).check_public_url
-                accept = _downloader(client, store, Path(download_dir), demote_failed_downloads,
-                                     guard)
+                accept = _downloader(store, Path(download_dir), demote_failed_downloads)
             orch = Orchestrator(
                 plan,
                 client=client,
                 sink=_Tee(*sinks),
                 time_scale=scale,
                 run_id=store.run_id,
-                live=meta["network_mode"] == "live",
+                trust_transport=trusted,
                 accept=accept,
             )
             result = RunResult(
@@ -288,24 +294,22 @@ def truth_check(world: Any, plan: Plan, out: Path) -> dict[str, Any]:
     }
 
 
-def _downloader(
-    client: httpx.AsyncClient, store: Any, dest: Path, demote: bool,
-    guard: Callable[[str], Any] | None = None,
-) -> Callable[[Work, str, Any], Any]:
-    """The orchestrator's accept hook: download and validate the winner's file."""
+def _downloader(store: Any, dest: Path, demote: bool) -> Callable[..., Any]:
+    """The orchestrator's accept hook: download and validate the winner's file through
+    the try's Edge (its gates, guard, counters and the source's timeout)."""
     from ..record.downloads import download_for_work
 
-    async def accept(work: Work, source: str, result: Any) -> str | None:
+    async def accept(work: Work, source: str, result: Any, edge: Any) -> str | None:
         meta = result.meta or {}
         outcome = await download_for_work(
-            client,
+            edge,
             store,
             work_id=work.work_id,
             url=meta.get("final_url") or result.url,
             dest_dir=dest,
             source=source,
             version=meta.get("version"),
-            license=meta.get("license"), guard=guard,
+            license=meta.get("license"),
         )
         if outcome.ok or not demote:
             return None

@@ -1,5 +1,10 @@
 """The short way in: resolve works with a plan, async or sync.
 
+Every request passes the SSRF guard (web.edge), also through a `client=` or `transport=`
+of your own (a cache, a proxy). For a simulated web (an `httpx.MockTransport`, the
+sandbox), `trust_transport=True` is the one switch that stops the guard looking the
+transport's host names up.
+
 The sync functions also work inside a running event loop (a Jupyter cell), where
 `asyncio.run` refuses to start: there they run the coroutine on a fresh loop in a
 worker thread and wait for it.
@@ -30,7 +35,6 @@ async def _client_for(
     client: httpx.AsyncClient | None,
     transport: httpx.AsyncBaseTransport | None,
     email: str | None,
-    live: bool,
 ) -> AsyncIterator[httpx.AsyncClient]:
     if client is not None:
         yield client
@@ -38,6 +42,7 @@ async def _client_for(
     from ..web.client import make_client
     from ..web.edge import NetSettings
 
+    live = transport is None  # our own transport: the internet
     async with make_client(NetSettings(live=live, email=email), transport=transport) as made:
         yield made
 
@@ -50,14 +55,14 @@ async def aresolve(
     transport: httpx.AsyncBaseTransport | None = None,
     sink: EventSink | None = None,
     time_scale: float = 1.0,
-    live: bool | None = None,
+    trust_transport: bool = False,
     **options: Any,
 ) -> Resolution:
-    """Resolve one work. Without `client`, one is made with polite defaults (on `transport`)."""
-    is_live = (transport is None and client is None) if live is None else live
-    async with _client_for(client, transport, plan.politeness.email, is_live) as http:
-        orch = Orchestrator(plan, client=http, sink=sink, time_scale=time_scale, live=is_live,
-                            **options)
+    """Resolve one work. Without `client`, one is made with polite defaults (on `transport`).
+    `trust_transport=True`: the transport is a simulated web (see the module docstring)."""
+    async with _client_for(client, transport, plan.politeness.email) as http:
+        orch = Orchestrator(plan, client=http, sink=sink, time_scale=time_scale,
+                            trust_transport=trust_transport, **options)
         return await orch.resolve(work)
 
 
@@ -70,14 +75,13 @@ async def aresolve_many(
     transport: httpx.AsyncBaseTransport | None = None,
     sink: EventSink | None = None,
     time_scale: float = 1.0,
-    live: bool | None = None,
+    trust_transport: bool = False,
     **options: Any,
 ) -> AsyncIterator[Resolution]:
     """Resolve many works, `concurrency` at a time; yield Resolutions as they finish."""
-    is_live = (transport is None and client is None) if live is None else live
-    async with _client_for(client, transport, plan.politeness.email, is_live) as http:
-        orch = Orchestrator(plan, client=http, sink=sink, time_scale=time_scale, live=is_live,
-                            **options)
+    async with _client_for(client, transport, plan.politeness.email) as http:
+        orch = Orchestrator(plan, client=http, sink=sink, time_scale=time_scale,
+                            trust_transport=trust_transport, **options)
         async for resolution in orch.resolve_many(works, concurrency=concurrency):
             yield resolution
 
