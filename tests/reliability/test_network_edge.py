@@ -26,6 +26,7 @@ from fallback_kit.contracts.plan import plan_from_dict
 from fallback_kit.contracts.works import Work, read_works
 from fallback_kit.engine.batch import arun_works
 from fallback_kit.engine.orchestrator import Orchestrator, make_gates
+from fallback_kit.engine.resolve import aresolve
 from fallback_kit.record.downloads import download_pdf, final_path
 from fallback_kit.sandbox import Sandbox, World
 from fallback_kit.web.client import make_client
@@ -163,6 +164,33 @@ def test_orchestrator_records_refused_inside_redirect_as_skipped() -> None:
     assert str(res.status) == "not_found"
     assert [(a.outcome, a.reason) for a in attempts] == [(Outcome.SKIPPED, "unsafe_url")]
     assert "intranet.example.org" not in hosts
+
+
+@pytest.mark.parametrize("trust", [False, True], ids=["own-client", "trusted"])
+def test_own_client_keeps_the_ssrf_guard(trust: bool) -> None:
+    """aresolve(client=...) with a client of one's own (a cache, a proxy) keeps the SSRF
+    guard: a redirect inside is refused. Only trust_transport=True, said explicitly,
+    stops the guard looking names up (then the hop is sent: the control)."""
+    world, work = landing_world("https://intranet.example.org/article/1")
+    table = {"doi.org": [PUBLIC_DOI_ORG], "intranet.example.org": ["10.1.2.3"]}
+    attempts: list[Attempt] = []
+
+    class Sink:
+        def emit(self, event: object) -> None:
+            if isinstance(event, Attempt):
+                attempts.append(event)
+
+    async def go() -> list[str]:
+        async with Sandbox(world, time_scale=0.0) as sb:
+            rec = Recorder(sb.transport())
+            async with httpx.AsyncClient(transport=rec) as client:
+                await aresolve(work, PLAN, client=client, sink=Sink(), trust_transport=trust)
+        return rec.hosts()
+
+    hosts = run_on(fake_dns_loop(table), go())
+    assert ("intranet.example.org" in hosts) is trust
+    refused = [(a.outcome, a.reason) for a in attempts] == [(Outcome.SKIPPED, "unsafe_url")]
+    assert refused is not trust
 
 
 def test_redirect_to_non_http_scheme_is_refused() -> None:
