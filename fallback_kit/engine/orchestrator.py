@@ -27,11 +27,9 @@ from ..contracts.events import Attempt, EventSink, Outcome, Resolution, Resoluti
 from ..contracts.plan import Plan, SourcePolicy, Tier
 from ..contracts.works import Work
 from ..sources.base import Source, SourceContext, SourceResult
-from ..web.edge import Edge, HttpStatusError
+from ..web.edge import Edge, Fetcher, HttpStatusError
 from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, backoff_delay
 from ..web.redact import redact, redact_url
-
-Fetcher = Edge  # the name the fetcher factories are typed with
 
 #: The accept hook: (work, source name, its success, the try's Edge) -> None to accept,
 #: or the reason the file is refused. Downloads go through the Edge it is handed.
