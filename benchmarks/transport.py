@@ -31,7 +31,7 @@ from _sandbox_proc import SandboxProcess  # noqa: E402
 from resolve import NO_TIME_FAULTS, _Count, _r, lift_rate_limits  # noqa: E402
 
 from fallback_kit.contracts.plan import load_plan  # noqa: E402
-from fallback_kit.engine.batch import arun_works  # noqa: E402
+from fallback_kit.faces.api import arun_works  # noqa: E402
 from fallback_kit.sandbox import SandboxTransport, write_corpus  # noqa: E402
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit
 
 from .answers import crossref_links, epmc_candidates, oa_locations, page_links, s2_pdf
-from .world import ROBOTS_PREFIX, SOURCES, Node, SourceTruth
+from .model import ROBOTS_PREFIX, SOURCES, Node, SourceTruth
 
 if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, World

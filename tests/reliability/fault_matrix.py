@@ -39,7 +39,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 from fallback_kit.contracts.events import Attempt, Outcome, Resolution, ResolutionStatus  # noqa: E402
 from fallback_kit.contracts.plan import Plan, plan_from_dict  # noqa: E402
 from fallback_kit.contracts.works import Work, read_works  # noqa: E402
-from fallback_kit.engine.batch import arun_works  # noqa: E402
+from fallback_kit.faces.api import arun_works  # noqa: E402
 from fallback_kit.sandbox import (  # noqa: E402
     FAULT_KINDS,
     Sandbox,
