@@ -353,3 +353,13 @@ async def test_whole_pdf_fetch_through_the_edge() -> None:
         short = await e.fetch_pdf(URL, cap=len(VALID) - 1)
     assert whole.ok and whole.body == VALID and e.requests == 2
     assert (short.ok, short.reason, short.body) == (False, "too_large", b"")
+
+
+async def test_whole_pdf_fetch_reads_little_of_an_error_page() -> None:
+    """An error answer is judged on its first KiBs (a challenge page is `blocked`)."""
+    page = b"<html><title>Just a moment...</title>" + b" " * 500_000
+    async with client_for(page, status=403) as client:
+        e = edge(client)
+        check = await e.fetch_pdf(URL, cap=10_000_000)
+    assert (check.ok, check.reason, check.status) == (False, "blocked", 403)
+    assert e.bytes_read <= 4096

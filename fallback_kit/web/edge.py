@@ -503,7 +503,7 @@ class Stream:
 
     async def read(self, limit: int) -> bytes:
         """The decoded body, `limit` bytes at most."""
-        return b"".join([piece async for piece in self.chunks(limit)])
+        return b"".join([piece async for piece in self.chunks(limit, max(1, min(limit, 65_536)))])
 
 
 class Edge:
@@ -729,14 +729,15 @@ class Edge:
         read_before = self.bytes_read
         try:
             async with self.stream(url, referer=referer) as got:
-                body = await got.read(cap + 1)
+                success = 200 <= got.status < 300  # an error page: enough to tell a challenge
+                body = await got.read(cap + 1 if success else self.settings.pdf_probe_bytes)
         except RedirectError as exc:
             return PdfCheck(ok=False, reason=exc.reason, url=url, final_url=exc.url,
                             host=host_of(url), bytes_read=self.bytes_read - read_before)
-        if len(body) > cap:
+        if success and len(body) > cap:
             reason = "too_large"
         else:
-            reason = classify_pdf_bytes(body, status=got.status, complete=True)
+            reason = classify_pdf_bytes(body, status=got.status, complete=success)
         return PdfCheck(
             ok=reason == "ok", reason=reason, url=url, final_url=got.url, status=got.status,
             content_type=got.headers.get("content-type"), host=host_of(got.url),
