@@ -498,14 +498,14 @@ class Orchestrator:
         remaining = state.deadline - asyncio.get_running_loop().time()
         return min(timeout_s, max(0.0, remaining))
 
-    def _status_result(self, exc: Exception, status: int, fetcher: Fetcher) -> SourceResult:
-        url = getattr(exc, "url", None)
+    def _status_result(self, exc: HttpStatusError, status: int, fetcher: Fetcher) -> SourceResult:
+        url = exc.url
         retryable = status in self.plan.thresholds.retryable_statuses
         return SourceResult(
             outcome=Outcome.RETRYABLE if retryable else Outcome.NONRETRYABLE,
             reason=f"http_{status}", status=status, url=url,
             host=httpx.URL(url).host if url else None,
-            retry_after_s=getattr(exc, "retry_after_s", None),
+            retry_after_s=exc.retry_after_s,
             requests=_requests_of(fetcher),
         )
 

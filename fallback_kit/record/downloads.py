@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from ..web.edge import Edge, NetError, classify_pdf_bytes, pdf_head_decided
+from ..web.edge import Edge, NetError, RedirectError, classify_pdf_bytes, pdf_head_decided
 from ..web.gates import GateClosed
 from .store import DownloadRecord, RunStore
 
@@ -189,8 +189,10 @@ async def _fetch_into(
         return failed("network_error", exc)
     except TimeoutError as exc:
         return failed("timeout", exc)
-    except NetError as exc:  # a redirect chain we refuse, a body that does not decode
-        return failed(getattr(exc, "reason", "bad_response"), exc)
+    except RedirectError as exc:  # a loop, too many hops
+        return failed(exc.reason, exc)
+    except NetError as exc:  # a body that does not decode as it says
+        return failed("bad_response", exc)
     return None
 
 
