@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/fallback-kit run sample_works.csv --plan plans/default.yaml --sandbox --profile mixed --seed 7 --concurrency 4 --out runs/sample --force --download runs/sample/pdfs
+	$(BIN)/fallback-kit run sample_works.csv --plan default --sandbox --profile mixed --seed 7 --concurrency 4 --out runs/sample --force --download runs/sample/pdfs
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest tests

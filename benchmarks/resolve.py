@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-scale", type=float, default=0.5,
                     help="time scale of the latency runs (World ms are reported)")
     ap.add_argument("--plan", action="append", default=None,
-                    help="plan YAML (repeatable; default plans/default.yaml)")
+                    help="plan YAML or packaged plan name (repeatable; default: default)")
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--throughput-n", type=int, default=10_000,
                     help="works in the zero-delay runs (default 10,000)")
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-work-dir", action="store_true",
                     help="keep the corpus CSVs and run stores (removed by default)")
     args = ap.parse_args(argv)
-    plan_paths = [Path(p) for p in (args.plan or [str(HERE.parent / "plans/default.yaml")])]
+    plan_paths = list(args.plan or ["default"])
     tp_n = args.throughput_n
     mem_sizes = [int(x) for x in (args.memory or ("10000,100000" if args.full else "")
                                    ).split(",") if x]
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _bench(args: argparse.Namespace, work_dir: Path, plan_paths: list[Path], tp_n: int,
+def _bench(args: argparse.Namespace, work_dir: Path, plan_paths: list[str], tp_n: int,
            mem_sizes: list[int]) -> int:
     csv = work_dir / "works.csv"
     with csv.open("w", encoding="utf-8") as fh:

@@ -3,7 +3,7 @@ tiered, budgeted fallback plan over many sources, recording every attempt.
 
     >>> import fallback_kit as fk
     >>> works = fk.read_works("sample_works.csv")
-    >>> plan = fk.load_plan("plans/default.yaml")
+    >>> plan = fk.load_plan("default")
     >>> result = fk.run_works(works, plan, out="runs/demo")      # on the sandbox
     >>> run = fk.open_run("runs/demo"); run.resolutions.head()
 

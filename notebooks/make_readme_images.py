@@ -34,13 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     works = fk.read_works(ROOT / "sample_works.csv").works
     runs = {}
     for name in PLANS:
-        plan = fk.load_plan(ROOT / "plans" / f"{name}.yaml")
+        plan = fk.load_plan(name)
         runs[name] = fk.run_works(works, plan, out=args.runs / name, profile=args.profile,
                                   seed=args.seed, time_scale=args.time_scale,
                                   force=True).open()
         print(runs[name])
     run = runs["default"]
-    deadline = fk.load_plan(ROOT / "plans" / "default.yaml").budgets.total_timeout_ms
+    deadline = fk.load_plan("default").budgets.total_timeout_ms
 
     # the waterfall of a work that went deepest into the plan before it was found
     res = run.resolutions[run.resolutions["status"] == "resolved"].copy()

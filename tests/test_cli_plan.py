@@ -10,7 +10,7 @@ from fallback_kit.contracts.plan import load_plan, load_plan_text
 from fallback_kit.faces.cli import main
 
 ROOT = Path(__file__).parent.parent
-DEFAULT = str(ROOT / "plans/default.yaml")
+DEFAULT = "default"
 
 
 def test_plan_prints_the_effective_plan(capsys):

@@ -17,7 +17,7 @@ UNLIMITED = {"per_second": 1000, "burst": 50}
 def sample_run(tmp_path_factory):
     """The default plan on sample_works.csv, with the archive's rate limit lifted so that
     the ideal replay (which has no rate limits) is the right yardstick."""
-    plan = load_plan(ROOT / "plans/default.yaml", env={}, overrides={
+    plan = load_plan("default", env={}, overrides={
         "politeness.rate_limits": {"web.archive.org": UNLIMITED, "archive.org": UNLIMITED}})
     out = tmp_path_factory.mktemp("e2e") / "run"
     result = run_works(read_works(ROOT / "sample_works.csv"), plan, out=out, time_scale=0.1,
@@ -55,6 +55,6 @@ def test_resume_tries_nothing_again(sample_run):
 def test_another_plan_on_the_same_out_is_refused(sample_run, capsys):
     """`run --out` holding a run of another plan exits 2 unless --force."""
     code = main(["run", str(ROOT / "sample_works.csv"), "--out", str(sample_run.out),
-                 "--plan", str(ROOT / "plans/fast.yaml"), "--no-progress"])
+                 "--plan", "fast", "--no-progress"])
     assert code == 2
     assert "holds a run of another plan; use --force" in capsys.readouterr().err

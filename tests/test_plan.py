@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import ast
+from collections import Counter
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from fallback_kit.contracts.plan import PlanError, load_plan, load_plan_text
+from fallback_kit.contracts import plan as plan_module
+from fallback_kit.contracts.plan import (
+    BreakerPolicy,
+    Budgets,
+    GatePolicy,
+    Plan,
+    PlanError,
+    Politeness,
+    RateLimitPolicy,
+    SourcePolicy,
+    Thresholds,
+    Tier,
+    load_plan,
+    load_plan_text,
+    packaged_plans,
+)
+from fallback_kit.faces.cli import main
+from fallback_kit.web import gates as gates_module
 
-PLANS = Path(__file__).parent.parent / "plans"
 MINIMAL = "tiers:\n  - {name: a, sources: [unpaywall]}\n"
 
 
@@ -21,13 +40,42 @@ def problems(text: str) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("name", ["default", "fast", "thorough"])
 def test_shipped_plans_load_and_round_trip(name):
     """Every shipped plan loads and to_yaml() reads back equal."""
-    plan = load_plan(PLANS / f"{name}.yaml", env={})
+    plan = load_plan(name, env={})
     assert load_plan_text(plan.to_yaml()) == plan
+
+
+def test_the_ready_plans_ship_inside_the_package(tmp_path, monkeypatch):
+    """In an empty folder, a packaged plan loads by its bare name (issue 12)."""
+    monkeypatch.chdir(tmp_path)
+    assert packaged_plans() == ("default", "fast", "thorough")
+    assert load_plan("fast", env={}).name == "fast"
+    with pytest.raises(PlanError, match="no such plan file: nope .packaged plans: default"):
+        load_plan("nope", env={})
+
+
+def test_a_file_of_that_name_wins_over_the_packaged_plan(tmp_path, monkeypatch, capsys):
+    """`default` names a packaged plan unless a file of that name exists."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").write_text("name: mine\n" + MINIMAL, encoding="utf-8")
+    assert load_plan("default", env={}).name == "mine"
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "fast.yaml").write_text("name: local\n" + MINIMAL, encoding="utf-8")
+    assert main(["plan", "--plan", "fast"]) == 0
+    assert "name: local" in capsys.readouterr().out
+
+
+def test_run_in_an_empty_folder_uses_the_packaged_default(tmp_path, monkeypatch, capsys):
+    """`fallback-kit run works.csv --sandbox` from a folder with nothing else in it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "works.csv").write_text("work_id,doi\nw1,10.1234/abc\n", encoding="utf-8")
+    code = main(["run", "works.csv", "--sandbox", "--no-progress", "--out", "out"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "out").is_dir()
 
 
 def test_default_plan_is_the_four_tier_plan():
     """The default plan has the tiers, budgets and thresholds the README promises."""
-    plan = load_plan(PLANS / "default.yaml", env={})
+    plan = load_plan("default", env={})
     assert [(t.name, t.sources, t.parallel) for t in plan.tiers] == [
         ("direct_oa", ("unpaywall", "arxiv", "pmc"), 2),
         ("doi_follow", ("doi_redirect",), 1),
@@ -135,3 +183,58 @@ def test_replace_revalidates():
     assert plan.replace(**{"tiers[0].parallel": 3}).tiers[0].parallel == 3
     with pytest.raises(PlanError):
         plan.replace(**{"budgets.total_attempts": 0})
+
+
+# ---- defaults written once (issue 12) -----------------------------------------------
+
+SECTIONS = (Budgets, Tier, SourcePolicy, BreakerPolicy, GatePolicy, Thresholds,
+            RateLimitPolicy, Politeness, Plan)
+
+
+def _int_defaults() -> Counter:
+    out: Counter = Counter()
+    for cls in SECTIONS:
+        for f in fields(cls):
+            values = f.default if isinstance(f.default, tuple) else (f.default,)
+            out.update(v for v in values if type(v) is int and v > 1)
+    return out
+
+
+def test_each_default_is_written_once_in_plan_py():
+    """A default number appears in contracts/plan.py as often as fields have it: on the
+    field, never again in the loader or the writer."""
+    tree = ast.parse(Path(plan_module.__file__).read_text(encoding="utf-8"))
+    written = Counter(n.value for n in ast.walk(tree)
+                      if isinstance(n, ast.Constant) and type(n.value) is int)
+    defaults = _int_defaults()
+    assert defaults  # the scan sees the defaults
+    assert {v: written[v] for v in defaults} == dict(defaults)
+
+
+@pytest.mark.parametrize("section", ["budgets", "gates", "thresholds"])
+def test_an_absent_or_null_value_is_the_dataclass_default(section):
+    empty = load_plan_text(MINIMAL)
+    cls = type(getattr(empty, section))
+    assert getattr(empty, section) == cls()
+    nulls = "\n".join(f"  {f.name}:" for f in fields(cls) if "kind" in f.metadata)
+    assert getattr(load_plan_text(f"{MINIMAL}{section}:\n{nulls}\n"), section) == cls()
+
+
+def test_the_gates_use_the_plans_config_shapes():
+    """One shape per config: the breaker and rate-limit settings of the gates are the
+    plan's dataclasses, not clones."""
+    assert gates_module.BreakerConfig is BreakerPolicy
+    assert gates_module.RateLimit is RateLimitPolicy
+
+
+def test_a_rate_limit_needs_its_rate():
+    [(path, msg)] = problems(MINIMAL + "politeness:\n  rate_limits:\n    a.org: {burst: 2}\n")
+    assert (path, msg) == ('politeness.rate_limits["a.org"].per_second', "is required")
+
+
+def test_plan_loading_is_made_of_short_steps():
+    """No function of contracts/plan.py is longer than 40 lines (plan_from_dict was 134)."""
+    tree = ast.parse(Path(plan_module.__file__).read_text(encoding="utf-8"))
+    long = {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(tree)
+            if isinstance(n, ast.FunctionDef) and n.end_lineno - n.lineno + 1 > 40}
+    assert long == {}

@@ -242,15 +242,16 @@ def test_finish_stamps_the_end(store: RunStore) -> None:
 
 
 def test_ten_thousand_works_write_quickly(tmp_path: Path) -> None:
-    """10,000 works x 4 attempts, one transaction per work, take a few seconds at most."""
+    """10,000 works x 4 attempts, one transaction per work, take a few CPU seconds at most
+    (a guard against a quadratic slip; the speed target lives in benchmarks/)."""
     s = RunStore.create(tmp_path, plan_yaml=PLAN, meta={})
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for i in range(10_000):
         wid = f"w{i}"
         for src in ("a", "b", "c", "d"):
             s.emit(attempt(wid, src))
         s.emit(resolution(wid))
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     assert s.counts()["attempts"] == 40_000
     s.close()
     assert elapsed < 5.0, f"took {elapsed:.2f}s"

@@ -94,7 +94,7 @@ def test_projection_agrees_with_a_real_run_of_the_tuned_plan(tmp_path):
     (measured once: 78 vs 78 works, P50 1672 vs 2057 ms, P95 6511 vs 6343 ms)."""
     works = read_works(ROOT / "sample_works.csv")
     lifted = {"per_second": 1000, "burst": 50}
-    plan = load_plan(ROOT / "plans/default.yaml", env={}, overrides={
+    plan = load_plan("default", env={}, overrides={
         "politeness.rate_limits": {"web.archive.org": lifted, "archive.org": lifted}})
     first = run_works(works, plan, out=tmp_path / "base", time_scale=0.1, concurrency=8,
                       progress=False, seed=7)
@@ -117,7 +117,7 @@ def _attempts(rows):
 def test_hedge_points_count_from_the_tiers_start():
     """A late tier's hedge point is how long *it* took to win, not the time since the work
     started: tier `late` starts at 9000 ms and wins 100-500 ms later in every work."""
-    plan = load_plan(ROOT / "plans/default.yaml", env={})
+    plan = load_plan("default", env={})
     first, late = plan.tiers[0].name, plan.tiers[1].name
     rows = []
     for k in range(20):
@@ -133,7 +133,7 @@ def test_hedge_points_count_from_the_tiers_start():
 
 
 def test_hedge_points_need_enough_wins():
-    plan = load_plan(ROOT / "plans/default.yaml", env={})
+    plan = load_plan("default", env={})
     rows = [(f"w{k}", plan.tiers[0].name, "arxiv", "success", 0.0, 10.0) for k in range(4)]
     assert hedge_points(plan, _attempts(rows)) == {}
     assert hedge_points(plan, _attempts(rows), min_wins=4) == {"tiers[0].hedge_after_ms": 10}

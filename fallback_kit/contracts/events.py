@@ -17,6 +17,8 @@ __all__ = [
     "Attempt",
     "BreakerEvent",
     "Event",
+    "FAILED",
+    "NOT_TRIED",
     "EventSink",
     "ListSink",
     "Outcome",
@@ -38,6 +40,17 @@ class Outcome(StrEnum):
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
     ERROR = "error"
+
+
+#: The one grouping of outcomes (analysis, tuning and plots read it): every outcome is
+#: SUCCESS, CANCELLED, or in exactly one of these two groups.
+#: No request was made: the source lacked an identifier, or a gate stopped the try.
+NOT_TRIED = frozenset({Outcome.NOT_APPLICABLE, Outcome.SKIPPED})
+#: The source was asked and the try ended without a PDF.
+FAILED = frozenset({
+    Outcome.NO_PDF, Outcome.INVALID_PDF, Outcome.RETRYABLE, Outcome.NONRETRYABLE,
+    Outcome.TIMEOUT, Outcome.ERROR,
+})
 
 
 class ResolutionStatus(StrEnum):

@@ -19,11 +19,14 @@ import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .registry import SOURCE_NAMES, SOURCE_SPECS
 
 __all__ = [
     "KNOWN_SOURCES",
@@ -40,21 +43,13 @@ __all__ = [
     "Tier",
     "load_plan",
     "load_plan_text",
+    "packaged_plan_text",
+    "packaged_plans",
     "plan_from_dict",
 ]
 
-KNOWN_SOURCES = (
-    "unpaywall",
-    "arxiv",
-    "pmc",
-    "doi_redirect",
-    "landing_scrape",
-    "europe_pmc",
-    "wayback",
-    "openalex",
-    "crossref",
-    "semantic_scholar",
-)
+#: the plan names of the sources (the registry's, in its order)
+KNOWN_SOURCES = SOURCE_NAMES
 OFFLINE_BEHAVIORS = ("metadata_only", "block_all", "cache_only")
 ENV_PREFIX = "FALLBACK_KIT_"
 _ENV_SECTIONS = ("NAME", "BUDGETS", "SOURCES", "GATES", "THRESHOLDS", "POLITENESS")
@@ -77,14 +72,25 @@ def _problem_line(path: str, message: str) -> str:
     return f"{path}{message}" if message.startswith(":") else f"{path} {message}"
 
 
+def _rule(default: Any, kind: str, **how: Any) -> Any:
+    """A plan field: its default, written once here, and how the loader reads it.
+
+    `kind` is int (`minimum`, 1 unless given), number (> 0), bool, str, statuses or
+    choice (`choices`); `optional=True` lets YAML `null` mean "not set". Fields without
+    a rule (nested sections, tier names and sources, options) have their own step in
+    `plan_from_dict`.
+    """
+    return field(default=default, metadata={"kind": kind, **how})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Budgets:
     """Limits for one work: a hard deadline, a cap on tries (retries count) and concurrency."""
 
-    total_timeout_ms: int = 120_000
-    total_attempts: int = 20
-    max_concurrent: int = 3
-    per_source_timeout_ms: int = 10_000
+    total_timeout_ms: int = _rule(120_000, "int")
+    total_attempts: int = _rule(20, "int")
+    max_concurrent: int = _rule(3, "int")
+    per_source_timeout_ms: int = _rule(10_000, "int")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,58 +99,67 @@ class Tier:
 
     name: str
     sources: tuple[str, ...]
-    parallel: int = 1
-    hedge_after_ms: int | None = None  # start the next tier if this one has not won by then
+    parallel: int = _rule(1, "int")
+    #: start the next tier if this one has not won by then
+    hedge_after_ms: int | None = _rule(None, "int", optional=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourcePolicy:
     """How one source is tried. `timeout_ms=None` means the plan's per-source budget."""
 
-    timeout_ms: int | None = None
-    retries_max: int = 1
-    robots_respect: bool = False
-    backoff_base_ms: int = 250
-    backoff_cap_ms: int = 5_000
+    timeout_ms: int | None = _rule(None, "int", optional=True)
+    retries_max: int = _rule(1, "int", minimum=0)
+    robots_respect: bool = _rule(False, "bool")
+    backoff_base_ms: int = _rule(250, "int")
+    backoff_cap_ms: int = _rule(5_000, "int")
+    #: the source's own options, declared in the registry (contracts/registry.py)
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BreakerPolicy:
-    failure_threshold: int = 5
-    window_ms: int = 30_000
-    cooldown_ms: int = 15_000
-    half_open_probes: int = 1
+    """When a host's breaker opens and how it recovers (web.gates.CircuitBreaker)."""
+
+    failure_threshold: int = _rule(5, "int")  # failures within the window that open it
+    window_ms: int = _rule(30_000, "int")
+    cooldown_ms: int = _rule(15_000, "int")  # open -> half-open after this long
+    half_open_probes: int = _rule(1, "int")  # requests let through while half-open
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatePolicy:
     """Gates in front of every try: breaker, rate wait, offline behaviour."""
 
-    skip_if_breaker_open: bool = True
-    offline: bool = False
-    offline_behavior: str = "metadata_only"
-    skip_if_rate_wait_exceeds_ms: int = 5_000
+    skip_if_breaker_open: bool = _rule(True, "bool")
+    offline: bool = _rule(False, "bool")
+    offline_behavior: str = _rule("metadata_only", "choice", choices=OFFLINE_BEHAVIORS)
+    skip_if_rate_wait_exceeds_ms: int = _rule(5_000, "int", minimum=0)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Thresholds:
-    retryable_statuses: tuple[int, ...] = (429, 502, 503, 504)
-    terminal_statuses: tuple[int, ...] = (400, 401, 403, 404, 405, 410)
+    """The HTTP statuses that are retried, and those that stop a source's retries; a
+    status in neither list is not retried either."""
+
+    retryable_statuses: tuple[int, ...] = _rule((429, 502, 503, 504), "statuses")
+    terminal_statuses: tuple[int, ...] = _rule((400, 401, 403, 404, 405, 410), "statuses")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimitPolicy:
-    per_second: float
-    burst: int = 1
+    """At most `per_second` requests per second to a host, with bursts up to `burst`."""
+
+    per_second: float = _rule(MISSING, "number")
+    burst: int = _rule(1, "int")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Politeness:
     """Who we are to the services, and how fast we may ask them (overrides the defaults)."""
 
-    email: str | None = None
+    email: str | None = _rule(None, "str", optional=True)
     rate_limits: Mapping[str, RateLimitPolicy] = field(default_factory=dict)
 
 
@@ -152,8 +167,8 @@ class Politeness:
 class Plan:
     """A validated, effective plan. Build it with `load_plan` or `plan_from_dict`."""
 
-    name: str = "plan"
-    description: str = ""
+    name: str = _rule("plan", "str")
+    description: str = _rule("", "str")
     budgets: Budgets = field(default_factory=Budgets)
     tiers: tuple[Tier, ...] = ()
     sources: Mapping[str, SourcePolicy] = field(default_factory=dict)
@@ -217,21 +232,49 @@ class Plan:
 # loading
 
 
+def packaged_plans() -> tuple[str, ...]:
+    """The names of the ready plans shipped inside the package (`fallback_kit/plans/`)."""
+    folder = resources.files("fallback_kit").joinpath("plans")
+    return tuple(sorted(p.name[: -len(".yaml")] for p in folder.iterdir()
+                        if p.name.endswith(".yaml")))
+
+
+def packaged_plan_text(name: str) -> str:
+    """The YAML text of the packaged plan `name` (`default`, `fast`, `thorough`)."""
+    if name not in packaged_plans():
+        known = ", ".join(packaged_plans())
+        raise PlanError([("", f"no packaged plan {name!r} (packaged: {known})")], source=name)
+    return resources.files("fallback_kit").joinpath("plans", f"{name}.yaml").read_text("utf-8")
+
+
+def _plan_source(path: str | Path) -> tuple[str, str]:
+    """(YAML text, source label) of a plan file, or of a packaged plan named `path`
+    when no file of that name exists (so `load_plan("default")` works from any folder)."""
+    where = Path(path)
+    if isinstance(path, str) and not where.exists() and path in packaged_plans():
+        return packaged_plan_text(path), path
+    try:
+        return where.read_text(encoding="utf-8"), str(where)
+    except FileNotFoundError:
+        hint = f" (packaged plans: {', '.join(packaged_plans())})"
+        raise PlanError([("", f"no such plan file: {where}{hint}")], source=str(where)) from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise PlanError([("", f"cannot read plan file: {exc}")], source=str(where)) from None
+
+
 def load_plan(
     path: str | Path,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Plan:
-    """Load a plan: YAML file < `FALLBACK_KIT_*` environment < overrides. Raises PlanError."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError([("", f"no such plan file: {path}")], source=str(path)) from None
-    except (IsADirectoryError, UnicodeDecodeError) as exc:
-        raise PlanError([("", f"cannot read plan file: {exc}")], source=str(path)) from None
+    """Load a plan: YAML file < `FALLBACK_KIT_*` environment < overrides. Raises PlanError.
+
+    `path` is a YAML file, or the name of a packaged plan (`packaged_plans()`: default,
+    fast, thorough) when no file of that name exists.
+    """
+    text, source = _plan_source(path)
     return load_plan_text(
-        text, env=os.environ if env is None else env, overrides=overrides, source=str(path)
+        text, env=os.environ if env is None else env, overrides=overrides, source=source
     )
 
 
@@ -453,127 +496,18 @@ def plan_from_dict(
 ) -> Plan:
     """Validate plain data into a Plan; raise PlanError listing every fault with its path."""
     r = _Reader()
-    top = r.mapping(
-        dict(data),
-        "",
-        ("name", "description", "budgets", "tiers", "sources", "gates", "thresholds", "politeness"),
-    )
-    name = r.string(top, "name", "", "plan") or "plan"
-    description = r.string(top, "description", "", "") or ""
-
-    b = r.mapping(top.get("budgets"), "budgets", _keys(Budgets))
-    d = Budgets()
-    budgets = Budgets(
-        total_timeout_ms=r.integer(b, "total_timeout_ms", "budgets", d.total_timeout_ms) or 1,
-        total_attempts=r.integer(b, "total_attempts", "budgets", d.total_attempts) or 1,
-        max_concurrent=r.integer(b, "max_concurrent", "budgets", d.max_concurrent) or 1,
-        per_source_timeout_ms=r.integer(
-            b, "per_source_timeout_ms", "budgets", d.per_source_timeout_ms
-        )
-        or 1,
-    )
-
+    top = r.mapping(dict(data), "", _TOP_KEYS)
+    budgets = _read_section(r, Budgets, top.get("budgets"), "budgets")
     tiers = _read_tiers(r, top.get("tiers"))
-    used = {s for t in tiers for s in t.sources}
-
-    raw_sources = r.mapping(top.get("sources"), "sources", KNOWN_SOURCES)
-    policies: dict[str, SourcePolicy] = {}
-    for sname, raw in raw_sources.items():
-        if sname not in KNOWN_SOURCES:
-            continue
-        path = f"sources.{sname}"
-        p = r.mapping(raw, path, _keys(SourcePolicy))
-        dp = SourcePolicy()
-        options = p.get("options", {})
-        if not isinstance(options, dict):
-            r.fail(f"{path}.options", "must be a mapping")
-            options = {}
-        policies[sname] = SourcePolicy(
-            timeout_ms=r.integer(p, "timeout_ms", path, None),
-            retries_max=r.integer(p, "retries_max", path, dp.retries_max, minimum=0) or 0,
-            robots_respect=r.boolean(p, "robots_respect", path, dp.robots_respect),
-            backoff_base_ms=r.integer(p, "backoff_base_ms", path, dp.backoff_base_ms) or 1,
-            backoff_cap_ms=r.integer(p, "backoff_cap_ms", path, dp.backoff_cap_ms) or 1,
-            options=dict(options),
-        )
-    for sname in sorted(used - set(policies)):
-        policies[sname] = SourcePolicy()
-    for sname, pol in policies.items():
-        if pol.timeout_ms is not None and pol.timeout_ms > budgets.total_timeout_ms:
-            r.fail(
-                f"sources.{sname}.timeout_ms",
-                f"({pol.timeout_ms}) exceeds budgets.total_timeout_ms ({budgets.total_timeout_ms})",
-            )
-
-    g = r.mapping(top.get("gates"), "gates", _keys(GatePolicy))
-    dg = GatePolicy()
-    offline_behavior = r.string(g, "offline_behavior", "gates", dg.offline_behavior)
-    if offline_behavior not in OFFLINE_BEHAVIORS:
-        r.fail(
-            "gates.offline_behavior",
-            f"must be one of {', '.join(OFFLINE_BEHAVIORS)}"
-            + _suggest(str(offline_behavior), OFFLINE_BEHAVIORS),
-        )
-        offline_behavior = dg.offline_behavior
-    br = r.mapping(g.get("breaker"), "gates.breaker", _keys(BreakerPolicy))
-    dbr = BreakerPolicy()
-    gates = GatePolicy(
-        skip_if_breaker_open=r.boolean(g, "skip_if_breaker_open", "gates", dg.skip_if_breaker_open),
-        offline=r.boolean(g, "offline", "gates", dg.offline),
-        offline_behavior=offline_behavior or dg.offline_behavior,
-        skip_if_rate_wait_exceeds_ms=r.integer(
-            g, "skip_if_rate_wait_exceeds_ms", "gates", dg.skip_if_rate_wait_exceeds_ms, minimum=0
-        )
-        or 0,
-        breaker=BreakerPolicy(
-            failure_threshold=r.integer(
-                br, "failure_threshold", "gates.breaker", dbr.failure_threshold
-            )
-            or 1,
-            window_ms=r.integer(br, "window_ms", "gates.breaker", dbr.window_ms) or 1,
-            cooldown_ms=r.integer(br, "cooldown_ms", "gates.breaker", dbr.cooldown_ms) or 1,
-            half_open_probes=r.integer(
-                br, "half_open_probes", "gates.breaker", dbr.half_open_probes
-            )
-            or 1,
-        ),
-    )
-
-    th = r.mapping(top.get("thresholds"), "thresholds", _keys(Thresholds))
-    dth = Thresholds()
-    thresholds = Thresholds(
-        retryable_statuses=r.statuses(
-            th, "retryable_statuses", "thresholds", dth.retryable_statuses
-        ),
-        terminal_statuses=r.statuses(th, "terminal_statuses", "thresholds", dth.terminal_statuses),
-    )
-    both = set(thresholds.retryable_statuses) & set(thresholds.terminal_statuses)
-    if both:
-        r.fail("thresholds", f"statuses {sorted(both)} are both retryable and terminal")
-
-    po = r.mapping(top.get("politeness"), "politeness", _keys(Politeness))
-    limits: dict[str, RateLimitPolicy] = {}
-    raw_limits = po.get("rate_limits") or {}
-    if not isinstance(raw_limits, dict):
-        r.fail("politeness.rate_limits", "must be a mapping of host -> {per_second, burst}")
-        raw_limits = {}
-    for host, raw in raw_limits.items():
-        path = _join_key("politeness.rate_limits", str(host))
-        lim = r.mapping(raw, path, _keys(RateLimitPolicy))
-        limits[str(host)] = RateLimitPolicy(
-            per_second=r.number(lim, "per_second", path, 1.0),
-            burst=r.integer(lim, "burst", path, 1) or 1,
-        )
-    email = r.string(po, "email", "politeness", None)
-    if email is not None and "@" not in email:
-        r.fail("politeness.email", f"{email!r} is not an email address")
-    politeness = Politeness(email=email, rate_limits=limits)
-
+    policies = _read_policies(r, top.get("sources"), tiers, budgets)
+    gates = _read_gates(r, top.get("gates"))
+    thresholds = _read_thresholds(r, top.get("thresholds"))
+    politeness = _read_politeness(r, top.get("politeness"))
+    head = _read_fields(r, Plan, top, "")
     if r.problems:
         raise PlanError(r.problems, source=source)
     return Plan(
-        name=name,
-        description=description,
+        **head,
         budgets=budgets,
         tiers=tiers,
         sources=policies,
@@ -582,6 +516,133 @@ def plan_from_dict(
         politeness=politeness,
         origins=dict(origins or {}),
     )
+
+
+#: the keys of a plan's top level (every Plan field but the bookkeeping of origins)
+_TOP_KEYS = tuple(f.name for f in fields(Plan) if f.name != "origins")
+#: a stand-in of each kind for a required field that is missing (the plan fails anyway)
+_PLACEHOLDERS = {"int": 1, "number": 1.0, "bool": False, "str": "", "statuses": ()}
+
+
+def _read_fields(r: _Reader, cls: type, raw: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """The values of `cls`'s ruled fields (see `_rule`) found in `raw`; a field absent
+    (or null) keeps its dataclass default, so defaults are written only on the fields."""
+    out: dict[str, Any] = {}
+    for f in fields(cls):
+        if "kind" not in f.metadata:
+            continue
+        if raw.get(f.name) is None:
+            if f.default is MISSING:
+                r.fail(_join(path, f.name), "is required")
+                out[f.name] = _PLACEHOLDERS[f.metadata["kind"]]
+            continue
+        out[f.name] = _read_value(r, f, raw, path)
+    return out
+
+
+def _read_value(r: _Reader, f: Field[Any], raw: Mapping[str, Any], path: str) -> Any:
+    """One present field, read by its rule; a bad value is a fault and gives the default."""
+    how, kind = f.metadata, f.metadata["kind"]
+    default: Any = _PLACEHOLDERS[kind] if f.default is MISSING else f.default
+    if kind == "int":
+        return r.integer(raw, f.name, path, default, minimum=how.get("minimum", 1))
+    if kind == "number":
+        return r.number(raw, f.name, path, default)
+    if kind == "bool":
+        return r.boolean(raw, f.name, path, default)
+    if kind == "statuses":
+        return r.statuses(raw, f.name, path, default)
+    value = r.string(raw, f.name, path, default)
+    choices = how.get("choices")
+    if choices and value not in choices:
+        r.fail(_join(path, f.name),
+               f"must be one of {', '.join(choices)}" + _suggest(str(value), choices))
+        return default
+    return value
+
+
+def _read_section(r: _Reader, cls: type, raw: Any, path: str, **nested: Any) -> Any:
+    """A section that is one dataclass: its keys checked, its ruled fields read."""
+    given = r.mapping(raw, path, _keys(cls))
+    return cls(**_read_fields(r, cls, given, path), **nested)
+
+
+def _read_policies(
+    r: _Reader, raw: Any, tiers: tuple[Tier, ...], budgets: Budgets
+) -> dict[str, SourcePolicy]:
+    """`sources`: one policy per known source named there, a default one for every
+    other source of the tiers; a timeout longer than the work's deadline is a fault."""
+    given = r.mapping(raw, "sources", KNOWN_SOURCES)
+    policies: dict[str, SourcePolicy] = {}
+    for name, raw_policy in given.items():
+        if name not in KNOWN_SOURCES:
+            continue
+        path = f"sources.{name}"
+        p = r.mapping(raw_policy, path, _keys(SourcePolicy))
+        options = _read_options(r, name, p.get("options"), f"{path}.options")
+        policies[name] = SourcePolicy(**_read_fields(r, SourcePolicy, p, path), options=options)
+    for name in sorted({s for t in tiers for s in t.sources} - set(policies)):
+        policies[name] = SourcePolicy()
+    for name, pol in policies.items():
+        if pol.timeout_ms is not None and pol.timeout_ms > budgets.total_timeout_ms:
+            r.fail(
+                f"sources.{name}.timeout_ms",
+                f"({pol.timeout_ms}) exceeds budgets.total_timeout_ms ({budgets.total_timeout_ms})",
+            )
+    return policies
+
+
+def _read_gates(r: _Reader, raw: Any) -> GatePolicy:
+    given = r.mapping(raw, "gates", _keys(GatePolicy))
+    breaker = _read_section(r, BreakerPolicy, given.get("breaker"), "gates.breaker")
+    return GatePolicy(**_read_fields(r, GatePolicy, given, "gates"), breaker=breaker)
+
+
+def _read_thresholds(r: _Reader, raw: Any) -> Thresholds:
+    thresholds: Thresholds = _read_section(r, Thresholds, raw, "thresholds")
+    both = set(thresholds.retryable_statuses) & set(thresholds.terminal_statuses)
+    if both:
+        r.fail("thresholds", f"statuses {sorted(both)} are both retryable and terminal")
+    return thresholds
+
+
+def _read_politeness(r: _Reader, raw: Any) -> Politeness:
+    given = r.mapping(raw, "politeness", _keys(Politeness))
+    raw_limits = given.get("rate_limits") or {}
+    if not isinstance(raw_limits, dict):
+        r.fail("politeness.rate_limits", "must be a mapping of host -> {per_second, burst}")
+        raw_limits = {}
+    limits = {
+        str(host): _read_section(r, RateLimitPolicy, lim, _join_key("politeness.rate_limits",
+                                                                    str(host)))
+        for host, lim in raw_limits.items()
+    }
+    politeness = Politeness(**_read_fields(r, Politeness, given, "politeness"),
+                            rate_limits=limits)
+    if politeness.email is not None and "@" not in politeness.email:
+        r.fail("politeness.email", f"{politeness.email!r} is not an email address")
+    return politeness
+
+
+def _read_options(r: _Reader, source: str, raw: Any, path: str) -> dict[str, Any]:
+    """A source's `options`: only the keys its registry entry lists, each of its type."""
+    specs = SOURCE_SPECS[source].options
+    if not specs and isinstance(raw, dict):
+        for key in raw:
+            r.fail(_join(path, key), f"is not a known key: {source} takes no options")
+        return {}
+    given = r.mapping(raw, path, tuple(specs))
+    out: dict[str, Any] = {}
+    for key, spec in specs.items():
+        if key not in given:
+            continue
+        if spec.type is bool:
+            out[key] = r.boolean(given, key, path, spec.default)
+        elif spec.type is int:
+            out[key] = r.integer(given, key, path, spec.default, minimum=0)
+        else:
+            out[key] = r.string(given, key, path, spec.default)
+    return out
 
 
 def _read_tiers(r: _Reader, raw: Any) -> tuple[Tier, ...]:
@@ -611,33 +672,49 @@ def _read_tiers(r: _Reader, raw: Any) -> tuple[Tier, ...]:
         elif name in names:
             r.fail(f"{path}.name", f"{name!r} is used by another tier")
         names.add(name)
-        srcs = t.get("sources")
-        if not srcs:
-            r.fail(f"{path}.sources", "must list at least one source")
-            srcs = []
-        elif not isinstance(srcs, list):
-            r.fail(f"{path}.sources", f"must be a list of source names, got {_type_name(srcs)}")
-            srcs = []
-        good: list[str] = []
-        for j, s in enumerate(srcs):
-            spath = f"{path}.sources[{j}]"
-            if not isinstance(s, str):
-                r.fail(spath, f"must be a source name, got {_type_name(s)}")
-            elif s not in KNOWN_SOURCES:
-                r.fail(spath, f": unknown source {s!r}" + _suggest(s, KNOWN_SOURCES))
-            elif s in seen_in:
-                r.fail(
-                    spath,
-                    f": source {s!r} is already in tier {seen_in[s]!r}; a source may "
-                    "appear in one tier only",
-                )
-            else:
-                seen_in[s] = name
-                good.append(s)
-        parallel = r.integer(t, "parallel", path, 1) or 1
-        hedge = r.integer(t, "hedge_after_ms", path, None)
-        tiers.append(Tier(name=name, sources=tuple(good), parallel=parallel, hedge_after_ms=hedge))
+        good = _read_tier_sources(r, t.get("sources"), path, name, seen_in)
+        tiers.append(Tier(name=name, sources=good, **_read_fields(r, Tier, t, path)))
     return tuple(tiers)
+
+
+def _read_tier_sources(
+    r: _Reader, srcs: Any, path: str, tier: str, seen_in: dict[str, str]
+) -> tuple[str, ...]:
+    """A tier's `sources`: known names, each in one tier only (`seen_in` says where)."""
+    if not srcs:
+        r.fail(f"{path}.sources", "must list at least one source")
+        return ()
+    if not isinstance(srcs, list):
+        r.fail(f"{path}.sources", f"must be a list of source names, got {_type_name(srcs)}")
+        return ()
+    good: list[str] = []
+    for j, s in enumerate(srcs):
+        spath = f"{path}.sources[{j}]"
+        if not isinstance(s, str):
+            r.fail(spath, f"must be a source name, got {_type_name(s)}")
+        elif s not in KNOWN_SOURCES:
+            r.fail(spath, f": unknown source {s!r}" + _suggest(s, KNOWN_SOURCES))
+        elif s in seen_in:
+            r.fail(
+                spath,
+                f": source {s!r} is already in tier {seen_in[s]!r}; a source may "
+                "appear in one tier only",
+            )
+        else:
+            seen_in[s] = tier
+            good.append(s)
+    return tuple(good)
+
+
+def _ruled_dict(obj: Any) -> dict[str, Any]:
+    """The ruled fields of a plan section as plain data (an unset optional left out)."""
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if "kind" not in f.metadata or (value is None and f.metadata.get("optional")):
+            continue
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def _plan_to_dict(plan: Plan) -> dict[str, Any]:
@@ -648,45 +725,22 @@ def _plan_to_dict(plan: Plan) -> dict[str, Any]:
         return d
 
     def policy(p: SourcePolicy) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "timeout_ms": p.timeout_ms,
-            "retries_max": p.retries_max,
-            "robots_respect": p.robots_respect,
-            "backoff_base_ms": p.backoff_base_ms,
-            "backoff_cap_ms": p.backoff_cap_ms,
-        }
-        if d["timeout_ms"] is None:
-            del d["timeout_ms"]
+        d = _ruled_dict(p)
         if p.options:
             d["options"] = copy.deepcopy(dict(p.options))
         return d
 
-    b, g, th, po = plan.budgets, plan.gates, plan.thresholds, plan.politeness
     out: dict[str, Any] = {"name": plan.name}
     if plan.description:
         out["description"] = plan.description
-    out["budgets"] = {f.name: getattr(b, f.name) for f in fields(Budgets)}
+    out["budgets"] = _ruled_dict(plan.budgets)
     out["tiers"] = [tier(t) for t in plan.tiers]
     out["sources"] = {name: policy(p) for name, p in plan.sources.items()}
-    out["gates"] = {
-        "skip_if_breaker_open": g.skip_if_breaker_open,
-        "offline": g.offline,
-        "offline_behavior": g.offline_behavior,
-        "skip_if_rate_wait_exceeds_ms": g.skip_if_rate_wait_exceeds_ms,
-        "breaker": {f.name: getattr(g.breaker, f.name) for f in fields(BreakerPolicy)},
-    }
-    out["thresholds"] = {
-        "retryable_statuses": list(th.retryable_statuses),
-        "terminal_statuses": list(th.terminal_statuses),
-    }
-    pol: dict[str, Any] = {}
-    if po.email is not None:
-        pol["email"] = po.email
-    if po.rate_limits:
-        pol["rate_limits"] = {
-            h: {"per_second": lim.per_second, "burst": lim.burst}
-            for h, lim in po.rate_limits.items()
-        }
+    out["gates"] = {**_ruled_dict(plan.gates), "breaker": _ruled_dict(plan.gates.breaker)}
+    out["thresholds"] = _ruled_dict(plan.thresholds)
+    pol = _ruled_dict(plan.politeness)
+    if plan.politeness.rate_limits:
+        pol["rate_limits"] = {h: _ruled_dict(lim) for h, lim in plan.politeness.rate_limits.items()}
     if pol:
         out["politeness"] = pol
     return out

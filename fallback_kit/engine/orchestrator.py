@@ -25,6 +25,7 @@ import httpx
 
 from ..contracts.events import Attempt, EventSink, Outcome, Resolution, ResolutionStatus
 from ..contracts.plan import Plan, SourcePolicy, Tier
+from ..contracts.reasons import Reason, download_reason, http_reason
 from ..contracts.timescale import TimeScale
 from ..contracts.works import Work
 from ..sources.base import Source, SourceContext, SourceResult
@@ -356,14 +357,14 @@ class Orchestrator:
                 tier_slots.release()
                 raise
         except asyncio.CancelledError:
-            reason = "work_deadline" if state.stop_reason == "deadline" else "not_started"
+            reason = Reason.WORK_DEADLINE if state.stop_reason == "deadline" else Reason.NOT_STARTED
             self._emit(run, SourceResult(outcome=Outcome.CANCELLED, reason=reason), fresh=True)
             raise
         if state.winner is not None or state.stop_reason is not None:
             # a sibling won while this source waited for its slot: it never starts
             tier_slots.release()  # first: a queued sibling of this tier then bids
             work_slots.release()  # for the work slot before it is handed out
-            self._emit(run, SourceResult(outcome=Outcome.CANCELLED, reason="not_started"),
+            self._emit(run, SourceResult(outcome=Outcome.CANCELLED, reason=Reason.NOT_STARTED),
                        fresh=True)
             return False
         run.started = asyncio.get_running_loop().time()
@@ -377,7 +378,7 @@ class Orchestrator:
         while True:
             if state.attempts_left <= 0:
                 state.budget_skips += 1
-                self._emit(run, SourceResult(outcome=Outcome.SKIPPED, reason="attempt_budget",
+                self._emit(run, SourceResult(outcome=Outcome.SKIPPED, reason=Reason.ATTEMPT_BUDGET,
                                              requests=run.requests))
                 return
             state.attempts_left -= 1
@@ -408,9 +409,9 @@ class Orchestrator:
         except asyncio.CancelledError:
             run.requests += _requests_of(fetcher)
             if state.stop_reason == "deadline" or loop.time() >= state.deadline:
-                outcome, reason = Outcome.TIMEOUT, "work_deadline"
+                outcome, reason = Outcome.TIMEOUT, Reason.WORK_DEADLINE
             else:
-                outcome, reason = Outcome.CANCELLED, "sibling_won"
+                outcome, reason = Outcome.CANCELLED, Reason.SIBLING_WON
             self._emit(run, SourceResult(outcome=outcome, reason=reason, requests=run.requests))
             raise
         run.requests += result.requests
@@ -423,7 +424,7 @@ class Orchestrator:
         except asyncio.CancelledError:
             timeout = run.state.stop_reason == "deadline"
             outcome = Outcome.TIMEOUT if timeout else Outcome.CANCELLED
-            reason = "work_deadline" if timeout else "sibling_won"
+            reason = Reason.WORK_DEADLINE if timeout else Reason.SIBLING_WON
             self._emit(run, SourceResult(outcome=outcome, reason=reason, requests=run.requests,
                                          meta={"last": last.reason}))
             raise
@@ -443,16 +444,16 @@ class Orchestrator:
         result = _with_requests(result, result.requests + _requests_of(fetcher) - before)
         if verdict is None:
             return result
-        return replace(result, outcome=Outcome.INVALID_PDF, reason=f"download_{verdict}")
+        return replace(result, outcome=Outcome.INVALID_PDF, reason=download_reason(verdict))
 
     def _gate_before_try(self, source: Source) -> str | None:
         """The reason to skip a source without sending anything, or None."""
         if self.plan.gates.offline and self.plan.gates.offline_behavior == "block_all":
-            return "offline"
+            return Reason.OFFLINE
         if self.plan.gates.skip_if_breaker_open:
             for host in source.hosts:
                 if self.gates.is_open(host):
-                    return "breaker_open"
+                    return Reason.BREAKER_OPEN
         return None
 
     async def _one_try(
@@ -460,22 +461,23 @@ class Orchestrator:
     ) -> SourceResult:
         """Run `source.find` once under its timeout; classify whatever happens."""
         fetcher.timeout_s = self._try_timeout(state, source)
-        ctx = SourceContext(http=fetcher, email=self.email, options=policy.options)
+        ctx = SourceContext(http=fetcher, email=self.email, options=policy.options,
+                            thresholds=self.plan.thresholds)
         try:
             async with asyncio.timeout(fetcher.timeout_s):
                 result = await source.find(state.work, ctx)
         except TimeoutError:
-            return SourceResult(outcome=Outcome.TIMEOUT, reason="source_timeout",
+            return SourceResult(outcome=Outcome.TIMEOUT, reason=Reason.SOURCE_TIMEOUT,
                                 requests=_requests_of(fetcher))
         except GateClosed as exc:
             return SourceResult(outcome=Outcome.SKIPPED, reason=exc.reason, host=exc.host,
                                 requests=_requests_of(fetcher))
         except httpx.TimeoutException as exc:
-            return SourceResult(outcome=Outcome.TIMEOUT, reason="http_timeout",
+            return SourceResult(outcome=Outcome.TIMEOUT, reason=Reason.HTTP_TIMEOUT,
                                 url=_url_of(exc), host=_host_of(exc),
                                 requests=_requests_of(fetcher))
         except httpx.TransportError as exc:
-            return SourceResult(outcome=Outcome.RETRYABLE, reason="connection_error",
+            return SourceResult(outcome=Outcome.RETRYABLE, reason=Reason.CONNECTION_ERROR,
                                 url=_url_of(exc), host=_host_of(exc),
                                 requests=_requests_of(fetcher),
                                 meta={"error": f"{type(exc).__name__}: {exc}"})
@@ -503,7 +505,7 @@ class Orchestrator:
         retryable = status in self.plan.thresholds.retryable_statuses
         return SourceResult(
             outcome=Outcome.RETRYABLE if retryable else Outcome.NONRETRYABLE,
-            reason=f"http_{status}", status=status, url=url,
+            reason=http_reason(status), status=status, url=url,
             host=httpx.URL(url).host if url else None,
             retry_after_s=exc.retry_after_s,
             requests=_requests_of(fetcher),
@@ -541,9 +543,10 @@ class Orchestrator:
                               pdf_url=redact_url(result.url) if result.url else None,
                               source=source, tier=tier, meta=redact(dict(result.meta)), **common)
         if state.stop_reason == "deadline":
-            return Resolution(status=ResolutionStatus.BUDGET_EXHAUSTED, reason="deadline", **common)
+            return Resolution(status=ResolutionStatus.BUDGET_EXHAUSTED, reason=Reason.DEADLINE,
+                              **common)
         if state.budget_skips:
-            return Resolution(status=ResolutionStatus.BUDGET_EXHAUSTED, reason="attempts",
+            return Resolution(status=ResolutionStatus.BUDGET_EXHAUSTED, reason=Reason.ATTEMPTS,
                               **common)
         return Resolution(status=ResolutionStatus.NOT_FOUND,
                           reason=_why_not_found(state.outcomes), **common)
@@ -618,13 +621,13 @@ def _host_of(exc: httpx.HTTPError) -> str | None:
 def _why_not_found(attempts: list[Attempt]) -> str:
     tried = [a for a in attempts if a.outcome is not Outcome.NOT_APPLICABLE]
     if not tried:
-        return "no_source_applicable"
+        return Reason.NO_SOURCE_APPLICABLE
     if all(a.outcome is Outcome.SKIPPED for a in tried):
-        return "all_skipped"
+        return Reason.ALL_SKIPPED
     ranked = [Outcome.INVALID_PDF, Outcome.TIMEOUT, Outcome.RETRYABLE, Outcome.NONRETRYABLE,
               Outcome.ERROR, Outcome.SKIPPED, Outcome.NO_PDF]
     for outcome in ranked:
         hit = next((a for a in tried if a.outcome is outcome), None)
         if hit is not None and outcome is not Outcome.NO_PDF:
             return f"{outcome}:{hit.reason}" if hit.reason else str(outcome)
-    return "no_pdf"
+    return Reason.NO_PDF

@@ -8,7 +8,7 @@ plan follows. "Run on sample" hands the current plan to your `on_run` and shows 
 figures it returns next to the previous run's, so two versions of a plan can be compared
 side by side.
 
-    ed = PlanEditor(load_plan("plans/default.yaml"), on_run=run_and_plot)
+    ed = PlanEditor(load_plan("default"), on_run=run_and_plot)
     ed            # in a notebook cell
     ed.plan       # the current valid Plan
 """
@@ -23,24 +23,29 @@ import inspect
 import io
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 
 from ..contracts.plan import (
-    KNOWN_SOURCES,
     OFFLINE_BEHAVIORS,
+    Budgets,
     Plan,
     PlanError,
     SourcePolicy,
+    Tier,
     plan_from_dict,
 )
+from ..contracts.registry import SOURCE_NAMES
 from ..engine.sync import run_sync
 
 __all__ = ["PlanEditor"]
 
-BUDGET_FIELDS = ("total_timeout_ms", "total_attempts", "max_concurrent", "per_source_timeout_ms")
+BUDGET_FIELDS = tuple(f.name for f in fields(Budgets))
+#: a new tier's parallelism: the plan's default
+_TIER_PARALLEL = Tier(name="", sources=()).parallel
 DEFAULT_SAVE_PATH = "plans/edited.yaml"
 _ERROR_STYLE = "color:#b00020;font-size:90%"
 _SMALL = w.Layout(width="150px")
@@ -107,8 +112,8 @@ class TierRow:
         self.index = index
         self.name = w.Text(value=str(tier.get("name") or ""), description="tier",
                            layout=w.Layout(width="260px"))
-        self.parallel = w.IntText(value=int(tier.get("parallel", 1)), description="parallel",
-                                  layout=_SMALL)
+        self.parallel = w.IntText(value=int(tier.get("parallel", _TIER_PARALLEL)),
+                                  description="parallel", layout=_SMALL)
         self.hedge_after_ms = w.IntText(
             value=int(tier.get("hedge_after_ms") or 0), description="hedge ms",
             tooltip="start the next tier if this one has not won after this many ms; 0 = off",
@@ -328,7 +333,7 @@ class PlanEditor:
         return {s for t in self._tiers for s in t.get("sources") or []}
 
     def _render_tiers(self) -> None:
-        addable = [s for s in KNOWN_SOURCES if s not in self._used_sources()]
+        addable = [s for s in SOURCE_NAMES if s not in self._used_sources()]
         labels: dict[str, w.HTML] = {f"budgets.{k}": v for k, v in self.budget_errors.items()}
         labels.update({f"gates.{k}": v for k, v in self.gate_errors.items()})
         labels["tiers"] = self.tiers_error
@@ -384,8 +389,8 @@ class PlanEditor:
             while f"tier{k}" in names:
                 k += 1
             name = f"tier{k}"
-        free = [s for s in KNOWN_SOURCES if s not in self._used_sources()]
-        self._tiers.append({"name": name, "parallel": 1, "sources": free[:1]})
+        free = [s for s in SOURCE_NAMES if s not in self._used_sources()]
+        self._tiers.append({"name": name, "parallel": _TIER_PARALLEL, "sources": free[:1]})
         if free:
             self._data["sources"].setdefault(free[0], {})
         self._restructure()

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..contracts.events import FAILED, NOT_TRIED
 from .stored_run import Run, open_run
 from .summary import QUANTILES, _none_if_nan, _pcts, _ratio, _resolved, summarize
 
@@ -35,8 +36,6 @@ __all__ = [
     "time_lost",
 ]
 
-NOT_TRIED = ("not_applicable", "skipped")  # no request was made
-FAILED = ("retryable", "nonretryable", "error", "invalid_pdf")
 
 RunLike = Run | str | os.PathLike[str]
 
@@ -138,7 +137,7 @@ def _attempt_table(att: pd.DataFrame, key: str) -> pd.DataFrame:
 def source_stats(run: RunLike | pd.DataFrame) -> pd.DataFrame:
     """Per source: attempts, tries (requests made: not not_applicable/skipped), successes,
     yield = successes / tries, P50/P95/P99 of try durations, timeouts, cancelled,
-    failures (retryable, nonretryable, error, invalid_pdf), skipped, retries."""
+    failures (tries that ended without a PDF: `contracts.events.FAILED`), skipped, retries."""
     return _attempt_table(_attempts(run), "source")
 
 

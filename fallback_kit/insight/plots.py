@@ -30,7 +30,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ..contracts.events import Outcome, ResolutionStatus
+from ..contracts.events import NOT_TRIED, Outcome, ResolutionStatus
+from .stats import LEVELS, percentiles
 
 __all__ = [
     "OUTCOME_COLORS",
@@ -65,8 +66,8 @@ STATUS_COLORS: dict[str, str] = {
     "error": "#d62728",
 }
 CANCELLED_STYLE: dict[str, Any] = {"hatch": "///", "alpha": 0.45}
-PERCENTILES: dict[str, float] = {"P50": 0.50, "P95": 0.95, "P99": 0.99}
-NOT_REQUESTED = ("not_applicable", "skipped")  # the source was never asked: no duration
+PERCENTILES: dict[str, float] = {f"P{round(q * 100)}": q for q in LEVELS}
+NOT_REQUESTED = tuple(str(o) for o in NOT_TRIED)  # the source was never asked: no duration
 _MIN_BAR_FRACTION = 0.004  # instantaneous attempts still get a visible sliver
 
 
@@ -166,10 +167,7 @@ def _order(values: Sequence[Any], series: pd.Series) -> list[str]:
 
 
 def _quantiles(values: Any) -> dict[str, float]:
-    arr = np.asarray(pd.Series(values, dtype="float64").dropna(), dtype="float64")
-    if arr.size == 0:
-        return {k: math.nan for k in PERCENTILES}
-    return {k: float(np.quantile(arr, q)) for k, q in PERCENTILES.items()}
+    return percentiles(pd.Series(values, dtype="float64"), PERCENTILES)
 
 
 def _durations(att: pd.DataFrame) -> pd.Series:

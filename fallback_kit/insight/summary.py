@@ -8,15 +8,14 @@ from typing import Any
 
 import pandas as pd
 
+from .stats import LEVELS, percentiles
+
 __all__ = ["QUANTILES", "summarize"]
 
-QUANTILES = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
+QUANTILES = {f"p{round(q * 100)}_ms": q for q in LEVELS}
 
 def _pcts(values: pd.Series) -> dict[str, float]:
-    values = values.dropna().astype("float64")
-    if values.empty:
-        return {k: math.nan for k in QUANTILES}
-    return {k: float(values.quantile(q)) for k, q in QUANTILES.items()}
+    return percentiles(values.astype("float64"), QUANTILES)
 
 
 def _ratio(num: float, den: float) -> float:

@@ -12,10 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..contracts.events import FAILED, Outcome
 from ..contracts.plan import Plan, PlanError
 from ..contracts.works import read_works
 from ..engine.replay import ReplayResult, SourceModel, models_from_attempts, replay
 from ..sources import get_source
+from .stats import percentile
 
 __all__ = ["HEDGE_QUANTILES", "Projection", "Recommendation", "hedge_points", "hedge_tradeoff",
            "models_of_run", "project", "recommend", "tuned_plan"]
@@ -54,15 +56,6 @@ class Recommendation:
                 "after": self.after.as_dict() if self.after else None}
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    k = (len(values) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
-
-
 def summarize(results: list[ReplayResult]) -> Projection:
     resolved = [r for r in results if r.status == "resolved"]
     lat = [r.elapsed_ms for r in resolved]
@@ -70,8 +63,8 @@ def summarize(results: list[ReplayResult]) -> Projection:
     return Projection(
         works=len(results), resolved=len(resolved),
         coverage=len(resolved) / len(results) if results else 0.0,
-        p50_ms=_percentile(lat, 0.5), p95_ms=_percentile(lat, 0.95),
-        p99_ms=_percentile(lat, 0.99),
+        p50_ms=percentile(lat, 0.5), p95_ms=percentile(lat, 0.95),
+        p99_ms=percentile(lat, 0.99),
         requests_per_resolved=reqs / len(resolved) if resolved else None,
     )
 
@@ -84,8 +77,7 @@ def project(plan: Plan, table: Mapping[str, Mapping[str, SourceModel]]) -> Proje
 def _source_stats(attempts: Any) -> dict[str, dict[str, float]]:
     stats: dict[str, dict[str, float]] = {}
     for source, group in attempts.groupby("source", observed=True):
-        tried = group[~group["outcome"].astype(str).isin(["not_applicable", "skipped",
-                                                           "cancelled"])]
+        tried = group[group["outcome"].astype(str).isin(_FINISHED)]
         wins = tried[tried["outcome"].astype(str) == "success"]
         dur = (tried["t_end_ms"] - tried["t_start_ms"]).clip(lower=1.0)
         win_dur = (wins["t_end_ms"] - wins["t_start_ms"]).tolist()
@@ -94,13 +86,15 @@ def _source_stats(attempts: Any) -> dict[str, dict[str, float]]:
             "wins": float(len(wins)),
             "yield": len(wins) / len(tried) if len(tried) else 0.0,
             "mean_ms": float(dur.mean()) if len(tried) else 0.0,
-            "p95_win_ms": _percentile([float(x) for x in win_dur], 0.95) or 0.0,
+            "p95_win_ms": percentile([float(x) for x in win_dur], 0.95) or 0.0,
             "wins_per_s": (len(wins) / (float(dur.sum()) / 1000)) if len(tried) else 0.0,
         }
     return stats
 
 
-_FAILED = ("no_pdf", "invalid_pdf", "timeout", "retryable", "nonretryable")
+#: tries that were asked and ended without a PDF, and those that ended at all
+_FAILED = tuple(str(o) for o in FAILED)
+_FINISHED = (str(Outcome.SUCCESS), *_FAILED)
 
 
 def models_of_run(run: Any, plan: Plan) -> dict[str, dict[str, SourceModel]]:
@@ -176,7 +170,7 @@ def hedge_points(plan: Plan, attempts: Any, *, q: float = 0.95,
         tier_wins = wins[wins["tier"].astype(str) == tier.name]
         took = [float(row.t_end_ms) - float(started[(row.work_id, tier.name)])
                 for row in tier_wins.itertuples(index=False)]
-        p = _percentile(took, q)
+        p = percentile(took, q)
         if p is not None and len(took) >= min_wins:
             out[f"tiers[{i}].hedge_after_ms"] = max(1, int(p))
     return out

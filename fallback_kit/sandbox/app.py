@@ -91,9 +91,17 @@ class SandboxApp:
 
     # -- timing ----------------------------------------------------------------------
     async def sleep_ms(self, ms: float) -> None:
+        """Serve a latency; a stopping server ends it at once (so that a run interrupted
+        mid-request does not wait for uvicorn's graceful shutdown)."""
         delay = self.clock.wait_s(ms / 1000.0)
         if delay > 0:
-            await asyncio.sleep(delay)
+            stopping = self.stop_event()
+            if stopping.is_set():
+                return
+            try:
+                await asyncio.wait_for(stopping.wait(), delay)
+            except TimeoutError:
+                pass
 
     def _fault_seconds(self, ms: float) -> float:
         # a hang that answers at once is no hang: it lasts as long as a budget would

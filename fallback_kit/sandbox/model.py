@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..contracts.registry import SOURCE_NAMES
 from ..contracts.works import Work
 from ._hash import h64, pick
 from .publishers import PUBLISHER_HOSTS, Publisher
 
-SOURCES = (
-    "unpaywall", "arxiv", "pmc", "doi_redirect", "landing_scrape", "europe_pmc", "wayback",
-    "openalex", "crossref", "semantic_scholar",
-)
+SOURCES = SOURCE_NAMES  # the registry's names and order (contracts/registry.py)
 HIDDEN_PMCID_BASE = 50_000_000
 HIDDEN_PMID_BASE = 60_000_000
 ZENODO_BASE = 10_000_000

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit
 
+from ..contracts.registry import SOURCE_SPECS
 from .answers import crossref_links, epmc_candidates, oa_locations, page_links, s2_pdf
 from .model import ROBOTS_PREFIX, SOURCES, Node, SourceTruth
 
@@ -281,13 +282,6 @@ def _semantic_scholar(walk: _Walk, f: Facts) -> SourceTruth:
     return walk.result(f, "semantic_scholar", *walk.candidates(urls))
 
 
-_NEEDS = {
-    "unpaywall": ("doi",), "arxiv": ("arxiv_id",), "pmc": ("pmcid", "doi", "pmid"),
-    "doi_redirect": ("doi",), "landing_scrape": ("landing_url", "doi"),
-    "europe_pmc": ("doi", "pmcid", "pmid"), "wayback": ("doi", "landing_url"),
-    "openalex": ("doi",), "crossref": ("doi",),
-    "semantic_scholar": ("doi", "arxiv_id", "pmcid", "pmid"),
-}
 _PROCEDURES = {
     "unpaywall": _unpaywall, "arxiv": _arxiv, "pmc": _pmc, "doi_redirect": _doi_redirect,
     "landing_scrape": _landing_scrape, "europe_pmc": _europe_pmc, "wayback": _wayback,
@@ -301,7 +295,7 @@ def truth_for_index(world: World, idx: int,
     f = world.facts(idx)
     out: dict[str, SourceTruth] = {}
     for source, procedure in _PROCEDURES.items():
-        if not any(getattr(f.work, field) for field in _NEEDS[source]):
+        if not any(getattr(f.work, field) for field in SOURCE_SPECS[source].needs):
             out[source] = _not_applicable(f, source)
         else:
             out[source] = procedure(_Walk(world, robots=source not in ignoring_robots), f)

@@ -1,11 +1,13 @@
 """The sources, by name.
 
 `SOURCES` maps each plan name to its class; `get_source(name)` builds one (sources are
-stateless, so one instance serves a whole run).
+stateless, so one instance serves a whole run). What each source needs, calls and
+takes as options is in the registry, `contracts/registry.py`.
 """
 
 from __future__ import annotations
 
+from ..contracts.registry import SOURCE_NAMES
 from .arxiv import Arxiv
 from .base import Source, SourceContext, SourceResult
 from .crossref import Crossref
@@ -20,7 +22,7 @@ from .wayback import Wayback
 
 __all__ = ["SOURCES", "Source", "SourceContext", "SourceResult", "UnknownSource", "get_source"]
 
-SOURCES: dict[str, type[Source]] = {
+_CLASSES: dict[str, type[Source]] = {
     cls.name: cls
     for cls in (
         Unpaywall,
@@ -35,6 +37,11 @@ SOURCES: dict[str, type[Source]] = {
         SemanticScholar,
     )
 }
+if set(_CLASSES) != set(SOURCE_NAMES):  # pragma: no cover - a source added half-way
+    raise ImportError(f"source classes {sorted(_CLASSES)} != registry {sorted(SOURCE_NAMES)}")
+
+#: the classes by plan name, in the registry's order
+SOURCES: dict[str, type[Source]] = {name: _CLASSES[name] for name in SOURCE_NAMES}
 
 
 class UnknownSource(KeyError):

@@ -7,7 +7,7 @@ none is valid returns the most telling outcome.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from ..contracts.events import Outcome
+from ..contracts.reasons import Reason, http_reason
 from ..contracts.works import Work
 from ..web.edge import (
     BadResponse,
@@ -45,9 +46,10 @@ __all__ = [
 PLACEHOLDER_EMAIL = "anonymous@example.org"
 
 #: gate reasons that concern the whole try, not one candidate: they propagate
-_TRY_WIDE_GATES = ("offline", "offline_metadata_only", "offline_not_cached")
-_RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-_INVALID_REASONS = frozenset({"html_instead_of_pdf", "truncated_pdf", "not_pdf", "empty_body"})
+_TRY_WIDE_GATES = (Reason.OFFLINE, Reason.OFFLINE_METADATA_ONLY, Reason.OFFLINE_NOT_CACHED)
+_INVALID_REASONS = frozenset(
+    {Reason.HTML_INSTEAD_OF_PDF, Reason.TRUNCATED_PDF, Reason.NOT_PDF, Reason.EMPTY_BODY}
+)
 # the higher, the more telling when no candidate was valid
 _RANK = {Outcome.RETRYABLE: 4, Outcome.INVALID_PDF: 3, Outcome.SKIPPED: 2, Outcome.NO_PDF: 1}
 
@@ -62,15 +64,18 @@ def quote_doi(doi: str) -> str:
     return quote(doi, safe="/:;()[]._-~+,")
 
 
-def outcome_for_reason(reason: str, status: int | None = None) -> Outcome:
-    """The outcome of one failed candidate, from the PDF gate's reason."""
+def outcome_for_reason(
+    reason: str, status: int | None = None, retryable: Collection[int] = ()
+) -> Outcome:
+    """The outcome of one failed candidate, from the PDF gate's reason; a status is
+    retryable only when the plan's `thresholds.retryable_statuses` (`retryable`) says so."""
     if reason == "ok":
         return Outcome.SUCCESS
     if reason in _INVALID_REASONS:
         return Outcome.INVALID_PDF
-    if status in _RETRYABLE_STATUSES or reason in ("transport_error", "timeout"):
+    if status in retryable or reason in (Reason.TRANSPORT_ERROR, Reason.TIMEOUT):
         return Outcome.RETRYABLE
-    if reason in ("robots", "breaker_open", "rate_wait", "unsafe_url"):
+    if reason in (Reason.ROBOTS, Reason.BREAKER_OPEN, Reason.RATE_WAIT, Reason.UNSAFE_URL):
         return Outcome.SKIPPED
     return Outcome.NO_PDF
 
@@ -80,16 +85,17 @@ def metadata_failure(exc: NetError, ctx: SourceContext, **meta: Any) -> SourceRe
     status = getattr(exc, "status", None)
     retry_after = getattr(exc, "retry_after_s", None)
     if isinstance(exc, HttpStatusError):
-        reason = f"http_{exc.status}"
-        outcome = Outcome.RETRYABLE if exc.status in _RETRYABLE_STATUSES else Outcome.NONRETRYABLE
+        reason = http_reason(exc.status)
+        retryable = exc.status in ctx.thresholds.retryable_statuses
+        outcome = Outcome.RETRYABLE if retryable else Outcome.NONRETRYABLE
     elif isinstance(exc, RedirectError):
         reason, outcome = exc.reason, Outcome.NONRETRYABLE
     elif isinstance(exc, ResponseTooLarge):
-        reason, outcome = "too_large", Outcome.NONRETRYABLE
+        reason, outcome = Reason.TOO_LARGE, Outcome.NONRETRYABLE
     elif isinstance(exc, BadResponse):
-        reason, outcome = "bad_response", Outcome.RETRYABLE
+        reason, outcome = Reason.BAD_RESPONSE, Outcome.RETRYABLE
     else:
-        reason, outcome = "net_error", Outcome.RETRYABLE
+        reason, outcome = Reason.NET_ERROR, Outcome.RETRYABLE
     return SourceResult(
         outcome=outcome,
         reason=reason,
@@ -182,16 +188,17 @@ class Candidates:
             self._only_exceptions = False
             return None
         except (httpx.TransportError, NetError) as exc:  # one bad host: try the next one
-            reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport_error"
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            reason = Reason.TIMEOUT if timed_out else Reason.TRANSPORT_ERROR
             self._note(c, reason, None, None, host_of(c.url))
             self._last_exc = exc
             return None
         self._only_exceptions = False
         if verdict.ok:
-            self.tried.append({"url": c.url, "reason": "ok", "status": verdict.status})
+            self.tried.append({"url": c.url, "reason": Reason.OK, "status": verdict.status})
             return SourceResult(
                 outcome=Outcome.SUCCESS,
-                reason="ok",
+                reason=Reason.OK,
                 url=c.url,
                 status=verdict.status,
                 host=host_of(c.url),
@@ -217,7 +224,7 @@ class Candidates:
         verdict: PdfCheck | None = None,
     ) -> None:
         self.tried.append({"url": c.url, "label": c.label, "reason": reason, "status": status})
-        outcome = outcome_for_reason(reason, status)
+        outcome = outcome_for_reason(reason, status, self.ctx.thresholds.retryable_statuses)
         rank = _RANK.get(outcome, 0)
         if self._best is None or rank > self._best[0]:
             self._best = (rank, outcome, reason, c.url, status, retry_after)

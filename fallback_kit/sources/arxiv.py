@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree
 
+from ..contracts.reasons import Reason
 from ..contracts.works import Work
 from ._common import ApiSource, Candidate, Candidates
 from .base import SourceContext, SourceResult
@@ -54,15 +55,12 @@ def parse_arxiv_atom(text: str) -> list[ArxivEntry]:
 
 class Arxiv(ApiSource):
     name = "arxiv"
-    needs = ("arxiv_id",)
-    hosts = ("arxiv.org",)
-    summary = "arXiv: https://arxiv.org/pdf/{id} (option use_api: ask export.arxiv.org first)"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         assert work.arxiv_id
         candidates: list[Candidate] = []
         meta: dict[str, Any] = {}
-        if ctx.options.get("use_api"):
+        if self.option(ctx, "use_api"):
             resp = await ctx.http.get_text(API, params={"id_list": work.arxiv_id})
             entries = parse_arxiv_atom(resp.text) if resp.status == 200 else []
             entries = [e for e in entries if e.pdf_url]
@@ -76,4 +74,4 @@ class Arxiv(ApiSource):
         found = await cands.first_valid(candidates)
         if found is not None:
             return found
-        return cands.conclude(empty_reason="no_pdf_link", meta=meta)
+        return cands.conclude(empty_reason=Reason.NO_PDF_LINK, meta=meta)

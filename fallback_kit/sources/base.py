@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..contracts.events import Outcome
+from ..contracts.plan import Thresholds
+from ..contracts.registry import SOURCE_SPECS
 from ..contracts.works import Work
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,10 +53,16 @@ class SourceContext:
     http: Fetcher
     email: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # the source's plan policy extras
+    #: the plan's statuses: which HTTP answers a source reports as retryable
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
 
 class Source:
-    """Base class of the sources; subclasses set the class attributes and `find`."""
+    """Base class of the sources; subclasses set `name` and write `find`.
+
+    A subclass whose `name` is in the source registry (contracts/registry.py) takes its
+    `needs`, `hosts` and `summary` from there, so they are written once.
+    """
 
     name: ClassVar[str]
     #: identifiers of which the source needs at least one (Work field names)
@@ -63,6 +71,16 @@ class Source:
     hosts: ClassVar[tuple[str, ...]] = ()
     #: one line for `explain` and the README
     summary: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = SOURCE_SPECS.get(cls.__dict__.get("name", ""))
+        if spec is not None:
+            cls.needs, cls.hosts, cls.summary = spec.needs, spec.hosts, spec.summary
+
+    def option(self, ctx: SourceContext, key: str) -> Any:
+        """The plan's value of option `key` for this source, else its registry default."""
+        return ctx.options.get(key, SOURCE_SPECS[self.name].options[key].default)
 
     def applicable(self, work: Work) -> bool:
         """True if the work has an identifier this source can start from."""

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..contracts.events import Outcome
+from ..contracts.reasons import Reason
 from ..contracts.works import Work
 from ._common import ApiSource, Candidate, Candidates, contact_email, quote_doi, result
 from .base import SourceContext, SourceResult
@@ -47,9 +48,6 @@ def has_open_license(message: dict[str, Any]) -> bool:
 
 class Crossref(ApiSource):
     name = "crossref"
-    needs = ("doi",)
-    hosts = ("api.crossref.org",)
-    summary = "Crossref work: link[] entries of type application/pdf (token-only TDM links skipped)"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         assert work.doi
@@ -58,12 +56,13 @@ class Crossref(ApiSource):
         )
         message = resp.data.get("message") if isinstance(resp.data, dict) else None
         if resp.status == 404 or not isinstance(message, dict):
-            return result(ctx, Outcome.NO_PDF, "not_in_service", url=resp.url, status=resp.status)
+            return result(ctx, Outcome.NO_PDF, Reason.NOT_IN_SERVICE,
+                          url=resp.url, status=resp.status)
         candidates, skipped = crossref_pdf_links(message)
         meta = {"open_license": has_open_license(message), "tdm_skipped": skipped}
         cands = Candidates(ctx, meta)
         found = await cands.first_valid(candidates)
         if found is not None:
             return found
-        empty = "tdm_only" if skipped else "no_pdf_link"
+        empty = Reason.TDM_ONLY if skipped else Reason.NO_PDF_LINK
         return cands.conclude(empty_reason=empty, meta=meta)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..contracts.events import Outcome
+from ..contracts.reasons import Reason
 from ..contracts.works import Work
 from ._common import ApiSource, Candidate, Candidates, result
 from .base import SourceContext, SourceResult
@@ -51,9 +52,6 @@ def europe_pmc_candidates(record: dict[str, Any]) -> list[Candidate]:
 
 class EuropePmc(ApiSource):
     name = "europe_pmc"
-    needs = ("doi", "pmcid", "pmid")
-    hosts = ("www.ebi.ac.uk",)
-    summary = "Europe PMC search (resultType=core): fullTextUrlList PDF entries that are OA/free"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         resp = await ctx.http.get_json(
@@ -64,7 +62,8 @@ class EuropePmc(ApiSource):
         if isinstance(resp.data, dict):
             results = (resp.data.get("resultList") or {}).get("result") or []
         if resp.status == 404 or not results:
-            return result(ctx, Outcome.NO_PDF, "not_in_service", url=resp.url, status=resp.status)
+            return result(ctx, Outcome.NO_PDF, Reason.NOT_IN_SERVICE,
+                          url=resp.url, status=resp.status)
         candidates: list[Candidate] = []
         for record in results:
             if isinstance(record, dict):
@@ -75,4 +74,4 @@ class EuropePmc(ApiSource):
         found = await cands.first_valid(candidates)
         if found is not None:
             return found
-        return cands.conclude(empty_reason="no_oa_location", meta=meta)
+        return cands.conclude(empty_reason=Reason.NO_OA_LOCATION, meta=meta)

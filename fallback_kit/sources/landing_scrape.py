@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..contracts.events import Outcome
+from ..contracts.reasons import Reason
 from ..contracts.works import Work
 from ..web.landing import parse_landing
 from ._common import ApiSource, Candidate, Candidates, quote_doi, result
@@ -15,9 +16,6 @@ DOI_ORG = "https://doi.org/"
 
 class LandingScrape(ApiSource):
     name = "landing_scrape"
-    needs = ("landing_url", "doi")
-    hosts = ()  # the landing host is only known once the DOI is resolved
-    summary = "landing page scrape: citation_pdf_url, link alternate PDF, PDF anchors"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         start = work.landing_url or DOI_ORG + quote_doi(work.doi or "")
@@ -26,22 +24,23 @@ class LandingScrape(ApiSource):
         cands = Candidates(ctx, meta)
         if page.is_pdf:
             found = await cands.first_valid([Candidate(page.url, "landing_is_pdf")])
-            return found or cands.conclude(empty_reason="no_pdf_link", meta=meta)
+            return found or cands.conclude(empty_reason=Reason.NO_PDF_LINK, meta=meta)
         if page.status == 404:
-            return result(ctx, Outcome.NO_PDF, "not_in_service", url=page.url, status=404, **meta)
+            return result(ctx, Outcome.NO_PDF, Reason.NOT_IN_SERVICE,
+                          url=page.url, status=404, **meta)
         landing = parse_landing(page.text, page.url)
-        walled = "blocked" if (landing.challenge or landing.login_form) else None
+        walled = Reason.BLOCKED if (landing.challenge or landing.login_form) else None
         if page.status in (401, 403):
-            reason = walled or "paywall"
+            reason = walled or Reason.PAYWALL
             return result(ctx, Outcome.NO_PDF, reason, url=page.url, status=page.status, **meta)
-        links = landing.pdf_candidates(anchors=ctx.options.get("anchors", True))
+        links = landing.pdf_candidates(anchors=self.option(ctx, "anchors"))
         meta["candidates"] = cands.meta["candidates"] = len(links)
         found = await cands.first_valid(Candidate(u, lbl, page.url) for u, lbl in links)
         if found is not None:
             return found
         if not links and (walled or landing.paywall):
-            reason = walled or "paywall"
+            reason = walled or Reason.PAYWALL
             return result(ctx, Outcome.NO_PDF, reason, url=page.url, status=page.status, **meta)
         if landing.paywall:
-            meta["paywall"] = True
-        return cands.conclude(empty_reason="no_pdf_link", meta=meta)
+            meta[Reason.PAYWALL] = True
+        return cands.conclude(empty_reason=Reason.NO_PDF_LINK, meta=meta)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..contracts.events import Outcome
+from ..contracts.reasons import Reason
 from ..contracts.works import Work
 from ._common import ApiSource, Candidate, Candidates, contact_email, quote_doi, result
 from .base import SourceContext, SourceResult
@@ -29,9 +30,6 @@ def openalex_candidates(work: dict[str, Any]) -> list[Candidate]:
 
 class OpenAlex(ApiSource):
     name = "openalex"
-    needs = ("doi",)
-    hosts = ("api.openalex.org",)
-    summary = "OpenAlex work: best_oa_location.pdf_url, then locations[].pdf_url"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         assert work.doi
@@ -39,11 +37,12 @@ class OpenAlex(ApiSource):
             API + quote_doi(work.doi), params={"mailto": contact_email(ctx)}
         )
         if resp.status == 404 or not isinstance(resp.data, dict):
-            return result(ctx, Outcome.NO_PDF, "not_in_service", url=resp.url, status=resp.status)
+            return result(ctx, Outcome.NO_PDF, Reason.NOT_IN_SERVICE,
+                          url=resp.url, status=resp.status)
         oa = resp.data.get("open_access") or {}
         meta = {"oa_status": oa.get("oa_status") if isinstance(oa, dict) else None}
         cands = Candidates(ctx, meta)
         found = await cands.first_valid(openalex_candidates(resp.data))
         if found is not None:
             return found
-        return cands.conclude(empty_reason="no_oa_location", meta=meta)
+        return cands.conclude(empty_reason=Reason.NO_OA_LOCATION, meta=meta)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..contracts.events import Outcome
+from ..contracts.reasons import Reason
 from ..contracts.works import Work, normalize_pmcid
 from ..web.landing import parse_landing
 from ._common import ApiSource, Candidate, Candidates, contact_email, result
@@ -46,11 +47,6 @@ async def lookup_pmcid(work: Work, ctx: SourceContext) -> tuple[str | None, str 
 
 class Pmc(ApiSource):
     name = "pmc"
-    needs = ("pmcid", "doi", "pmid")
-    hosts = ("pmc.ncbi.nlm.nih.gov",)
-    summary = (
-        "PMC: /articles/{PMCID}/pdf/ (PMCID from NCBI idconv if missing; article page as fallback)"
-    )
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         pmcid = work.pmcid
@@ -59,15 +55,15 @@ class Pmc(ApiSource):
             pmcid, idconv_url = await lookup_pmcid(work, ctx)
             meta["pmcid_from"] = "idconv"
             if pmcid is None:
-                return result(ctx, Outcome.NO_PDF, "no_pmcid", url=idconv_url, **meta)
+                return result(ctx, Outcome.NO_PDF, Reason.NO_PMCID, url=idconv_url, **meta)
         meta["pmcid"] = pmcid
         article = ARTICLE.format(pmcid=pmcid)
         cands = Candidates(ctx, meta)
         found = await cands.first_valid([Candidate(article + "pdf/", "pdf", article)])
         if found is not None:
             return found
-        first = cands.conclude(empty_reason="no_pdf_link", meta=meta)
-        if first.outcome is Outcome.RETRYABLE or not ctx.options.get("article_page", True):
+        first = cands.conclude(empty_reason=Reason.NO_PDF_LINK, meta=meta)
+        if first.outcome is Outcome.RETRYABLE or not self.option(ctx, "article_page"):
             return first
         # the article page names the PDF file itself (citation_pdf_url)
         page = await ctx.http.get_html(article)
@@ -77,4 +73,4 @@ class Pmc(ApiSource):
         found = await cands.first_valid(Candidate(u, label, page.url) for u, label in links)
         if found is not None:
             return found
-        return cands.conclude(empty_reason="no_pdf_link", meta=meta)
+        return cands.conclude(empty_reason=Reason.NO_PDF_LINK, meta=meta)

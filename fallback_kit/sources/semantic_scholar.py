@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..contracts.events import Outcome
+from ..contracts.reasons import Reason
 from ..contracts.works import Work
 from ._common import ApiSource, Candidate, Candidates, quote_doi, result
 from .base import SourceContext, SourceResult
@@ -37,9 +38,6 @@ def s2_candidate(paper: dict[str, Any]) -> tuple[Candidate | None, str | None]:
 
 class SemanticScholar(ApiSource):
     name = "semantic_scholar"
-    needs = ("doi", "arxiv_id", "pmcid", "pmid")
-    hosts = ("api.semanticscholar.org",)
-    summary = "Semantic Scholar: openAccessPdf.url (status CLOSED still tried, noted in meta)"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         paper: dict[str, Any] | None = None
@@ -51,7 +49,7 @@ class SemanticScholar(ApiSource):
                 paper = resp.data
                 break
         if paper is None:
-            return result(ctx, Outcome.NO_PDF, "not_in_service", url=last_url, status=404)
+            return result(ctx, Outcome.NO_PDF, Reason.NOT_IN_SERVICE, url=last_url, status=404)
         candidate, oa_status = s2_candidate(paper)
         meta = {"paperId": paper.get("paperId"), "oa_status": oa_status}
         if oa_status == "CLOSED":
@@ -60,4 +58,4 @@ class SemanticScholar(ApiSource):
         found = await cands.first_valid([candidate] if candidate else [])
         if found is not None:
             return found
-        return cands.conclude(empty_reason="no_oa_location", meta=meta)
+        return cands.conclude(empty_reason=Reason.NO_OA_LOCATION, meta=meta)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..contracts.events import Outcome
+from ..contracts.reasons import Reason
 from ..contracts.works import Work
 from ._common import ApiSource, Candidate, Candidates, contact_email, quote_doi, result
 from .base import SourceContext, SourceResult
@@ -27,9 +28,6 @@ def unpaywall_candidates(record: dict[str, Any]) -> list[Candidate]:
 
 class Unpaywall(ApiSource):
     name = "unpaywall"
-    needs = ("doi",)
-    hosts = ("api.unpaywall.org",)
-    summary = "Unpaywall v2: every OA location's url_for_pdf, best first"
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         assert work.doi
@@ -37,11 +35,12 @@ class Unpaywall(ApiSource):
             API + quote_doi(work.doi), params={"email": contact_email(ctx)}
         )
         if resp.status == 404 or not isinstance(resp.data, dict):
-            return result(ctx, Outcome.NO_PDF, "not_in_service", url=resp.url, status=resp.status)
+            return result(ctx, Outcome.NO_PDF, Reason.NOT_IN_SERVICE,
+                          url=resp.url, status=resp.status)
         record = resp.data
         meta = {"oa_status": record.get("oa_status"), "is_oa": record.get("is_oa")}
         cands = Candidates(ctx, meta)
         found = await cands.first_valid(unpaywall_candidates(record))
         if found is not None:
             return found
-        return cands.conclude(empty_reason="no_oa_location", meta=meta)
+        return cands.conclude(empty_reason=Reason.NO_OA_LOCATION, meta=meta)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..contracts.events import Outcome
+from ..contracts.reasons import Reason
 from ..contracts.works import Work
 from ..web.edge import BadResponse, ResponseTooLarge
 from ..web.landing import parse_landing
@@ -75,9 +76,6 @@ def newest_usable(captures: list[Capture]) -> Capture | None:
 
 class Wayback(ApiSource):
     name = "wayback"
-    needs = ("doi", "landing_url")
-    hosts = ("web.archive.org",)
-    summary = "Wayback: newest 200 capture of the landing page -> citation_pdf_url -> its capture"
 
     async def _captures(self, ctx: SourceContext, url: str) -> list[Capture]:
         resp = await ctx.http.get_text(
@@ -97,31 +95,31 @@ class Wayback(ApiSource):
         if landing is None:
             landing = await ctx.http.resolve_location(DOI_ORG + quote_doi(work.doi or ""))
             if landing is None:
-                return result(ctx, Outcome.NO_PDF, "no_landing_url")
+                return result(ctx, Outcome.NO_PDF, Reason.NO_LANDING_URL)
         meta: dict[str, Any] = {"landing_url": landing}
         page_capture = newest_usable(await self._captures(ctx, landing))
         if page_capture is None:
-            return result(ctx, Outcome.NO_PDF, "no_snapshot", url=landing, **meta)
+            return result(ctx, Outcome.NO_PDF, Reason.NO_SNAPSHOT, url=landing, **meta)
         meta["landing_capture"] = page_capture.timestamp
         page = await ctx.http.get_html(page_capture.raw_url, sniff_pdf=True)
         cands = Candidates(ctx, meta)
         if page.is_pdf:  # the landing URL itself was a PDF when archived
             found = await cands.first_valid([Candidate(page.url, "landing_capture")])
-            return found or cands.conclude(empty_reason="no_pdf_link")
+            return found or cands.conclude(empty_reason=Reason.NO_PDF_LINK)
         if page.status != 200:
             return result(
-                ctx, Outcome.NO_PDF, "no_snapshot", url=page.url, status=page.status, **meta
+                ctx, Outcome.NO_PDF, Reason.NO_SNAPSHOT, url=page.url, status=page.status, **meta
             )
         # links in an id_ capture are the original's: resolve them against the original URL
         links = parse_landing(page.text, page_capture.original).citation_pdf_urls
         if not links:
-            return result(ctx, Outcome.NO_PDF, "no_pdf_link", url=page.url, **meta)
+            return result(ctx, Outcome.NO_PDF, Reason.NO_PDF_LINK, url=page.url, **meta)
         candidates = []
         for pdf_url in links:
             capture = newest_usable(await self._captures(ctx, pdf_url))
             if capture is not None:
                 candidates.append(Candidate(capture.raw_url, "pdf_capture"))
         if not candidates:
-            return result(ctx, Outcome.NO_PDF, "pdf_not_archived", url=links[0], **meta)
+            return result(ctx, Outcome.NO_PDF, Reason.PDF_NOT_ARCHIVED, url=links[0], **meta)
         found = await cands.first_valid(candidates)
-        return found or cands.conclude(empty_reason="pdf_not_archived")
+        return found or cands.conclude(empty_reason=Reason.PDF_NOT_ARCHIVED)

@@ -1,6 +1,7 @@
 """Good manners towards the services: who we are, how fast we ask, one shared client.
 
-The per-host rate limits follow each service's published guidance (cited below).
+The per-host rate limits follow each service's published guidance (cited in the
+source registry, `contracts/registry.py`).
 They are defaults: a plan may lower or raise them. A host not listed here gets the
 plan's default rate (publisher and repository hosts).
 """
@@ -13,6 +14,7 @@ from importlib import metadata
 
 import httpx
 
+from ..contracts.registry import SOURCE_SPECS
 from .edge import NetSettings
 from .gates import RateLimit
 from .redact import install_log_redaction
@@ -30,40 +32,12 @@ log = logging.getLogger("fallback_kit")
 
 HOMEPAGE = "https://github.com/fallback-kit/fallback-kit"
 
-#: Keyed by host suffix (resilience.Gates picks the most specific suffix).
+#: Keyed by host suffix (gates.Gates picks the most specific suffix); the numbers and
+#: their sources are in each source's entry of the registry (contracts/registry.py).
 DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
-    # arXiv API terms of use (https://info.arxiv.org/help/api/tou.html): "no more than
-    # one request every three seconds", a single connection at a time.
-    "export.arxiv.org": RateLimit(per_second=1 / 3, burst=1),
-    # arxiv.org PDFs: the bulk-data page allows "bursts of 4 requests per second"
-    # (https://info.arxiv.org/help/bulk_data.html); we stay at 4/s with burst 1.
-    "arxiv.org": RateLimit(per_second=4, burst=1),
-    # NCBI E-utilities / PMC: 3 requests per second without an API key
-    # (https://www.ncbi.nlm.nih.gov/books/NBK25497/ "Usage Guidelines").
-    "ncbi.nlm.nih.gov": RateLimit(per_second=3, burst=1),
-    # Unpaywall: 100,000 calls per day (https://unpaywall.org/products/api); ~10/s.
-    "api.unpaywall.org": RateLimit(per_second=10, burst=5),
-    # Crossref REST API polite pool (mailto=): the limits are announced in the
-    # x-rate-limit-limit / x-rate-limit-interval headers, 10 requests/s for the polite
-    # pool at the time of writing
-    # (https://crossref.org/documentation/retrieve-metadata/rest-api/access-and-authentication/).
-    "api.crossref.org": RateLimit(per_second=10, burst=5),
-    # OpenAlex: 10 requests per second, 100,000 per day (https://docs.openalex.org/how-to-use-the-api/rate-limits-and-authentication).
-    "api.openalex.org": RateLimit(per_second=10, burst=5),
-    # Semantic Scholar Graph API without a key: a shared pool; 1 request/s is the
-    # rate they grant to keyed users and the safe pace for anonymous ones
-    # (https://www.semanticscholar.org/product/api).
-    "api.semanticscholar.org": RateLimit(per_second=1, burst=1),
-    # Europe PMC REST: no published number; their guidance asks for moderate use.
-    "www.ebi.ac.uk": RateLimit(per_second=5, burst=2),
-    "europepmc.org": RateLimit(per_second=5, burst=2),
-    # Wayback CDX / availability: the Internet Archive throttles clients beyond
-    # roughly one request per second on the CDX server
-    # (https://archive.org/developers/wayback-cdx-server.html).
-    "web.archive.org": RateLimit(per_second=1, burst=2),
-    "archive.org": RateLimit(per_second=1, burst=2),
-    # doi.org is a redirector operated for heavy use; stay modest anyway.
-    "doi.org": RateLimit(per_second=10, burst=5),
+    host: RateLimit(per_second=per_second, burst=burst)
+    for spec in SOURCE_SPECS.values()
+    for host, (per_second, burst) in spec.rate_limits.items()
 }
 
 _warned = False

@@ -46,6 +46,7 @@ import httpx
 from protego import Protego
 
 from .gates import GateClosed, Gates, parse_retry_after
+from .landing import CHALLENGE_MARKERS
 
 __all__ = [
     "BadResponse",
@@ -82,16 +83,7 @@ _PDF_ACCEPT = "application/pdf,*/*;q=0.8"
 _PDF_MAGIC = b"%PDF-"
 _PDF_MAGIC_WINDOW = 1024  # real readers accept a little junk before the header
 _PDF_EOF_WINDOW = 1024  # and look for %%EOF in the last kilobyte
-_CHALLENGE_MARKERS = (
-    b"cf-chl",
-    b"challenge-platform",
-    b"captcha",
-    b"just a moment",
-    b"verify you are human",
-    b"access denied",
-    b"are you a robot",
-    b"unusual traffic",
-)
+_CHALLENGE_MARKERS = tuple(m.encode() for m in CHALLENGE_MARKERS)
 _LOGIN_MARKERS = (b'type="password"', b"type='password'", b"type=password")
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!--", b"<meta")
 
@@ -638,8 +630,8 @@ class Edge:
                 last = str(response.request.url)
         except _Elsewhere as exc:
             return str(exc.url)
-        if status == 429 or status >= 500 or status in (408, 425):
-            # the resolver is struggling, not saying "no such DOI": let it be retried
+        if status >= 400 and status != 404:
+            # not "no such DOI": the caller's plan (thresholds) decides on a retry
             raise HttpStatusError(status, last, _retry_after(headers))
         return None
 

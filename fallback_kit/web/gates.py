@@ -11,13 +11,15 @@ import asyncio
 import email.utils
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from aiolimiter import AsyncLimiter
 
 from ..contracts.events import BreakerEvent
+from ..contracts.plan import BreakerPolicy as BreakerConfig
+from ..contracts.plan import RateLimitPolicy as RateLimit
+from ..contracts.reasons import Reason
 
 __all__ = [
     "BreakerConfig",
@@ -30,6 +32,10 @@ __all__ = [
     "backoff_delay",
     "parse_retry_after",
 ]
+
+
+#: the plan's breaker defaults (BreakerConfig is the plan's BreakerPolicy: one shape)
+_DEFAULT_BREAKER = BreakerConfig()
 
 
 def _loop_time() -> float:
@@ -55,16 +61,6 @@ class BreakerState(StrEnum):
     HALF_OPEN = "half_open"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BreakerConfig:
-    """When a host's breaker opens and how it recovers."""
-
-    failure_threshold: int = 5  # failures within the window that open the breaker
-    window_ms: int = 30_000
-    cooldown_ms: int = 15_000  # open -> half-open after this long
-    half_open_probes: int = 1  # requests let through while half-open
-
-
 class CircuitBreaker:
     """Closed -> open after `failure_threshold` failures within `window_ms`;
     open -> half-open after `cooldown_ms`; half-open lets `half_open_probes` requests
@@ -73,7 +69,7 @@ class CircuitBreaker:
     def __init__(
         self,
         host: str,
-        config: BreakerConfig = BreakerConfig(),
+        config: BreakerConfig = _DEFAULT_BREAKER,
         *,
         clock: Callable[[], float] = _loop_time,
         on_change: Callable[[BreakerEvent], None] | None = None,
@@ -160,14 +156,6 @@ class CircuitBreaker:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RateLimit:
-    """At most `per_second` requests per second to a host, with bursts up to `burst`."""
-
-    per_second: float
-    burst: int = 1
-
-
 class HostRateLimiter:
     """A leaky bucket (aiolimiter) per host that can refuse when the wait is too long."""
 
@@ -187,7 +175,7 @@ class HostRateLimiter:
     async def acquire(self, max_wait_s: float | None = None) -> float:
         """Wait for capacity; raise GateClosed('rate_wait') if it would take > max_wait_s."""
         if max_wait_s is not None and self.predicted_wait_s() > max_wait_s:
-            raise GateClosed("rate_wait", self.host, f"wait > {max_wait_s * 1000:.0f} ms")
+            raise GateClosed(Reason.RATE_WAIT, self.host, f"wait > {max_wait_s * 1000:.0f} ms")
         loop = asyncio.get_running_loop()
         start = loop.time()
         self._waiting += 1
@@ -199,7 +187,7 @@ class HostRateLimiter:
                     await self._limiter.acquire()
         except TimeoutError:
             waited = f"waited {(max_wait_s or 0) * 1000:.0f} ms"
-            raise GateClosed("rate_wait", self.host, waited) from None
+            raise GateClosed(Reason.RATE_WAIT, self.host, waited) from None
         finally:
             self._waiting -= 1
         return loop.time() - start
@@ -217,7 +205,7 @@ class Gates:
     def __init__(
         self,
         *,
-        breaker: BreakerConfig = BreakerConfig(),
+        breaker: BreakerConfig = _DEFAULT_BREAKER,
         rate_limits: Mapping[str, RateLimit] | None = None,
         default_rate: RateLimit | None = None,
         max_rate_wait_ms: int | None = None,
@@ -266,7 +254,7 @@ class Gates:
         """Pass the breaker and the rate limit of `host`, or raise GateClosed."""
         breaker = self.breaker(host)
         if self.skip_if_breaker_open and not breaker.allow():
-            raise GateClosed("breaker_open", host)
+            raise GateClosed(Reason.BREAKER_OPEN, host)
         limiter = self.limiter(host)
         if limiter is not None:
             try:
@@ -276,7 +264,7 @@ class Gates:
                 raise
             # the breaker may have opened while this request waited for its turn
             if self.skip_if_breaker_open and breaker.state is BreakerState.OPEN:
-                raise GateClosed("breaker_open", host, "opened during the rate-limit wait")
+                raise GateClosed(Reason.BREAKER_OPEN, host, "opened during the rate-limit wait")
 
     def after_response(self, host: str, *, ok: bool) -> None:
         """Tell the host's breaker how the request went (ok: the host answered sanely)."""

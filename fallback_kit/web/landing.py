@@ -12,9 +12,11 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-__all__ = ["LandingPage", "parse_landing"]
+__all__ = ["CHALLENGE_MARKERS", "LandingPage", "parse_landing"]
 
-_CHALLENGE_MARKERS = (
+#: words of bot-challenge and block pages (Cloudflare, captchas, WAFs), lower case: the
+#: one list, read by the landing parser and by the PDF gate (web/edge.py)
+CHALLENGE_MARKERS = (
     "cf-chl",
     "challenge-platform",
     "captcha",
@@ -144,7 +146,7 @@ def parse_landing(html: str, url: str) -> LandingPage:
     title_node = tree.css_first("title")
     title = title_node.text(strip=True) if title_node is not None else ""
     low = html[:200_000].lower()
-    challenge = any(m in low for m in _CHALLENGE_MARKERS)
+    challenge = any(m in low for m in CHALLENGE_MARKERS)
     login = tree.css_first('input[type="password"]') is not None
     paywall = any(m in low for m in _PAYWALL_MARKERS)
     return LandingPage(

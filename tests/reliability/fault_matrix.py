@@ -435,7 +435,8 @@ async def run_cells(specs: list[CellSpec], sandbox: Sandbox, out: Path) -> list[
         leftover = asyncio.all_tasks() - tasks_before
         if leftover:
             shared.append(f"{len(leftover)} task(s) left pending: {leftover!r}"[:300])
-        shared += [f"loop error: {ctx.get('message')}" for ctx in loop_errors]
+        shared += [f"loop error: {ctx.get('message')} future={ctx.get('future')!r}"
+                   f" exception={ctx.get('exception')!r}"[:400] for ctx in loop_errors]
         shared += [f"{w.category.__name__}: {w.message}" for w in caught
                    if issubclass(w.category, ResourceWarning) or "pending" in str(w.message)]
     finally:

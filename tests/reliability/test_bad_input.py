@@ -23,7 +23,7 @@ from fallback_kit.faces.networks import SandboxNetwork
 from fallback_kit.record.store import RunStore, plan_hash
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PLAN = str(ROOT / "plans" / "default.yaml")
+DEFAULT_PLAN = "default"
 GOOD_CSV = "work_id,doi\nw1,10.1000/a\nw2,10.1000/b\n"
 
 
@@ -183,7 +183,8 @@ def test_million_character_field_is_refused_quickly(tmp_path, column):
 
 
 def test_100000_rows_read_in_a_few_seconds(tmp_path):
-    """A 100,000-row table (mixed identifiers, a few bad rows) reads in under 5 s."""
+    """A 100,000-row table (mixed identifiers, a few bad rows) reads in under 5 CPU
+    seconds (a guard against a quadratic slip, whatever else the machine is doing)."""
     lines = ["work_id,doi,arxiv_id,pmcid,pmid,title"]
     for i in range(100_000):
         doi = "bad doi" if i % 10_000 == 7 else f"10.{1000 + i % 9000}/x.{i}"
@@ -192,9 +193,9 @@ def test_100000_rows_read_in_a_few_seconds(tmp_path):
         pmid = f"{i + 1}" if i % 7 == 0 else ""
         lines.append(f"w{i},{doi},{arxiv},{pmcid},{pmid},Title {i}")
     path = write(tmp_path, "big.csv", "\n".join(lines) + "\n")
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     report = read_works(path)
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     assert elapsed < 5.0, f"{elapsed:.1f} s"
     assert len(report.works) == 99_990 and len(report.errors) == 10
     assert report.errors[0].row == 9 and report.errors[0].field == "doi"

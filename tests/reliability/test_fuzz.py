@@ -16,7 +16,13 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fallback_kit.contracts.plan import KNOWN_SOURCES, PlanError, load_plan_text, plan_from_dict
+from fallback_kit.contracts.plan import (
+    KNOWN_SOURCES,
+    PlanError,
+    load_plan_text,
+    packaged_plan_text,
+    plan_from_dict,
+)
 from fallback_kit.contracts.works import (
     ID_FIELDS,
     Work,
@@ -27,7 +33,7 @@ from fallback_kit.contracts.works import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TEXT = (ROOT / "plans" / "default.yaml").read_text(encoding="utf-8")
+DEFAULT_TEXT = packaged_plan_text("default")
 DEFAULT_DICT = yaml.safe_load(DEFAULT_TEXT)
 
 FUZZ = settings(max_examples=200, deadline=None,
@@ -219,7 +225,7 @@ PATHS = _paths(DEFAULT_DICT)
 
 @st.composite
 def mutated_default(draw: Any) -> dict[str, Any]:
-    """plans/default.yaml's dict with a few values replaced, deleted or keys added."""
+    """The default plan's dict with a few values replaced, deleted or keys added."""
     data = copy.deepcopy(DEFAULT_DICT)
     for _ in range(draw(st.integers(1, 4))):
         path = draw(st.sampled_from(PATHS))

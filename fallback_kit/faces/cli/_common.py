@@ -15,20 +15,22 @@ class CliError(Exception):
 
 
 def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--plan", default="plans/default.yaml",
-                        help="plan YAML file, or the name of one in plans/ (default: %(default)s)")
+    parser.add_argument("--plan", default="default",
+                        help="plan YAML file, the name of one in ./plans/, or a packaged plan: "
+                             "default, fast, thorough (default: %(default)s)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="PATH=VALUE",
                         help="override a plan value, e.g. --set budgets.total_attempts=5")
 
 
-def resolve_plan_path(spec: str) -> Path:
-    path = Path(spec)
-    if path.suffix not in (".yaml", ".yml") and "/" not in spec:
+def resolve_plan_path(spec: str) -> str:
+    """A bare name is `./plans/NAME.yaml` when that file exists; otherwise `spec` as given
+    (a file, or the name of a packaged plan: `load_plan` decides)."""
+    if Path(spec).suffix not in (".yaml", ".yml") and "/" not in spec and not Path(spec).exists():
         candidate = Path("plans") / f"{spec}.yaml"
         if candidate.exists():
-            return candidate
-    return path
+            return str(candidate)
+    return spec
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

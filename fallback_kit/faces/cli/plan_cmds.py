@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from ...contracts.registry import SOURCE_SPECS
 from ._common import add_plan_arguments, load_plan_arg, load_works_arg
 
 
@@ -71,13 +72,18 @@ def explain_plan(plan: Any) -> str:
         for name in tier.sources:
             pol = plan.policy(name)
             robots = ", respects robots.txt" if pol.robots_respect else ""
+            spec = SOURCE_SPECS[name]
             lines.append(f"  - {name}: timeout {plan.timeout_ms(name)} ms, up to "
-                         f"{pol.retries_max} retr{'y' if pol.retries_max == 1 else 'ies'}{robots}")
+                         f"{pol.retries_max} retr{'y' if pol.retries_max == 1 else 'ies'}{robots}"
+                         f"; needs {' or '.join(spec.needs)}")
+            lines.append(f"    {spec.summary}")
     lines.append("")
     th = plan.thresholds
-    lines.append(f"Retried (full-jitter backoff, Retry-After honoured): HTTP "
-                 f"{', '.join(map(str, th.retryable_statuses))}, timeouts and connection "
-                 f"errors. Never retried: HTTP {', '.join(map(str, th.terminal_statuses))}.")
+    retried = ", ".join(map(str, th.retryable_statuses)) or "no status"
+    terminal = ", ".join(map(str, th.terminal_statuses)) or "none"
+    lines.append(f"Retried (full-jitter backoff, Retry-After honoured): HTTP {retried} "
+                 f"(these statuses only), timeouts and connection errors. Any other status "
+                 f"is not retried; terminal (never retried): HTTP {terminal}.")
     br = g.breaker
     lines.append(
         f"Circuit breaker per host: opens after {br.failure_threshold} failures within "
@@ -98,11 +104,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_dryrun(args: argparse.Namespace) -> int:
-    from ...sources import get_source
-
     plan = load_plan_arg(args)
     report = load_works_arg(args.works)
-    sources = {name: get_source(name) for name in plan.source_names}
+    sources = {name: SOURCE_SPECS[name] for name in plan.source_names}
     for error in report.errors:
         print(f"skipped: {error}", file=sys.stderr)
     print(f"{len(report)} works, {len(report.errors)} bad rows; plan {plan.name!r}")
