@@ -75,7 +75,7 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
     async with make_client(NetSettings(live=False, email=plan.politeness.email),
                            transport=transport) as client:
         orch = Orchestrator(plan, client=client, sink=sink, time_scale=0.0,
-                            run_id=store.run_id)
+                            run_id=store.run_id, trust_transport=True)
         async for _ in orch.resolve_many(_works(Path(args.works), store),
                                          concurrency=args.concurrency):
             pass

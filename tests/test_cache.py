@@ -141,7 +141,8 @@ async def test_the_cache_persists_across_clients(tmp_path):
 
 def _fetcher(client: httpx.AsyncClient, gates: Gates | None = None,
              offline: str | None = None) -> Fetcher:
-    return Fetcher(client, gates=gates or Gates(), settings=NetSettings(offline=offline))
+    settings = NetSettings(offline=offline, trust_transport=True)
+    return Fetcher(client, gates=gates or Gates(), settings=settings)
 
 
 async def test_a_cache_hit_takes_no_rate_limit_turn(tmp_path):
@@ -250,6 +251,7 @@ async def test_a_second_run_sends_no_metadata_requests(tmp_path):
         for i in range(2):
             counting = _Counting(sandbox.transport())
             result = await api.arun_works(works, plan, transport=counting, time_scale=0.1,
+                                          trust_transport=True,
                                           out=tmp_path / f"run{i}", cache=cache.directory,
                                           progress=False)
             api_calls = sum(n for h, n in counting.hosts.items() if cache.covers(h))

@@ -49,7 +49,7 @@ async def test_the_deadline_holds_with_a_late_hedge_and_a_slow_accept_step():
     src = FakeSource("unpaywall", [Step(1, ok())])
     later = FakeSource("doi_redirect", [Step(1, ok())])
 
-    async def slow_accept(work, source, result):
+    async def slow_accept(work, source, result, edge):
         await asyncio.sleep(60)
         return None
 
@@ -92,7 +92,7 @@ async def test_offline_metadata_only_never_fetches_a_pdf_through_the_orchestrato
                      gates={"offline": True, "offline_behavior": "metadata_only"})
     sink = ListSink()
     async with httpx.AsyncClient(transport=httpx.MockTransport(router)) as client:
-        o = Orchestrator(plan, client=client, sink=sink)
+        o = Orchestrator(plan, client=client, sink=sink, trust_transport=True)  # a mock
         res = await o.resolve(Work(work_id="w", doi="10.1186/1758-2946-3-47"))
     fetched = [u for u in router.urls() if not u.startswith("https://api.unpaywall.org/")]
     assert fetched == [] and router.urls(), router.urls()

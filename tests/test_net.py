@@ -10,11 +10,13 @@ from _netkit import BIG_PDF, HTML, PDF, Router, make_fetcher
 
 from fallback_kit.web.edge import (
     HttpStatusError,
+    NetSettings,
     RedirectLoop,
     ResponseTooLarge,
     RobotsCache,
     TooManyRedirects,
     classify_pdf_bytes,
+    is_unsafe_ip,
     normalize_url,
 )
 from fallback_kit.web.gates import BreakerConfig, GateClosed, Gates
@@ -158,6 +160,19 @@ async def test_html_labelled_pdf_is_rejected():
         "html_instead_of_pdf",
         "application/pdf",
     )
+
+
+@pytest.mark.parametrize("page", [
+    b'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN"><HTML><BODY>Download</BODY></HTML>',
+    b"<!DOCTYPE HTML><HTML><HEAD><TITLE>Article</TITLE></HEAD></HTML>",
+    b"\xef\xbb\xbf\r\n<HTML><BODY>Article</BODY></HTML>",
+], ids=["html4-doctype", "upper-doctype", "bom-upper-html"])
+async def test_uppercase_html_is_html_instead_of_pdf(page):
+    """HTML in upper case (older servers) is still recognised as HTML by the one verdict."""
+    r = Router()
+    r.add(U, 200, page, content_type="application/pdf")
+    assert (await make_fetcher(r).check_pdf(U)).reason == "html_instead_of_pdf"
+    assert classify_pdf_bytes(page, status=200, complete=True) == "html_instead_of_pdf"
 
 
 async def test_truncated_small_pdf_is_rejected():
@@ -407,6 +422,110 @@ async def test_loopback_allowed_outside_live_mode():
     r = Router()
     r.add("http://127.0.0.1/x.pdf", 200, PDF)
     assert (await make_fetcher(r).check_pdf("http://127.0.0.1/x.pdf")).ok
+
+
+#: every form of address the SSRF guard refuses, one example each (and why)
+REFUSED_FORMS = {
+    "private-10": "10.1.2.3",
+    "private-172": "172.16.0.9",
+    "private-192": "192.168.1.1",
+    "loopback-v4": "127.0.0.1",
+    "loopback-v6": "::1",
+    "link-local-v4 (cloud metadata)": "169.254.169.254",
+    "link-local-v6": "fe80::1",
+    "multicast-v4": "224.0.0.251",
+    "multicast-v4-global-scope": "233.252.0.1",
+    "multicast-v6": "ff0e::1",
+    "shared-address-space": "100.64.0.1",
+    "shared-address-space (cloud metadata)": "100.100.100.200",
+    "unspecified-v4": "0.0.0.0",
+    "unspecified-v6": "::",
+    "this-network": "0.1.2.3",
+    "reserved-v4": "240.0.0.1",
+    "broadcast": "255.255.255.255",
+    "documentation-v4": "192.0.2.10",
+    "documentation-v6": "2001:db8::1",
+    "unique-local-v6": "fd00::1",
+    "nat64-loopback": "64:ff9b::7f00:1",
+    "nat64-metadata": "64:ff9b::a9fe:a9fe",
+    "nat64-private": "64:ff9b::a00:1",
+    "nat64-local-use": "64:ff9b:1::a00:1",
+    "ipv4-mapped-loopback": "::ffff:127.0.0.1",
+    "ipv4-mapped-shared": "::ffff:100.100.100.200",
+    "ipv4-translated": "::ffff:0:a00:1",
+    "ipv4-compatible": "::10.0.0.1",
+    "6to4-private": "2002:a00:1::1",
+    "6to4-loopback": "2002:7f00:1::1",
+    "teredo": "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+}
+
+#: public addresses, also inside the IPv6 forms that embed IPv4 (the control group)
+ALLOWED_FORMS = {
+    "public-v4": "93.184.215.14",
+    "public-v6": "2606:4700::1111",
+    "nat64-public": "64:ff9b::5db8:d70e",
+    "ipv4-mapped-public": "::ffff:93.184.215.14",
+    "6to4-public": "2002:5db8:d70e::1",
+}
+
+
+@pytest.mark.parametrize("address", REFUSED_FORMS.values(), ids=REFUSED_FORMS.keys())
+def test_every_refused_address_form_is_unsafe(address):
+    """Each form of an address no public fetch may reach is refused."""
+    import ipaddress
+
+    assert is_unsafe_ip(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ALLOWED_FORMS.values(), ids=ALLOWED_FORMS.keys())
+def test_public_addresses_pass_in_every_form(address):
+    """Public addresses pass, also when an IPv6 form carries them (NAT64, mapped, 6to4)."""
+    import ipaddress
+
+    assert not is_unsafe_ip(ipaddress.ip_address(address))
+
+
+def _resolving_to(address: str, asked: list[str]):
+    async def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["93.184.215.14", address]  # one refused answer among public ones is enough
+
+    return resolver
+
+
+@pytest.mark.parametrize("address", REFUSED_FORMS.values(), ids=REFUSED_FORMS.keys())
+async def test_name_resolving_to_a_refused_form_is_refused(address):
+    """A host name that resolves to any refused form is refused before anything is sent."""
+    r, asked = Router(), []
+    f = make_fetcher(r, trust_transport=False, resolver=_resolving_to(address, asked))
+    with pytest.raises(GateClosed) as info:
+        await f.check_pdf("https://files.example.org/a.pdf")
+    assert (info.value.reason, r.seen, asked) == ("unsafe_url", [], ["files.example.org"])
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::7f00:1", "::ffff:7f00:1", "100.100.100.200",
+                                     "2002:a9fe:a9fe::1"])
+async def test_address_literal_in_a_refused_form_is_refused(address):
+    """An address written in the URL is judged the same way (no lookup needed)."""
+    r = Router()
+    host = f"[{address}]" if ":" in address else address
+    with pytest.raises(GateClosed) as info:
+        await make_fetcher(r, live=True).get_json(f"http://{host}/latest/meta-data")
+    assert info.value.reason == "unsafe_url" and r.seen == []
+
+
+async def test_the_guard_is_on_by_default_and_trust_transport_is_its_switch():
+    """NetSettings() checks addresses (through the resolver); only trust_transport=True,
+    said explicitly, skips the lookup."""
+    r, asked = Router(), []
+    r.add(U, 200, PDF)
+    resolver = _resolving_to("10.0.0.1", asked)
+    guarded = make_fetcher(r, trust_transport=NetSettings().trust_transport, resolver=resolver)
+    with pytest.raises(GateClosed):
+        await guarded.check_pdf(U)
+    trusted = make_fetcher(r, trust_transport=True, resolver=resolver)
+    assert (await trusted.check_pdf(U)).ok
+    assert asked == ["files.example.org"] and len(r.seen) == 1
 
 
 def test_normalize_url_merges_scheme_case_and_fragment():

@@ -275,7 +275,7 @@ async def test_rejected_download_demotes_the_success_and_the_plan_goes_on():
                       {"name": "t2", "sources": ["doi_redirect"]}])
     seen = []
 
-    async def accept(work, source, result):
+    async def accept(work, source, result, edge):
         seen.append(result.url)
         return "truncated_pdf" if "bad" in result.url else None
 

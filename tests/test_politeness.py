@@ -111,8 +111,22 @@ async def test_client_keeps_cookies_a_site_sets():
 
     settings = NetSettings(live=False, email="team@example.org")
     async with make_client(settings, transport=httpx.MockTransport(handler)) as client:
-        assert type(client.cookies).__name__ == "_Cookies"  # the hook is still in place
+        assert isinstance(client.cookies, politeness._Cookies)  # the hook is in place
         await client.get("https://publisher.example/landing")
         await client.get("https://publisher.example/paper.pdf")
         await client.get("https://other.example/paper.pdf")
     assert seen == [None, "session=abc", None]
+
+
+@pytest.mark.parametrize("version,installed", [
+    (httpx.__version__, True), ("0.27.2", True), ("0.26.0", False), ("0.29.0", False),
+    ("1.0.0", False), ("dev", False),
+])
+def test_lazy_cookie_jar_is_installed_only_on_known_httpx_releases(monkeypatch, version,
+                                                                    installed):
+    """The one use of httpx's private `_cookies` is checked against the release: on one
+    it does not know, the client keeps httpx's own jar."""
+    monkeypatch.setattr(httpx, "__version__", version)
+    client = httpx.AsyncClient()
+    assert politeness.install_lazy_cookies(client) is installed
+    assert isinstance(client.cookies, politeness._Cookies) is installed

@@ -24,8 +24,7 @@ from ..contracts.timescale import REAL_TIME, TimeScale
 from ..contracts.works import Work, WorksReport, read_works
 from ..web.cache import HttpCache
 from ..web.client import make_client
-from ..web.edge import Fetcher, NetSettings
-from ..web.gates import Gates
+from ..web.edge import NetSettings
 from .orchestrator import Orchestrator
 
 __all__ = [
@@ -103,6 +102,9 @@ class Connection:
     meta: dict[str, Any] = field(default_factory=dict)
     #: after the run, (plan, out) -> a check of what the run found (the sandbox's truth)
     after_run: Callable[[Plan, Path], dict[str, Any] | None] | None = None
+    #: the client's transport is a simulated web: the SSRF guard does not look its host
+    #: names up. The guard's one off switch (web.edge); said explicitly, never implied
+    trust_transport: bool = False
 
     @property
     def live(self) -> bool:
@@ -129,27 +131,33 @@ class LiveNetwork:
 
 @dataclass(frozen=True, slots=True)
 class TransportNetwork:
-    """Any httpx transport (a mock, a recorder, a cache): a simulated web the caller owns.
-    Its clock runs at `time_scale` (the scale the transport's own delays use)."""
+    """Any httpx transport (a mock, a recorder, a cache, a proxy) the caller owns.
+    Its clock runs at `time_scale` (the scale the transport's own delays use). The SSRF
+    guard stays on (a cache or a proxy reaches the real web) unless `trust_transport`
+    says the transport is a simulated web whose names are not to be looked up."""
 
     transport: httpx.AsyncBaseTransport
     time_scale: float = 1.0
+    trust_transport: bool = False
 
     def connect(
         self, works: Sequence[Work], email: str | None, *, cache: HttpCache | None = None
     ) -> AbstractAsyncContextManager[Connection]:
         settings = NetSettings(live=False, email=email)
-        return _connect(settings, "custom", TimeScale(self.time_scale), self.transport, cache)
+        return _connect(settings, "custom", TimeScale(self.time_scale), self.transport, cache,
+                        trust_transport=self.trust_transport)
 
 
 @asynccontextmanager
 async def _connect(
     settings: NetSettings, mode: str, scale: TimeScale,
-    transport: httpx.AsyncBaseTransport | None, cache: HttpCache | None = None,
+    transport: httpx.AsyncBaseTransport | None, cache: HttpCache | None = None, *,
+    trust_transport: bool = False,
 ) -> AsyncIterator[Connection]:
     async with make_client(settings, transport=transport, cache=cache) as client:
         yield Connection(client=client, mode=mode, time_scale=scale,
-                         meta={"network_mode": mode, "time_scale": scale.factor})
+                         meta={"network_mode": mode, "time_scale": scale.factor},
+                         trust_transport=trust_transport)
 
 
 class _Tee:
@@ -261,14 +269,10 @@ def _orchestrator(plan: Plan, conn: Connection, store: Any, opts: BatchOptions) 
     sinks: list[EventSink] = [store] + ([opts.sink] if opts.sink is not None else [])
     accept = None
     if opts.download_dir is not None:
-        guard = None
-        if conn.live:  # every download hop passes the SSRF guard
-            guard = Fetcher(conn.client, gates=Gates(), settings=NetSettings(
-                live=True, email=plan.politeness.email)).check_public_url
-        accept = _downloader(conn.client, store, Path(opts.download_dir),
-                             opts.demote_failed_downloads, guard)
+        accept = _downloader(store, Path(opts.download_dir), opts.demote_failed_downloads)
     return Orchestrator(plan, client=conn.client, sink=_Tee(*sinks), time_scale=conn.time_scale,
-                        run_id=store.run_id, live=conn.live, accept=accept)
+                        run_id=store.run_id, trust_transport=conn.trust_transport,
+                        accept=accept)
 
 
 async def _resolve_into(orch: Orchestrator, todo: list[Work], result: BatchResult,
@@ -283,24 +287,22 @@ async def _resolve_into(orch: Orchestrator, todo: list[Work], result: BatchResul
                 opts.on_resolution(resolution)
 
 
-def _downloader(
-    client: httpx.AsyncClient, store: Any, dest: Path, demote: bool,
-    guard: Callable[[str], Any] | None = None,
-) -> Callable[[Work, str, Any], Any]:
-    """The orchestrator's accept hook: download and validate the winner's file."""
+def _downloader(store: Any, dest: Path, demote: bool) -> Callable[..., Any]:
+    """The orchestrator's accept hook: download and validate the winner's file through
+    the try's Edge (its gates, guard, counters and the source's timeout)."""
     from ..record.downloads import download_for_work
 
-    async def accept(work: Work, source: str, result: Any) -> str | None:
+    async def accept(work: Work, source: str, result: Any, edge: Any) -> str | None:
         meta = result.meta or {}
         outcome = await download_for_work(
-            client,
+            edge,
             store,
             work_id=work.work_id,
             url=meta.get("final_url") or result.url,
             dest_dir=dest,
             source=source,
             version=meta.get("version"),
-            license=meta.get("license"), guard=guard,
+            license=meta.get("license"),
         )
         if outcome.ok or not demote:
             return None

@@ -19,7 +19,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -29,12 +29,14 @@ from ..contracts.reasons import Reason, download_reason, http_reason
 from ..contracts.timescale import TimeScale
 from ..contracts.works import Work
 from ..sources.base import Source, SourceContext, SourceResult
+from ..web.edge import Edge, Fetcher, HttpStatusError
 from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, backoff_delay
 from ..web.redact import redact, redact_url
 from .slots import PrioritySlots, PrioritySlotsView
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..web.edge import Fetcher
+#: The accept hook: (work, source name, its success, the try's Edge) -> None to accept,
+#: or the reason the file is refused. Downloads go through the Edge it is handed.
+AcceptHook = Callable[[Work, str, SourceResult, Edge], Awaitable[str | None]]
 
 __all__ = ["Orchestrator", "make_gates"]
 
@@ -98,6 +100,18 @@ class _WorkState:
     outcomes: list[Attempt] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _SourceRun:
+    """One source's run within a work: what its Attempt event will say."""
+
+    state: _WorkState
+    tier: Tier
+    source: Source
+    started: float  # when it began (waiting for its slots), then when it got them
+    retries: int = 0
+    requests: int = 0
+
+
 class Orchestrator:
     """Resolves works with one plan, one HTTP client and one set of gates."""
 
@@ -113,9 +127,9 @@ class Orchestrator:
         time_scale: float | TimeScale = 1.0,
         run_id: str | None = None,
         email: str | None = None,
-        live: bool = False,
+        trust_transport: bool = False,
         rng: random.Random | None = None,
-        accept: Callable[[Work, str, SourceResult], Awaitable[str | None]] | None = None,
+        accept: AcceptHook | None = None,
     ) -> None:
         self.plan = plan
         self.client = client
@@ -123,7 +137,9 @@ class Orchestrator:
         self.clock = as_time_scale(time_scale)
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.email = email or plan.politeness.email
-        self.live = live
+        #: the client's transport is a simulated web: the SSRF guard does not look its
+        #: names up (the sandbox composition and tests only; see web.edge)
+        self.trust_transport = trust_transport
         #: called on each success before it wins (e.g. to download and validate the whole
         #: file); a returned reason demotes the success to invalid_pdf and the plan goes on
         self.accept = accept
@@ -282,37 +298,57 @@ class Orchestrator:
         tier_slots: asyncio.Semaphore,
         work_slots: PrioritySlotsView,
     ) -> None:
-        loop = asyncio.get_running_loop()
-        source = self._sources[name]
-        policy = self.plan.policy(name)
-        t0 = loop.time()
-
-        def emit(result: SourceResult, retries: int = 0, started: float = t0) -> None:
-            attempt = Attempt(
-                run_id=self.run_id, work_id=state.work.work_id, tier=tier.name, source=name,
-                outcome=result.outcome, reason=result.reason,
-                url=redact_url(result.url) if result.url else None,
-                status=result.status, host=result.host, retries=retries,
-                t_start_ms=self._world_ms(started - state.start),
-                t_end_ms=self._world_ms(loop.time() - state.start),
-                bytes=result.bytes, meta={**redact(dict(result.meta)), "requests": result.requests},
-            )
-            state.outcomes.append(attempt)
-            state.requests += result.requests
-            self.sink.emit(attempt)
-
-        if not source.applicable(state.work):
-            needs = " or ".join(source.needs) or "an identifier"
-            emit(SourceResult(outcome=Outcome.NOT_APPLICABLE, reason=f"needs {needs}"))
+        """One source of a tier: check it may start, wait for its slots, try it."""
+        run = _SourceRun(state, tier, self._sources[name], asyncio.get_running_loop().time())
+        if not self._may_start(run):
             return
+        if not await self._take_slots(run, tier_slots, work_slots):
+            return
+        try:
+            await self._tries(run)
+        finally:
+            tier_slots.release()  # first: a queued sibling of this tier then bids
+            work_slots.release()  # for the work slot before it is handed out
+
+    def _emit(self, run: _SourceRun, result: SourceResult, *, fresh: bool = False) -> None:
+        """Record the source's Attempt (`fresh`: it never started, so it starts now)."""
+        loop = asyncio.get_running_loop()
+        state = run.state
+        started, retries = (loop.time(), 0) if fresh else (run.started, run.retries)
+        attempt = Attempt(
+            run_id=self.run_id, work_id=state.work.work_id, tier=run.tier.name,
+            source=run.source.name, outcome=result.outcome, reason=result.reason,
+            url=redact_url(result.url) if result.url else None,
+            status=result.status, host=result.host, retries=retries,
+            t_start_ms=self._world_ms(started - state.start),
+            t_end_ms=self._world_ms(loop.time() - state.start),
+            bytes=result.bytes, meta={**redact(dict(result.meta)), "requests": result.requests},
+        )
+        state.outcomes.append(attempt)
+        state.requests += result.requests
+        self.sink.emit(attempt)
+
+    def _may_start(self, run: _SourceRun) -> bool:
+        """False (and the Attempt recorded) when the source does not apply or a gate
+        is closed before anything is sent."""
+        source = run.source
+        if not source.applicable(run.state.work):
+            needs = " or ".join(source.needs) or "an identifier"
+            self._emit(run, SourceResult(outcome=Outcome.NOT_APPLICABLE, reason=f"needs {needs}"))
+            return False
         gate_reason = self._gate_before_try(source)
         if gate_reason is not None:
-            emit(SourceResult(outcome=Outcome.SKIPPED, reason=gate_reason,
-                              host=_first(source.hosts)))
-            return
+            self._emit(run, SourceResult(outcome=Outcome.SKIPPED, reason=gate_reason,
+                                         host=_first(source.hosts)))
+            return False
+        return True
 
-        retries = 0
-        requests = 0
+    async def _take_slots(
+        self, run: _SourceRun, tier_slots: asyncio.Semaphore, work_slots: PrioritySlotsView
+    ) -> bool:
+        """Wait for a place in the tier and in the work. False (slots given back) when a
+        sibling won meanwhile: the source never starts."""
+        state = run.state
         try:
             await tier_slots.acquire()
             try:
@@ -322,70 +358,90 @@ class Orchestrator:
                 raise
         except asyncio.CancelledError:
             reason = Reason.WORK_DEADLINE if state.stop_reason == "deadline" else Reason.NOT_STARTED
-            emit(SourceResult(outcome=Outcome.CANCELLED, reason=reason), 0, loop.time())
+            self._emit(run, SourceResult(outcome=Outcome.CANCELLED, reason=reason), fresh=True)
             raise
         if state.winner is not None or state.stop_reason is not None:
             # a sibling won while this source waited for its slot: it never starts
             tier_slots.release()  # first: a queued sibling of this tier then bids
             work_slots.release()  # for the work slot before it is handed out
-            emit(SourceResult(outcome=Outcome.CANCELLED, reason=Reason.NOT_STARTED), 0, loop.time())
-            return
-        started = loop.time()
-        try:
-            while True:
-                if state.attempts_left <= 0:
-                    state.budget_skips += 1
-                    emit(SourceResult(outcome=Outcome.SKIPPED, reason=Reason.ATTEMPT_BUDGET,
-                                      requests=requests), retries, started)
-                    return
-                state.attempts_left -= 1
-                fetcher = self._fetcher_factory(policy)
-                try:
-                    result = await self._one_try(state, source, policy, fetcher)
-                    if (result.outcome is Outcome.SUCCESS and self.accept is not None
-                            and state.winner is None):
-                        result = await self._accepted(state, name, result)
-                except asyncio.CancelledError:
-                    requests += _requests_of(fetcher)
-                    if state.stop_reason == "deadline" or loop.time() >= state.deadline:
-                        outcome, reason = Outcome.TIMEOUT, Reason.WORK_DEADLINE
-                    else:
-                        outcome, reason = Outcome.CANCELLED, Reason.SIBLING_WON
-                    emit(SourceResult(outcome=outcome, reason=reason, requests=requests),
-                         retries, started)
-                    raise
-                requests += result.requests
-                result = _with_requests(result, requests)
-                if result.outcome is Outcome.SUCCESS:
-                    if state.winner is None:
-                        state.winner = (tier.name, name, result)
-                    emit(result, retries, started)
-                    return
-                delay = self._retry_delay(state, policy, result, retries)
-                if delay is None:
-                    emit(result, retries, started)
-                    return
-                try:
-                    await asyncio.sleep(delay)
-                except asyncio.CancelledError:
-                    outcome = (Outcome.TIMEOUT if state.stop_reason == "deadline"
-                               else Outcome.CANCELLED)
-                    reason = (Reason.WORK_DEADLINE if outcome is Outcome.TIMEOUT
-                              else Reason.SIBLING_WON)
-                    emit(SourceResult(outcome=outcome, reason=reason, requests=requests,
-                                      meta={"last": result.reason}), retries, started)
-                    raise
-                retries += 1
-        finally:
-            tier_slots.release()  # first: a queued sibling of this tier then bids
-            work_slots.release()  # for the work slot before it is handed out
+            self._emit(run, SourceResult(outcome=Outcome.CANCELLED, reason=Reason.NOT_STARTED),
+                       fresh=True)
+            return False
+        run.started = asyncio.get_running_loop().time()
+        return True
 
-    async def _accepted(self, state: _WorkState, name: str, result: SourceResult) -> SourceResult:
-        assert self.accept is not None
+    async def _tries(self, run: _SourceRun) -> None:
+        """Try the source until its result is final: a success wins the work, a
+        transient failure is retried after a backoff while the budgets allow."""
+        state, name = run.state, run.source.name
+        policy = self.plan.policy(name)
+        while True:
+            if state.attempts_left <= 0:
+                state.budget_skips += 1
+                self._emit(run, SourceResult(outcome=Outcome.SKIPPED, reason=Reason.ATTEMPT_BUDGET,
+                                             requests=run.requests))
+                return
+            state.attempts_left -= 1
+            result = await self._counted_try(run, policy)
+            if result.outcome is Outcome.SUCCESS:
+                if state.winner is None:
+                    state.winner = (run.tier.name, name, result)
+                self._emit(run, result)
+                return
+            delay = self._retry_delay(state, policy, result, run.retries)
+            if delay is None:
+                self._emit(run, result)
+                return
+            await self._backoff(run, delay, result)
+            run.retries += 1
+
+    async def _counted_try(self, run: _SourceRun, policy: SourcePolicy) -> SourceResult:
+        """One try (and the accept hook on a success), its requests added to the run's;
+        a cancelled try is recorded as the deadline's or the winning sibling's doing."""
+        loop = asyncio.get_running_loop()
+        state = run.state
+        fetcher = self._fetcher_factory(policy)
         try:
-            verdict = await self.accept(state.work, name, result)
+            result = await self._one_try(state, run.source, policy, fetcher)
+            if (result.outcome is Outcome.SUCCESS and self.accept is not None
+                    and state.winner is None):
+                result = await self._accepted(state, run.source, result, fetcher)
+        except asyncio.CancelledError:
+            run.requests += _requests_of(fetcher)
+            if state.stop_reason == "deadline" or loop.time() >= state.deadline:
+                outcome, reason = Outcome.TIMEOUT, Reason.WORK_DEADLINE
+            else:
+                outcome, reason = Outcome.CANCELLED, Reason.SIBLING_WON
+            self._emit(run, SourceResult(outcome=outcome, reason=reason, requests=run.requests))
+            raise
+        run.requests += result.requests
+        return _with_requests(result, run.requests)
+
+    async def _backoff(self, run: _SourceRun, delay: float, last: SourceResult) -> None:
+        """Wait before the next try; a cancelled wait is recorded with the last reason."""
+        try:
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            timeout = run.state.stop_reason == "deadline"
+            outcome = Outcome.TIMEOUT if timeout else Outcome.CANCELLED
+            reason = Reason.WORK_DEADLINE if timeout else Reason.SIBLING_WON
+            self._emit(run, SourceResult(outcome=outcome, reason=reason, requests=run.requests,
+                                         meta={"last": last.reason}))
+            raise
+
+    async def _accepted(
+        self, state: _WorkState, source: Source, result: SourceResult, fetcher: Fetcher
+    ) -> SourceResult:
+        """Put a success through the accept hook (a download, through the try's Edge,
+        under a fresh source timeout); a refusal demotes it to invalid_pdf."""
+        assert self.accept is not None
+        before = _requests_of(fetcher)
+        fetcher.timeout_s = self._try_timeout(state, source)
+        try:
+            verdict = await self.accept(state.work, source.name, result, fetcher)
         except Exception as exc:  # a failing hook must not lose the work
             verdict = f"accept_error:{type(exc).__name__}"
+        result = _with_requests(result, result.requests + _requests_of(fetcher) - before)
         if verdict is None:
             return result
         return replace(result, outcome=Outcome.INVALID_PDF, reason=download_reason(verdict))
@@ -404,13 +460,11 @@ class Orchestrator:
         self, state: _WorkState, source: Source, policy: SourcePolicy, fetcher: Fetcher
     ) -> SourceResult:
         """Run `source.find` once under its timeout; classify whatever happens."""
-        loop = asyncio.get_running_loop()
-        timeout_s = self._scaled(self.plan.timeout_ms(source.name))
-        timeout_s = min(timeout_s, max(0.0, state.deadline - loop.time()))
+        fetcher.timeout_s = self._try_timeout(state, source)
         ctx = SourceContext(http=fetcher, email=self.email, options=policy.options,
                             thresholds=self.plan.thresholds)
         try:
-            async with asyncio.timeout(timeout_s):
+            async with asyncio.timeout(fetcher.timeout_s):
                 result = await source.find(state.work, ctx)
         except TimeoutError:
             return SourceResult(outcome=Outcome.TIMEOUT, reason=Reason.SOURCE_TIMEOUT,
@@ -427,10 +481,9 @@ class Orchestrator:
                                 url=_url_of(exc), host=_host_of(exc),
                                 requests=_requests_of(fetcher),
                                 meta={"error": f"{type(exc).__name__}: {exc}"})
+        except HttpStatusError as exc:
+            return self._status_result(exc, exc.status, fetcher)
         except Exception as exc:
-            status = getattr(exc, "status", None)
-            if isinstance(status, int) and type(exc).__name__ == "HttpStatusError":
-                return self._status_result(exc, status, fetcher)
             return SourceResult(outcome=Outcome.ERROR, reason=type(exc).__name__,
                                 requests=_requests_of(fetcher),
                                 meta={"error": f"{type(exc).__name__}: {exc}"[:500]})
@@ -441,14 +494,20 @@ class Orchestrator:
                 result = _with_outcome(result, Outcome.NONRETRYABLE)
         return result
 
-    def _status_result(self, exc: Exception, status: int, fetcher: Fetcher) -> SourceResult:
-        url = getattr(exc, "url", None)
+    def _try_timeout(self, state: _WorkState, source: Source) -> float:
+        """The source's timeout in real seconds, cut to what is left of the work."""
+        timeout_s = self._scaled(self.plan.timeout_ms(source.name))
+        remaining = state.deadline - asyncio.get_running_loop().time()
+        return min(timeout_s, max(0.0, remaining))
+
+    def _status_result(self, exc: HttpStatusError, status: int, fetcher: Fetcher) -> SourceResult:
+        url = exc.url
         retryable = status in self.plan.thresholds.retryable_statuses
         return SourceResult(
             outcome=Outcome.RETRYABLE if retryable else Outcome.NONRETRYABLE,
             reason=http_reason(status), status=status, url=url,
             host=httpx.URL(url).host if url else None,
-            retry_after_s=getattr(exc, "retry_after_s", None),
+            retry_after_s=exc.retry_after_s,
             requests=_requests_of(fetcher),
         )
 
@@ -495,12 +554,13 @@ class Orchestrator:
     # -- defaults ----------------------------------------------------------------------
 
     def _default_fetcher_factory(self) -> Callable[[SourcePolicy], Fetcher]:
-        from ..web.edge import Fetcher, NetSettings, RobotsCache
+        from ..web.edge import NetSettings, RobotsCache
 
         if self.client is None:
             raise ValueError("an httpx.AsyncClient is needed (or a fetcher_factory)")
         offline = self.plan.gates.offline_behavior if self.plan.gates.offline else None
-        settings = NetSettings(live=self.live, email=self.email, offline=offline)
+        settings = NetSettings(email=self.email, offline=offline,
+                               trust_transport=self.trust_transport)
         robots = RobotsCache(self.client)
         client, gates = self.client, self.gates
 

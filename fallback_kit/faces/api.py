@@ -3,8 +3,13 @@
 Every entry point has the same network default, the sandbox (`network="sandbox"`), so
 nothing reaches the real web by accident: pass `network="live"` for the real web (and
 set `politeness.email` in the plan, or FALLBACK_KIT_EMAIL, so the services can reach
-you), or any httpx transport or `Network` for a simulated web of your own. A client of
-your own (`client=`, for a cache or a proxy) is used as it is.
+you), or any httpx transport or `Network` of your own. A client of your own (`client=`,
+for a cache or a proxy) is used as it is.
+
+The SSRF guard (web.edge) checks every request, also through a client or a transport
+of your own. For a simulated web of your own (an `httpx.MockTransport`, a recorder in
+front of the sandbox), `trust_transport=True` is the one switch that stops the guard
+looking its host names up; the sandbox is trusted by its own composition.
 """
 
 from __future__ import annotations
@@ -72,21 +77,25 @@ async def arun_works(
     demote_failed_downloads: bool = True,
     keep_resolutions: bool = True,
     cache: str | Path | bool | None = None,
+    trust_transport: bool = False,
 ) -> RunResult:
     """Resolve `works` (a CSV path, a DataFrame or Works) with `plan` into the run store
     at `out`, on the sandbox unless `network` says otherwise.
 
     On the sandbox, `profile` and `seed` build the World and `time_scale` shrinks every
     delay (the plan's durations with it); recorded times stay in the web's milliseconds.
-    A `transport` is a simulated web of your own, on the same time scale.
-
     `cache` keeps the metadata APIs' answers on disk, so a re-run asks them nothing: a
     directory, True for the user's cache directory, False for none. By default only the
     live web is cached (in the user's cache directory): a simulated web's answers must
-    not be mistaken for the services'. See `BatchOptions` for the rest.
+    not be mistaken for the services'.
+
+    A `transport` is a web of your own, on the same time scale (`trust_transport=True`
+    when it is a simulated one, see the module docstring). See `BatchOptions` for the
+    rest.
     """
     chosen = network_for(transport if transport is not None else network,
-                         profile=profile, seed=seed, time_scale=time_scale)
+                         profile=profile, seed=seed, time_scale=time_scale,
+                         trust_transport=trust_transport)
     options = BatchOptions(
         out=out, concurrency=concurrency, force=force, progress=progress, sink=sink,
         on_resolution=on_resolution, download_dir=download_dir,
@@ -110,13 +119,16 @@ async def aresolve(
     profile: str = "mixed",
     seed: int = 7,
     time_scale: float = 0.1,
+    trust_transport: bool = False,
     **options: Any,
 ) -> Resolution:
     """Resolve one work, on the sandbox unless `network` says otherwise. `client` is a
-    client of your own (used as it is); `options` go to the Orchestrator."""
-    async with _opened(network, client, [work], plan, profile, seed, time_scale) as conn:
+    client of your own (used as it is, the SSRF guard on unless `trust_transport`);
+    `options` go to the Orchestrator."""
+    async with _opened(network, client, [work], plan, profile, seed, time_scale,
+                       trust_transport) as conn:
         orch = Orchestrator(plan, client=conn.client, sink=sink, time_scale=conn.time_scale,
-                            live=conn.live, **options)
+                            trust_transport=conn.trust_transport, **options)
         return await orch.resolve(work)
 
 
@@ -131,14 +143,16 @@ async def aresolve_many(
     profile: str = "mixed",
     seed: int = 7,
     time_scale: float = 0.1,
+    trust_transport: bool = False,
     **options: Any,
 ) -> AsyncIterator[Resolution]:
     """Resolve many works, `concurrency` at a time, on the sandbox unless `network` says
     otherwise; yield Resolutions as they finish."""
     todo = list(works)
-    async with _opened(network, client, todo, plan, profile, seed, time_scale) as conn:
+    async with _opened(network, client, todo, plan, profile, seed, time_scale,
+                       trust_transport) as conn:
         orch = Orchestrator(plan, client=conn.client, sink=sink, time_scale=conn.time_scale,
-                            live=conn.live, **options)
+                            trust_transport=conn.trust_transport, **options)
         async for resolution in orch.resolve_many(todo, concurrency=concurrency):
             yield resolution
 
@@ -172,14 +186,19 @@ def _cache_for(cache: str | Path | bool | None, network: Network, plan: Plan) ->
 
 def _opened(
     network: NetworkSpec, client: httpx.AsyncClient | None, works: Sequence[Work], plan: Plan,
-    profile: str, seed: int, time_scale: float,
+    profile: str, seed: int, time_scale: float, trust_transport: bool,
 ) -> AbstractAsyncContextManager[Connection]:
     if client is not None:
-        return _given(client, "live" if network == "live" else "custom")
-    chosen = network_for(network, profile=profile, seed=seed, time_scale=time_scale)
+        return _given(client, "live" if network == "live" else "custom", trust_transport)
+    chosen = network_for(network, profile=profile, seed=seed, time_scale=time_scale,
+                         trust_transport=trust_transport)
     return chosen.connect(works, plan.politeness.email)
 
 
 @asynccontextmanager
-async def _given(client: httpx.AsyncClient, mode: str) -> AsyncIterator[Connection]:
-    yield Connection(client=client, mode=mode, time_scale=REAL_TIME, meta={"network_mode": mode})
+async def _given(
+    client: httpx.AsyncClient, mode: str, trust_transport: bool
+) -> AsyncIterator[Connection]:
+    """A client of the caller's: the SSRF guard stays on unless it is trusted."""
+    yield Connection(client=client, mode=mode, time_scale=REAL_TIME, meta={"network_mode": mode},
+                     trust_transport=trust_transport)

@@ -68,6 +68,7 @@ class SandboxNetwork:
                     client=client, mode="sandbox", time_scale=scale, meta=meta,
                     after_run=(lambda plan, out: truth_check(world, plan, out)) if checked
                     else None,
+                    trust_transport=True,  # our own simulated web: the one place it is said
                 )
         finally:
             await asyncio.to_thread(sandbox.stop)
@@ -79,11 +80,14 @@ def network_for(
     profile: str = "mixed",
     seed: int = 7,
     time_scale: float = 0.1,
+    trust_transport: bool = False,
 ) -> Network:
     """What a caller said -> a Network. `profile`, `seed` and `time_scale` shape the
-    sandbox (and `time_scale` a caller's own transport); the live web runs in real time."""
+    sandbox (and `time_scale` a caller's own transport); the live web runs in real time.
+    `trust_transport=True` says a caller's transport is a simulated web (SSRF guard
+    without name lookups); the sandbox is trusted here, by its composition."""
     if isinstance(network, httpx.AsyncBaseTransport):
-        return TransportNetwork(network, time_scale=time_scale)
+        return TransportNetwork(network, time_scale=time_scale, trust_transport=trust_transport)
     if network == "sandbox":
         from ..sandbox.profiles import get_profile
 

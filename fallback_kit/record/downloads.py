@@ -1,7 +1,10 @@
 """Download a PDF to a content-addressed file, atomically, and only if it is a real PDF.
 
-The body streams into a `.part` file in the destination directory while being hashed;
-only after it passes every check (magic bytes, `%%EOF`, size, no password needed, pypdf
+The body streams through the try's Edge (`web.edge`: the one gated path, so every
+redirect hop passes the gates and the SSRF guard, every request is counted, and the
+source's timeout bounds the download) into a `.part` file in the destination
+directory while being hashed; only after it passes every check (the one PDF verdict,
+`web.edge.classify_pdf_bytes`, on its head and tail; size; no password needed; pypdf
 opens it) is it renamed to `DIR/ab/abcdef….pdf` (its sha256). So a final name always
 holds a whole, valid PDF; a crash or a failed check leaves nothing (the `.part` file
 is removed). Content addressing makes a second run write nothing new, and the store's
@@ -14,13 +17,14 @@ import asyncio
 import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from ..web.edge import Edge, NetError, RedirectError, classify_pdf_bytes, pdf_head_decided
+from ..web.gates import GateClosed
 from .store import DownloadRecord, RunStore
 
 __all__ = [
@@ -32,16 +36,20 @@ __all__ = [
 ]
 
 _TAIL = 1024  # bytes kept from the end of the stream for the %%EOF check
-_WHITESPACE = b" \t\r\n\x00\x0c"
+_HEAD = 2048  # enough for the PDF verdict on the start of a file (pdf_head_decided)
+_ERROR_PAGE_BYTES = 4096  # read of an error page, to tell a bot challenge from a plain error
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DownloadResult:
     """What a download gave: `ok` with the file's path and sha256, or a `reason` why not.
 
-    Reasons: `html_instead_of_pdf`, `not_pdf`, `truncated_pdf`, `encrypted_pdf`,
-    `too_small`, `too_large`, `unreadable_pdf`, `http_<status>`, `network_error`.
-    `reused` is True when the file was already there (nothing written).
+    Reasons: the PDF verdict's (`html_instead_of_pdf`, `not_pdf`, `truncated_pdf`,
+    `empty_body`, `blocked`, `http_<status>`), `encrypted_pdf`, `too_small`,
+    `too_large`, `unreadable_pdf`, a gate's (`unsafe_url`, `offline`, `breaker_open`,
+    ...), a redirect error's (`redirect_loop`, `too_many_redirects`), `timeout`,
+    `network_error`, `bad_response`. `reused` is True when the file was already there
+    (nothing written).
     """
 
     ok: bool
@@ -60,18 +68,12 @@ def final_path(dest_dir: str | os.PathLike[str], sha256: str) -> Path:
     return Path(dest_dir) / sha256[:2] / f"{sha256}.pdf"
 
 
-def _looks_like_html(head: bytes) -> bool:
-    start = head.lstrip(_WHITESPACE + b"\xef\xbb\xbf").lower()
-    return start.startswith(b"<") or b"<html" in head.lower()
-
-
 def validate_pdf_file(path: Path, *, head: bytes, tail: bytes, size: int, min_bytes: int) -> str:
     """Return '' if the file is a whole, readable PDF that opens without a password,
     else the reason."""
-    if not head.startswith(b"%PDF-"):
-        return "html_instead_of_pdf" if _looks_like_html(head) else "not_pdf"
-    if not tail.rstrip(_WHITESPACE).endswith(b"%%EOF"):
-        return "truncated_pdf"
+    verdict = classify_pdf_bytes(head, status=200, complete=True, tail=tail)
+    if verdict != "ok":
+        return verdict
     if size < min_bytes:
         return "too_small"
     try:
@@ -89,120 +91,126 @@ def validate_pdf_file(path: Path, *, head: bytes, tail: bytes, size: int, min_by
     return ""
 
 
-class _Refused(Exception):
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
+@dataclass(slots=True)
+class _Streamed:
+    """What came off the wire so far (kept when the stream breaks)."""
+
+    status: int | None = None
+    size: int = 0
+    head: bytes = b""
+    tail: bytes = b""
+    reason: str = ""
+    digest: Any = field(default_factory=hashlib.sha256)
 
 
-@asynccontextmanager
-async def _open(
-    client: httpx.AsyncClient, url: str, guard: Callable[[str], Awaitable[None]] | None,
-    limit: int,
-) -> AsyncIterator[httpx.Response]:
-    """The streamed response for `url`; with a guard, redirects are followed hop by hop
-    and every hop must pass it (raises _Refused)."""
-    if guard is None:
-        async with client.stream("GET", url, follow_redirects=True) as response:
-            yield response
-        return
-    seen = {url}
-    for _ in range(limit + 1):
-        try:
-            await guard(url)
-        except httpx.HTTPError:
-            raise  # cannot resolve the name: a network error, not a refusal
-        except Exception as exc:  # the guard's GateClosed
-            raise _Refused(getattr(exc, "reason", "unsafe_url")) from None
-        async with client.stream("GET", url, follow_redirects=False) as response:
-            location = response.headers.get("location")
-            if not (response.is_redirect and location):
-                yield response
+async def _stream_to(
+    edge: Edge, url: str, part: Path, got: _Streamed, *, max_bytes: int, chunk_size: int
+) -> None:
+    """Stream `url` into `part`, stopping early (with `got.reason`) on an error status,
+    a body that is not a PDF from its first KiB, or one longer than `max_bytes`."""
+    with part.open("wb") as fh:
+        async with edge.stream(url) as response:
+            got.status = status = response.status
+            if not 200 <= status < 300:
+                page = await response.read(_ERROR_PAGE_BYTES)
+                got.reason = classify_pdf_bytes(page, status=status, complete=False)
                 return
-        url = str(httpx.URL(url).join(location))
-        if url in seen:
-            raise _Refused("redirect_loop")
-        seen.add(url)
-    raise _Refused("too_many_redirects")
+            async for chunk in response.chunks(max_bytes + 1, chunk_size):
+                got.size += len(chunk)
+                if got.size > max_bytes:
+                    got.reason = "too_large"
+                    return
+                if not pdf_head_decided(got.head):
+                    got.head += chunk[:_HEAD - len(got.head)]
+                    if pdf_head_decided(got.head):
+                        # HTML (a viewer, a paywall) served as the PDF: stop reading
+                        verdict = classify_pdf_bytes(got.head, status=status, complete=False)
+                        if verdict != "ok":
+                            got.reason = verdict
+                            return
+                got.digest.update(chunk)
+                fh.write(chunk)
+                got.tail = (got.tail + chunk)[-_TAIL:]
 
 
 async def download_pdf(
-    client: httpx.AsyncClient,
+    edge: Edge,
     url: str,
     dest_dir: str | os.PathLike[str],
     *,
     min_bytes: int = 1024,
     max_bytes: int = 100_000_000,
     chunk_size: int = 64 * 1024,
-    guard: Callable[[str], Awaitable[None]] | None = None,
-    max_redirects: int = 10,
 ) -> DownloadResult:
-    """GET `url` and keep the body as `dest_dir/ab/<sha256>.pdf` if it is a valid PDF.
+    """GET `url` through `edge` and keep the body as `dest_dir/ab/<sha256>.pdf` if it is
+    a valid PDF.
 
-    Never raises for network or content problems: they come back as `ok=False` with a
-    reason. Cancellation is honoured and leaves no file behind. With `guard` (live mode:
-    `Fetcher.check_public_url`), redirects are followed hop by hop and every hop must
-    pass it (reason `unsafe_url` otherwise).
+    Never raises for network, gate or content problems: they come back as `ok=False`
+    with a reason. Cancellation is honoured and leaves no file behind.
     """
-
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     part = dest / f".{secrets.token_hex(8)}.part"
-    digest = hashlib.sha256()
-    size = 0
-    head = b""
-    tail = b""
-    status: int | None = None
+    got = _Streamed()
     try:
-        try:
-            with part.open("wb") as fh:
-                async with _open(client, url, guard, max_redirects) as response:
-                    status = response.status_code
-                    if not response.is_success:
-                        return DownloadResult(ok=False, reason=f"http_{status}", url=url,
-                                              status=status)
-                    async for chunk in response.aiter_bytes(chunk_size):
-                        if not chunk:
-                            continue
-                        size += len(chunk)
-                        if size > max_bytes:
-                            return DownloadResult(ok=False, reason="too_large", url=url,
-                                                  status=status, bytes=size)
-                        if len(head) < 1024:
-                            head += chunk[: 1024 - len(head)]
-                            if len(head) >= 5 and not head.startswith(b"%PDF-"):
-                                # HTML (a viewer, a paywall) served as the PDF: stop reading
-                                reason = "html_instead_of_pdf" if _looks_like_html(head) else (
-                                    "not_pdf")
-                                return DownloadResult(ok=False, reason=reason, url=url,
-                                                      status=status, bytes=size)
-                        digest.update(chunk)
-                        fh.write(chunk)
-                        tail = (tail + chunk)[-_TAIL:]
-        except httpx.HTTPError as exc:
-            return DownloadResult(ok=False, reason="network_error", url=url, status=status,
-                                  bytes=size, detail=f"{type(exc).__name__}: {exc}")
-        except _Refused as exc:
-            return DownloadResult(ok=False, reason=exc.reason, url=url, status=status)
+        failure = await _fetch_into(edge, url, part, got, max_bytes=max_bytes,
+                                    chunk_size=chunk_size)
+        if failure is not None:
+            return failure
+        if got.reason:
+            return DownloadResult(ok=False, reason=got.reason, url=url, status=got.status,
+                                  bytes=got.size)
         reason = await asyncio.to_thread(
-            validate_pdf_file, part, head=head, tail=tail, size=size, min_bytes=min_bytes
+            validate_pdf_file, part, head=got.head, tail=got.tail, size=got.size,
+            min_bytes=min_bytes,
         )
         if reason:
-            return DownloadResult(ok=False, reason=reason, url=url, status=status, bytes=size)
-        sha = digest.hexdigest()
-        final = final_path(dest, sha)
-        if final.exists():
-            return DownloadResult(ok=True, sha256=sha, bytes=size, path=final, url=url,
-                                  status=status, reused=True)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, final)
-        return DownloadResult(ok=True, sha256=sha, bytes=size, path=final, url=url, status=status)
+            return DownloadResult(ok=False, reason=reason, url=url, status=got.status,
+                                  bytes=got.size)
+        return _keep(part, dest, got, url)
     finally:
         part.unlink(missing_ok=True)
 
 
+async def _fetch_into(
+    edge: Edge, url: str, part: Path, got: _Streamed, *, max_bytes: int, chunk_size: int
+) -> DownloadResult | None:
+    """Run the stream; a DownloadResult naming the trouble if it broke, else None."""
+    def failed(reason: str, exc: BaseException | None = None) -> DownloadResult:
+        detail = f"{type(exc).__name__}: {exc}" if exc is not None else ""
+        return DownloadResult(ok=False, reason=reason, url=url, status=got.status,
+                              bytes=got.size, detail=detail)
+
+    try:
+        await _stream_to(edge, url, part, got, max_bytes=max_bytes, chunk_size=chunk_size)
+    except GateClosed as exc:
+        return failed(exc.reason, exc)
+    except httpx.HTTPError as exc:
+        return failed("network_error", exc)
+    except TimeoutError as exc:
+        return failed("timeout", exc)
+    except RedirectError as exc:  # a loop, too many hops
+        return failed(exc.reason, exc)
+    except NetError as exc:  # a body that does not decode as it says
+        return failed("bad_response", exc)
+    return None
+
+
+def _keep(part: Path, dest: Path, got: _Streamed, url: str) -> DownloadResult:
+    """Give the validated `.part` file its content-addressed name (or reuse the file)."""
+    sha = got.digest.hexdigest()
+    final = final_path(dest, sha)
+    if final.exists():
+        return DownloadResult(ok=True, sha256=sha, bytes=got.size, path=final, url=url,
+                              status=got.status, reused=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(part, final)
+    return DownloadResult(ok=True, sha256=sha, bytes=got.size, path=final, url=url,
+                          status=got.status)
+
+
 async def download_for_work(
-    client: httpx.AsyncClient,
+    edge: Edge,
     store: RunStore,
     *,
     work_id: str,
@@ -213,7 +221,6 @@ async def download_for_work(
     license: str | None = None,
     min_bytes: int = 1024,
     max_bytes: int = 100_000_000,
-    guard: Callable[[str], Awaitable[None]] | None = None,
 ) -> DownloadResult:
     """Download a work's PDF once: skip the GET if the manifest already has its file,
     else download into `dest_dir` (default `<run dir>/pdfs`) and record it."""
@@ -223,8 +230,7 @@ async def download_for_work(
                               bytes=known.bytes, path=Path(known.path), url=known.url or url,
                               reused=True)
     target = dest_dir if dest_dir is not None else store.dir / "pdfs"
-    result = await download_pdf(client, url, target, min_bytes=min_bytes, max_bytes=max_bytes,
-                                guard=guard)
+    result = await download_pdf(edge, url, target, min_bytes=min_bytes, max_bytes=max_bytes)
     if result.ok and result.path is not None and result.sha256 is not None:
         store.record_download(DownloadRecord(
             work_id=work_id, sha256=result.sha256, bytes=result.bytes, path=str(result.path),

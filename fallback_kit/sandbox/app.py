@@ -210,6 +210,31 @@ def _range(header: str, body: bytes) -> tuple[int, bytes, dict[str, str]]:
                                       "accept-ranges": "bytes"}
 
 
+#: uvicorn releases whose ASGI `send` is a bound method of the request's cycle, which
+#: holds the connection's asyncio transport as `.transport` (h11 and httptools alike)
+_UVICORN_KNOWN = ((0, 29), (1, 0))  # from, up to (excluded)
+
+
+def _version(text: str) -> tuple[int, int]:
+    parts = (text.split(".") + ["0"])[:2]
+    return (int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0))
+
+
+def uvicorn_transport(send: Any) -> asyncio.Transport | None:
+    """The asyncio transport under uvicorn's `send`, to reset a connection (ASGI has no
+    way to abort one). uvicorn's private attribute, isolated here: used only on the
+    uvicorn releases where it is known (tests/sandbox check it on the installed one),
+    and only if it is an asyncio transport; None otherwise."""
+    import uvicorn
+
+    try:
+        known = _UVICORN_KNOWN[0] <= _version(uvicorn.__version__) < _UVICORN_KNOWN[1]
+    except ValueError:
+        known = False
+    transport = getattr(getattr(send, "__self__", None), "transport", None) if known else None
+    return transport if isinstance(transport, asyncio.Transport) else None
+
+
 class _Reset(Response):
     """Reset the TCP connection (RST) without answering."""
 
@@ -217,10 +242,8 @@ class _Reset(Response):
         super().__init__(b"", status_code=500)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = scope.get("fk.raw_send")
-        cycle = getattr(raw, "__self__", None)
-        transport = getattr(cycle, "transport", None)
-        if transport is None:  # pragma: no cover - another server: drop mid-response instead
+        transport = uvicorn_transport(scope.get("fk.raw_send"))
+        if transport is None:  # another server: drop mid-response instead
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-length", b"1000")]})
             await send({"type": "http.response.body", "body": b"x" * 10, "more_body": True})

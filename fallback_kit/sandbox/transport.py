@@ -133,15 +133,28 @@ class _Body(httpx.AsyncByteStream):
     async def _skip_arrived(self, conn: _Conn) -> None:
         """Parse off an unread body (a redirect's, an error page's) whose bytes have all
         arrived, so the connection stays reusable; never waits for more."""
-        arrived = len(getattr(conn.reader, "_buffer", b""))
         left = self._left()
-        if not arrived or (left is not None and arrived < left):
+        if left == 0:  # every byte is in: h11 only has to see the end
+            self._done = _pull(conn.h11, [])
             return
         try:
-            # returns at once with bytes already buffered, and resumes a paused socket
-            conn.h11.receive_data(await conn.reader.read(arrived))
+            # a zero timeout: `read` returns at once with what is already buffered (it
+            # does not suspend then), and gives up at once when nothing is; what arrived
+            # of a longer body is parsed too, and the unfinished connection is dropped
+            async with asyncio.timeout(0):
+                data = await conn.reader.read(left if left is not None else _CHUNK)
+        except TimeoutError:
+            return
+        except (ConnectionError, OSError):
+            self._done = False
+            return
+        if not data:  # the server closed the connection
+            self._done = False
+            return
+        try:
+            conn.h11.receive_data(data)
             self._done = _pull(conn.h11, [])
-        except (h11.RemoteProtocolError, ConnectionError, OSError):
+        except h11.RemoteProtocolError:
             self._done = False
 
     def _left(self) -> int | None:

@@ -175,22 +175,42 @@ class World:
 
     # -- facts -------------------------------------------------------------------------
     def _facts(self, idx: int) -> Facts:
+        """Everything the World decides about one work, in named steps. Every draw is
+        keyed by the seed, the work and its own name, so no step shifts another's."""
         w = self.works[idx]
-        p = self.profile_spec
-        s = self.seed
-        wid = w.work_id
-        y0, y1 = p.years
+        s, wid = self.seed, w.work_id
+        y0, y1 = self.profile_spec.years
         year = y0 + h64(s, "year", wid) % (y1 - y0 + 1)
         title = w.title or _synthetic_title(s, wid)
-        doi = w.doi
-        arxiv_id = w.arxiv_id
-        synthetic = bool(doi and doi.startswith("10.5555/"))
+        pub, host, key, landing = self._placement(idx, w)
+        oa = self._oa_status(pub, wid)
+        site = self._publisher_site(pub, host, key, landing, w.doi, wid)
+        doi_fault = None
+        if w.doi:
+            doi_fault = self.faults.draw(s, "doi.org", "doi", f"doi.org/{w.doi}", DOI_FAULTS)
+        pmc = self._pmc_facts(idx, w)
+        return Facts(
+            idx=idx, work=w, title=title, year=year, doi=w.doi, arxiv_id=w.arxiv_id,
+            pub=pub, pub_host=host, key=key, oa=oa, doi_fault=doi_fault,
+            **site,
+            **pmc,
+            repo_url=self._repository(idx, w.doi, oa, title, wid),
+            **self._archive(site["landing_url"], site["pdf_url"], year, wid),
+            **self._indexes(w, pmc),
+            pdf_size=6_000 + h64(s, "size", wid) % 90_000,
+        )
 
+    def _placement(
+        self, idx: int, w: Work
+    ) -> tuple[Publisher | None, str | None, str | None, str | None]:
+        """The work's publisher, its host, the key in its URLs, and the landing page."""
+        p, s = self.profile_spec, self.seed
+        doi, landing = w.doi, w.landing_url
         pub: Publisher | None = None
         host: str | None = None
         key: str | None = None
-        landing = w.landing_url
         if doi and doi.startswith("10.48550/"):
+            arxiv_id = w.arxiv_id
             landing = landing or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
         elif doi or landing:
             if doi:
@@ -211,14 +231,25 @@ class World:
                 else:
                     pub = PUBLISHERS["generic"] if pub.key_kind != "index" else pub
                     key = str(idx)
+        return pub, host, key, landing
 
+    def _oa_status(self, pub: Publisher | None, wid: str) -> str:
+        """none (no publisher), gold (always open), else hybrid, bronze or closed."""
+        p = self.profile_spec
         if pub is None:
-            oa = "none"
-        elif pub.always_open:
-            oa = "gold"
-        else:
-            oa = weighted({"hybrid": p.hybrid, "bronze": p.bronze,
-                           "closed": max(0.0, 1 - p.hybrid - p.bronze)}, s, "oa", wid)
+            return "none"
+        if pub.always_open:
+            return "gold"
+        return weighted({"hybrid": p.hybrid, "bronze": p.bronze,
+                         "closed": max(0.0, 1 - p.hybrid - p.bronze)}, self.seed, "oa", wid)
+
+    def _publisher_site(
+        self, pub: Publisher | None, host: str | None, key: str | None, landing: str | None,
+        doi: str | None, wid: str,
+    ) -> dict[str, Any]:
+        """The publisher's pages for the work: landing, DOI hops, PDF and viewer URLs,
+        and whether a bot challenge or robots.txt stands in the way."""
+        p, s = self.profile_spec, self.seed
         doi_hops: tuple[str, ...] = ()
         blocked = robots = False
         pdf_url = viewer_url = None
@@ -240,12 +271,13 @@ class World:
                 "{host}", host)
             if pub.viewer:
                 viewer_url = f"https://{host}{pub.viewer[0]}{key}{pub.viewer[1]}"
-        doi_fault = None
-        if doi:
-            doi_fault = self.faults.draw(s, "doi.org", "doi", f"doi.org/{doi}", DOI_FAULTS)
+        return dict(landing_url=landing, doi_hops=doi_hops, blocked=blocked, robots=robots,
+                    pdf_url=pdf_url, viewer_url=viewer_url)
 
-        pmcid = w.pmcid
-        pmid = w.pmid
+    def _pmc_facts(self, idx: int, w: Work) -> dict[str, Any]:
+        """PMC and Europe PMC: ids (some hidden from the input), the PDF and its file."""
+        p, s, wid, doi = self.profile_spec, self.seed, w.work_id, w.doi
+        pmcid, pmid = w.pmcid, w.pmid
         if not pmcid and (doi or pmid) and u01(s, "hidden_pmc", wid) < p.hidden_pmc:
             pmcid = f"PMC{HIDDEN_PMCID_BASE + idx}"
         if pmcid and not pmid and u01(s, "hidden_pmid", wid) < 0.9:
@@ -258,40 +290,47 @@ class World:
         epmc_oa = pmc_pdf and u01(s, "epmc_oa", wid) < p.europepmc_oa
         epmc_found = bool(pmcid or pmid) or (
             bool(doi) and u01(s, "epmc_med", wid) < p.europepmc_med_only)
+        return dict(pmcid=pmcid, pmid=pmid, pmc_pdf=pmc_pdf, pmc_file=pmc_file,
+                    epmc_oa=epmc_oa, epmc_found=epmc_found)
 
-        repo_url = None
+    def _repository(self, idx: int, doi: str | None, oa: str, title: str,
+                    wid: str) -> str | None:
+        """A repository copy (Zenodo or HAL), likelier when the publisher's is closed."""
+        p, s = self.profile_spec, self.seed
         repo_rate = p.repository_if_closed if oa == "closed" else p.repository
-        if doi and u01(s, "repo", wid) < repo_rate:
-            if h64(s, "repo_host", wid) % 2:
-                repo_url = f"https://zenodo.org/records/{ZENODO_BASE + idx}/files/" \
-                           f"{_slug(title)[:40]}.pdf"
-            else:
-                repo_url = f"https://hal.science/hal-{HAL_BASE + idx:08d}/document"
+        if not (doi and u01(s, "repo", wid) < repo_rate):
+            return None
+        if h64(s, "repo_host", wid) % 2:
+            return f"https://zenodo.org/records/{ZENODO_BASE + idx}/files/" \
+                   f"{_slug(title)[:40]}.pdf"
+        return f"https://hal.science/hal-{HAL_BASE + idx:08d}/document"
 
+    def _archive(self, landing: str | None, pdf_url: str | None, year: int,
+                 wid: str) -> dict[str, Any]:
+        """What the Wayback Machine holds: the landing page, the PDF, and when."""
+        p, s = self.profile_spec, self.seed
         archived_landing = bool(landing) and u01(s, "arch", wid) < p.archived_landing
         archived_pdf = archived_landing and pdf_url is not None and (
             u01(s, "arch_pdf", wid) < p.archived_pdf / max(p.archived_landing, 1e-9))
-        ts_landing = _timestamp(s, wid, "landing", year)
-        ts_pdf = _timestamp(s, wid, "pdf", year)
+        return dict(archived_landing=archived_landing, archived_pdf=archived_pdf,
+                    ts_landing=_timestamp(s, wid, "landing", year),
+                    ts_pdf=_timestamp(s, wid, "pdf", year))
+
+    def _indexes(self, w: Work, pmc: dict[str, Any]) -> dict[str, Any]:
+        """Which metadata services know the work (synthetic DOIs: all of them)."""
+        p, s, wid, doi = self.profile_spec, self.seed, w.work_id, w.doi
+        synthetic = bool(doi and doi.startswith("10.5555/"))
 
         def known(rate: float, name: str) -> bool:
             return bool(doi) and (synthetic or u01(s, name, wid) < rate)
 
-        any_id = bool(doi or arxiv_id or pmcid or pmid)
-        return Facts(
-            idx=idx, work=w, title=title, year=year, doi=doi, arxiv_id=arxiv_id, pmcid=pmcid,
-            pmid=pmid, pub=pub, pub_host=host, key=key, oa=oa, landing_url=landing,
-            doi_hops=doi_hops, doi_fault=doi_fault, blocked=blocked, robots=robots,
-            pdf_url=pdf_url, viewer_url=viewer_url, pmc_pdf=pmc_pdf, pmc_file=pmc_file,
-            epmc_oa=epmc_oa, epmc_found=epmc_found, repo_url=repo_url,
-            archived_landing=archived_landing, archived_pdf=archived_pdf,
-            ts_landing=ts_landing, ts_pdf=ts_pdf,
+        any_id = bool(doi or w.arxiv_id or pmc["pmcid"] or pmc["pmid"])
+        return dict(
             unpaywall=known(p.unpaywall_known, "unpaywall"),
             openalex=known(p.openalex_known, "openalex"),
             crossref=known(p.crossref_known, "crossref"),
             s2=any_id and (synthetic or u01(s, "s2", wid) < p.semantic_scholar_known),
             s2_closed_url=u01(s, "s2q", wid) < p.s2_closed_with_url,
-            pdf_size=6_000 + h64(s, "size", wid) % 90_000,
         )
 
     # -- lookups by identifier -------------------------------------------------------------

@@ -23,6 +23,7 @@ from .redact import install_log_redaction
 __all__ = [
     "DEFAULT_RATE_LIMITS",
     "HOMEPAGE",
+    "install_lazy_cookies",
     "make_client",
     "user_agent",
     "warn_missing_email_once",
@@ -117,8 +118,38 @@ def make_client(
         follow_redirects=False,
         trust_env=settings.live,
     )
-    client._cookies = _Cookies()  # httpx offers no public hook for the jar's class
+    install_lazy_cookies(client)
     return client
+
+
+#: httpx releases whose client keeps its jar in `_cookies` and reads it there on every
+#: response (tests/test_politeness.py checks it on the installed release)
+_HTTPX_COOKIES_KNOWN = ((0, 27), (0, 29))  # from, up to (excluded)
+
+
+def _release(version: str) -> tuple[int, int]:
+    major, minor = (version.split(".") + ["0"])[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+def install_lazy_cookies(client: httpx.AsyncClient) -> bool:
+    """Give `client` a jar that skips the cookie machinery on responses without
+    Set-Cookie; True if installed.
+
+    httpx offers no public hook for the jar's class (a jar passed as `cookies=` is
+    copied into a plain `httpx.Cookies`), so this sets its private `_cookies`, in this
+    one place: only on the httpx releases where that attribute is known, and only if it
+    holds a `Cookies`. Elsewhere the client keeps httpx's own jar (correct, a little
+    slower).
+    """
+    try:
+        known = _HTTPX_COOKIES_KNOWN[0] <= _release(httpx.__version__) < _HTTPX_COOKIES_KNOWN[1]
+    except ValueError:
+        known = False
+    if not known or type(getattr(client, "_cookies", None)) is not httpx.Cookies:
+        return False
+    client._cookies = _Cookies()
+    return True
 
 
 class _Cookies(httpx.Cookies):

@@ -1,11 +1,19 @@
 """HTTP for the sources: every request passes the gates, every body is size-capped,
 and a PDF is decided by its bytes.
 
-One `httpx.AsyncClient` (built by `politeness.make_client`, or any client a user
+One `httpx.AsyncClient` (built by `client.make_client`, or any client a user
 passes) carries every request; its transport decides whether we talk to the
-internet, the sandbox or a mock. The `Fetcher` follows redirects itself, hop by hop,
-so that each hop passes the offline gate, the SSRF guard (live mode), robots.txt
-(when asked) and the host's breaker and rate limit.
+internet, the sandbox or a mock. The `Edge` (also named `Fetcher`) is the one gated
+path: API calls, PDF checks, whole-PDF fetches and downloads (`stream`), and robots.txt
+all go through its single redirect loop (`_open`), hop by hop, so that each hop passes
+the offline gate, the SSRF guard, robots.txt (when asked) and the host's breaker and
+rate limit, and is counted in `requests` / `bytes_read`. It also carries the try's
+`timeout_s` (the source's timeout), which bounds a download as it bounds the source.
+
+The SSRF guard is on unless `NetSettings.trust_transport` says the transport is a
+simulated web (the sandbox, a test's `httpx.MockTransport`): that flag is its one
+switch; a `client=` of one's own (a cache, a proxy) does not turn it off. How it looks
+names up is pluggable (`NetSettings.resolver`).
 
 Exceptions raised here::
 
@@ -29,7 +37,8 @@ import ipaddress
 import json
 import socket
 import zlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +51,7 @@ from .landing import CHALLENGE_MARKERS
 
 __all__ = [
     "BadResponse",
+    "Edge",
     "Fetcher",
     "HtmlResponse",
     "HttpStatusError",
@@ -51,18 +61,26 @@ __all__ = [
     "PdfCheck",
     "RedirectError",
     "RedirectLoop",
+    "Resolver",
     "ResponseTooLarge",
     "RobotsCache",
+    "Stream",
     "TooManyRedirects",
     "classify_pdf_bytes",
     "host_of",
     "is_unsafe_ip",
     "normalize_url",
+    "pdf_head_decided",
+    "system_resolver",
 ]
+
+#: The SSRF guard's name resolution: (host, port) -> the addresses it resolves to.
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 OFFLINE_MODES = (None, "block_all", "metadata_only", "cache_only")
 ROBOTS_AGENT = "fallback_kit"
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+_PDF_ACCEPT = "application/pdf,*/*;q=0.8"
 _PDF_MAGIC = b"%PDF-"
 _PDF_MAGIC_WINDOW = 1024  # real readers accept a little junk before the header
 _PDF_EOF_WINDOW = 1024  # and look for %%EOF in the last kilobyte
@@ -78,7 +96,15 @@ _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!-
 class NetSettings:
     """How the network layer behaves for one run."""
 
-    live: bool = False  # live mode: SSRF checks on every URL (sandbox/mocks use real names too)
+    #: the real internet: the client honours the environment's proxy settings and warns
+    #: once when no contact email is set (the SSRF guard does not depend on it)
+    live: bool = False
+    #: the transport is a simulated web (the sandbox, a test's MockTransport): the SSRF
+    #: guard does not look its host names up. The guard's one off switch; only the
+    #: sandbox composition and tests set it
+    trust_transport: bool = False
+    #: how the SSRF guard resolves names (None: the system resolver, `system_resolver`)
+    resolver: Resolver | None = None
     email: str | None = None  # contact for User-Agent, unpaywall email=, mailto=
     offline: str | None = None  # None | "block_all" | "metadata_only" | "cache_only"
     max_json_bytes: int = 2_000_000
@@ -188,6 +214,8 @@ class PdfCheck:
     bytes_read: int = 0
     host: str | None = None
     retry_after_s: float | None = None
+    #: the whole file when `Edge.fetch_pdf` found it valid (empty otherwise)
+    body: bytes = field(default=b"", repr=False)
 
 
 @dataclass(slots=True)
@@ -223,12 +251,50 @@ def normalize_url(url: str) -> str:
     return f"{u.host.lower()}{port}{path}"
 
 
+_V4 = ipaddress.IPv4Network
+_V6 = ipaddress.IPv6Network
+#: refused whatever Python's `is_global` says on this version (shared address space,
+#: which holds cloud metadata such as 100.100.100.200, is the one that matters most)
+_REFUSED_V4 = (_V4("0.0.0.0/8"), _V4("100.64.0.0/10"), _V4("240.0.0.0/4"))
+#: IPv6 forms that carry an IPv4 address in their last 32 bits: IPv4-mapped,
+#: IPv4-translated (SIIT), the NAT64 well-known prefix and IPv4-compatible
+_V4_IN_LOW_BITS = (_V6("::ffff:0:0/96"), _V6("::ffff:0:0:0/96"), _V6("64:ff9b::/96"),
+                   _V6("::/96"))
+#: IPv6 forms refused outright: NAT64 local-use (RFC 8215, the IPv4 part may sit
+#: anywhere) and Teredo (the client address is obfuscated, the server may be anything)
+_REFUSED_V6 = (_V6("64:ff9b:1::/48"), _V6("2001::/32"))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, NAT64, 6to4, ...), if any."""
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in net for net in _V4_IN_LOW_BITS):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+    return None
+
+
 def is_unsafe_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """True for addresses a public fetcher must never reach (private, loopback,
-    link-local, multicast, reserved, unspecified, shared, ...)."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (not ip.is_global) or ip.is_multicast
+    """True for addresses a public fetcher must never reach: private, loopback,
+    link-local, multicast, shared (100.64.0.0/10), reserved, unspecified, and any IPv6
+    form that carries such an IPv4 address (mapped, NAT64, 6to4, IPv4-compatible) or
+    tunnels to one we cannot see (Teredo, NAT64 local-use)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _REFUSED_V6):
+            return True
+        inner = _embedded_ipv4(ip)
+        if inner is not None:
+            return is_unsafe_ip(inner)
+    elif any(ip in net for net in _REFUSED_V4):
+        return True
+    return (not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified
+            or ip.is_link_local or ip.is_loopback)
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The SSRF guard's default name resolution: the event loop's getaddrinfo."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]).split("%")[0] for info in infos]
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
@@ -281,11 +347,19 @@ def _challenge_or_login(head: bytes) -> bool:
 def classify_pdf_bytes(
     body: bytes, *, status: int, complete: bool, tail: bytes | None = None
 ) -> str:
-    """The PDF gate's verdict on the first bytes of a body (`ok` or a reason).
+    """The one PDF verdict (`ok` or a reason), used by the gate (`check_pdf`), whole
+    fetches (`fetch_pdf`) and downloads alike.
 
-    `complete` says the whole file was read (so a missing %%EOF means truncation);
-    `tail` is the file's last bytes when they were fetched separately.
+    `body` is the first bytes of the answer (all of it when `complete`); `complete`
+    says the whole file was read (so a missing %%EOF means truncation); `tail` is the
+    file's last bytes when they were read separately (a probe's second request, a
+    download that kept only its head and tail). A status other than 2xx is
+    `http_<status>`, or `blocked` when the page is a bot challenge or a login form.
     """
+    if not 200 <= status < 300:
+        if status in (401, 403, 429, 503) and _challenge_or_login(body):
+            return "blocked"
+        return f"http_{status}"
     if not body.strip():
         return "empty_body"
     pos = body.find(_PDF_MAGIC, 0, _PDF_MAGIC_WINDOW + len(_PDF_MAGIC))
@@ -295,10 +369,13 @@ def classify_pdf_bytes(
             return "truncated_pdf"
         return "ok"
     if _looks_html(body):
-        if _challenge_or_login(body) or status in (401, 403, 503):
-            return "blocked"
-        return "html_instead_of_pdf"
+        return "blocked" if _challenge_or_login(body) else "html_instead_of_pdf"
     return "not_pdf"
+
+
+def pdf_head_decided(head: bytes) -> bool:
+    """True once `head` is long enough for the verdict on the start of a file."""
+    return len(head) >= _PDF_MAGIC_WINDOW + len(_PDF_MAGIC)
 
 
 # --------------------------------------------------------------------------- robots
@@ -381,12 +458,55 @@ class RobotsCache:
 # --------------------------------------------------------------------------- fetcher
 
 
-class Fetcher:
-    """The HTTP of one source try. Constructed by the orchestrator once per try
-    (cheap); all shared state (client, gates, robots cache) is passed in.
+class Stream:
+    """The final response of a gated GET, handed over for streaming (`Edge.stream`):
+    its body is read through `chunks`, which counts every byte in the Edge's
+    `bytes_read` and never inflates more than asked (gzip bombs)."""
 
-    `requests` counts every request sent (redirect hops and robots fetches too);
-    `bytes_read` every body byte received off the wire.
+    def __init__(self, edge: Edge, response: httpx.Response) -> None:
+        self.status = response.status_code
+        self.url = str(response.request.url)
+        self.headers = response.headers
+        self._edge = edge
+        self._response = response
+
+    async def chunks(self, limit: int, chunk_size: int = 65_536) -> AsyncIterator[bytes]:
+        """The decoded body in pieces, `limit` bytes at most in all; a body longer than
+        `limit` shows as exactly `limit` bytes (ask for one more to detect it)."""
+        response, edge = self._response, self._edge
+        if response.is_stream_consumed:  # a transport that built the body in memory (mocks)
+            content = response.content[:limit]
+            edge.bytes_read += len(content)
+            if content:
+                yield content
+            return
+        decoder = _BoundedDecoder(response.headers.get("content-encoding"))
+        got = 0
+        async for chunk in response.aiter_raw(chunk_size):
+            edge.bytes_read += len(chunk)
+            out = decoder.decode(chunk, limit - got)
+            if decoder.failed:
+                raise BadResponse("the body does not decode as its Content-Encoding says",
+                                  url=self.url)
+            got += len(out)
+            if out:
+                yield out
+            if got >= limit:
+                return
+
+    async def read(self, limit: int) -> bytes:
+        """The decoded body, `limit` bytes at most."""
+        return b"".join([piece async for piece in self.chunks(limit, max(1, min(limit, 65_536)))])
+
+
+class Edge:
+    """The HTTP of one source try: the one gated path (see the module docstring).
+    Constructed by the orchestrator once per try (cheap); all shared state (client,
+    gates, robots cache) is passed in.
+
+    `requests` counts every request sent (redirect hops, robots fetches and downloads
+    too); `bytes_read` every body byte received off the wire; `timeout_s` is the try's
+    time limit (the source's timeout), which `stream` applies to a download.
     """
 
     def __init__(
@@ -397,20 +517,23 @@ class Fetcher:
         settings: NetSettings = NetSettings(),
         robots: RobotsCache | None = None,
         robots_respect: bool = False,
+        timeout_s: float | None = None,
     ) -> None:
         self.client = client
         self.gates = gates
         self.settings = settings
         self.robots = robots
         self.robots_respect = robots_respect and robots is not None
+        self.timeout_s = timeout_s
         self.requests = 0
         self.bytes_read = 0
         self._safe_hosts: set[str] = set()
 
     def __repr__(self) -> str:
+        guard = "off (trusted transport)" if self.settings.trust_transport else "on"
         return (
-            f"<Fetcher requests={self.requests} bytes_read={self.bytes_read}"
-            f" offline={self.settings.offline} live={self.settings.live}>"
+            f"<Edge requests={self.requests} bytes_read={self.bytes_read}"
+            f" offline={self.settings.offline} ssrf_guard={guard}>"
         )
 
     # ---- public API
@@ -499,22 +622,21 @@ class Fetcher:
         """Follow redirects while they stay on `through_hosts`; return the first URL
         elsewhere without requesting it (None if the chain ends there, e.g. 404)."""
         current = httpx.URL(url)
-        seen = {str(current)}
-        for _ in range(self.settings.max_redirects + 1):
-            if current.host.lower() not in through_hosts:
-                return str(current)
-            hop = await self._request(current, cap=0, metadata=True, headers={})
-            location = hop.headers.get("location")
-            if hop.status >= 400 and hop.status != 404:
-                # not "no such DOI": the caller's plan (thresholds) decides on a retry
-                raise HttpStatusError(hop.status, str(current), _retry_after(hop.headers))
-            if hop.status not in _REDIRECT_STATUSES or not location:
-                return None
-            current = current.join(location)
-            if str(current) in seen:
-                raise RedirectLoop("redirect loop", url=str(current), chain=sorted(seen))
-            seen.add(str(current))
-        raise TooManyRedirects("too many redirects", url=str(current), chain=sorted(seen))
+        if current.host.lower() not in through_hosts:
+            return str(current)
+        try:
+            async with self._open(
+                current, metadata=True, headers={},
+                stop_before=lambda u: u.host.lower() not in through_hosts,
+            ) as response:
+                status, headers = response.status_code, response.headers
+                last = str(response.request.url)
+        except _Elsewhere as exc:
+            return str(exc.url)
+        if status >= 400 and status != 404:
+            # not "no such DOI": the caller's plan (thresholds) decides on a retry
+            raise HttpStatusError(status, last, _retry_after(headers))
+        return None
 
     async def check_pdf(self, url: str, *, referer: str | None = None) -> PdfCheck:
         """The PDF gate: read at most `pdf_probe_bytes` and decide by the bytes.
@@ -529,7 +651,7 @@ class Fetcher:
             raise GateClosed("offline_metadata_only", host_of(url))
         probe = self.settings.pdf_probe_bytes
         headers = {
-            "Accept": "application/pdf,*/*;q=0.8",
+            "Accept": _PDF_ACCEPT,
             "Accept-Encoding": "identity",
             "Range": f"bytes=0-{probe - 1}",
         }
@@ -569,13 +691,10 @@ class Fetcher:
             content_type=ctype,
             host=final_host,
         )
-        if hop.status >= 400 or hop.status < 200 or hop.status in _REDIRECT_STATUSES:
-            reason = f"http_{hop.status}"
-            if hop.status in (401, 403, 429, 503) and _challenge_or_login(hop.body):
-                reason = "blocked"
+        if not 200 <= hop.status < 300:
             return PdfCheck(
                 ok=False,
-                reason=reason,
+                reason=classify_pdf_bytes(hop.body, status=hop.status, complete=hop.complete),
                 bytes_read=self.bytes_read - read_before,
                 retry_after_s=_retry_after(hop.headers),
                 **common,
@@ -597,6 +716,43 @@ class Fetcher:
         return PdfCheck(
             ok=reason == "ok", reason=reason, bytes_read=self.bytes_read - read_before, **common
         )
+
+    async def fetch_pdf(self, url: str, *, cap: int, referer: str | None = None) -> PdfCheck:
+        """The whole body of a PDF (at most `cap` bytes) through the gated path, with the
+        PDF verdict on all of it (`too_large` past the cap); `body` holds the bytes.
+        Never raises for what the server sent; gates and transport errors propagate."""
+        read_before = self.bytes_read
+        try:
+            async with self.stream(url, referer=referer) as got:
+                success = 200 <= got.status < 300  # an error page: enough to tell a challenge
+                body = await got.read(cap + 1 if success else self.settings.pdf_probe_bytes)
+        except RedirectError as exc:
+            return PdfCheck(ok=False, reason=exc.reason, url=url, final_url=exc.url,
+                            host=host_of(url), bytes_read=self.bytes_read - read_before)
+        if success and len(body) > cap:
+            reason = "too_large"
+        else:
+            reason = classify_pdf_bytes(body, status=got.status, complete=success)
+        return PdfCheck(
+            ok=reason == "ok", reason=reason, url=url, final_url=got.url, status=got.status,
+            content_type=got.headers.get("content-type"), host=host_of(got.url),
+            bytes_read=self.bytes_read - read_before, retry_after_s=_retry_after(got.headers),
+            body=body if reason == "ok" else b"",
+        )
+
+    @asynccontextmanager
+    async def stream(
+        self, url: str, *, referer: str | None = None, accept: str = _PDF_ACCEPT
+    ) -> AsyncIterator[Stream]:
+        """GET `url` to read its whole body (a download): the one redirect loop, every
+        hop gated and counted, all under the try's `timeout_s` (TimeoutError when it
+        runs out). Raises GateClosed, RedirectError and httpx's errors."""
+        headers = {"Accept": accept}
+        if referer:
+            headers["Referer"] = referer
+        async with asyncio.timeout(self.timeout_s):
+            async with self._open(httpx.URL(url), metadata=False, headers=headers) as response:
+                yield Stream(self, response)
 
     # ---- internals
 
@@ -635,34 +791,47 @@ class Fetcher:
         sniff_pdf: bool = False,
         small_body: int = 0,
     ) -> _Hop:
-        """Send the request and follow redirects hop by hop (each hop gated)."""
+        """GET through the redirect loop and read the final body up to `cap` bytes."""
+        async with self._open(
+            url, metadata=metadata, headers=headers or {}, check_robots=check_robots,
+            max_redirects=max_redirects,
+        ) as response:
+            return await self._hop(response, cap, sniff_pdf=sniff_pdf, small_body=small_body)
+
+    @asynccontextmanager
+    async def _open(
+        self,
+        url: httpx.URL,
+        *,
+        metadata: bool,
+        headers: Mapping[str, str],
+        check_robots: bool = True,
+        max_redirects: int | None = None,
+        stop_before: Callable[[httpx.URL], bool] | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """The one redirect loop: send, and follow redirects hop by hop (each hop gated
+        and counted) up to `max_redirects`; yield the final response, body unread.
+        A hop for which `stop_before` is true is not requested (raises _Elsewhere)."""
         limit = self.settings.max_redirects if max_redirects is None else max_redirects
         chain = [str(url)]
         current = url
-        hdrs = dict(headers or {})
+        hdrs = dict(headers)
         for _ in range(limit + 1):
-            hop = await self._request(
-                current,
-                cap=cap,
-                metadata=metadata,
-                headers=hdrs,
-                check_robots=check_robots,
-                sniff_pdf=sniff_pdf,
-                small_body=small_body,
-            )
-            location = hop.headers.get("location")
-            if hop.status not in _REDIRECT_STATUSES or not location:
-                return hop
-            try:
-                nxt = current.join(location.strip())
-            except (httpx.InvalidURL, ValueError):
-                return hop
+            async with self._send(
+                current, metadata=metadata, headers=hdrs, check_robots=check_robots
+            ) as response:
+                nxt = _redirect_target(current, response)
+                if nxt is None:
+                    yield response
+                    return
             if str(nxt) in chain:
                 raise RedirectLoop("redirect loop", url=str(nxt), chain=chain)
             chain.append(str(nxt))
             if nxt.host != current.host:  # credentials are for the API's host only
                 hdrs.pop("Authorization", None)
             current = nxt
+            if stop_before is not None and stop_before(current):
+                raise _Elsewhere(current)
         raise TooManyRedirects(f"more than {limit} redirects", url=str(current), chain=chain)
 
     async def _guard(self, url: httpx.URL, *, metadata: bool, check_robots: bool) -> str:
@@ -675,25 +844,15 @@ class Fetcher:
             raise GateClosed("offline_metadata_only", host)
         if url.scheme not in ("http", "https") or not host:
             raise GateClosed("unsafe_url", host or None, f"only http(s) URLs are fetched: {url}")
-        if self.settings.live:
+        if not self.settings.trust_transport:
             await self._check_ssrf(url, host)
         if check_robots and self.robots_respect and self.robots is not None:
             if not await self.robots.allowed(url, self):
                 raise GateClosed("robots", host, f"robots.txt disallows {url}")
         return host
 
-    async def check_public_url(self, url: str) -> None:
-        """Raise GateClosed('unsafe_url') unless `url` is http(s) and, in live mode, its
-        host resolves only to public addresses (for fetches made outside the Fetcher,
-        like downloads, which call this on every redirect hop)."""
-        parsed = httpx.URL(url)
-        host = parsed.host.lower()
-        if parsed.scheme not in ("http", "https") or not host:
-            raise GateClosed("unsafe_url", host or None, f"only http(s) URLs are fetched: {url}")
-        if self.settings.live:
-            await self._check_ssrf(parsed, host)
-
     async def _check_ssrf(self, url: httpx.URL, host: str) -> None:
+        """Refuse a host that is, or resolves to, an address no public fetch may reach."""
         if host in self._safe_hosts:
             return
         bare = host.strip("[]")
@@ -707,13 +866,13 @@ class Fetcher:
             self._safe_hosts.add(host)
             return
         port = url.port or (443 if url.scheme == "https" else 80)
-        loop = asyncio.get_running_loop()
+        resolver = self.settings.resolver or system_resolver
         try:
-            infos = await loop.getaddrinfo(bare, port, type=socket.SOCK_STREAM)
+            addresses = await resolver(bare, port)
         except OSError as exc:
             raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from None
-        for info in infos:
-            addr = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        for address in addresses:
+            addr = ipaddress.ip_address(address.split("%")[0])
             if is_unsafe_ip(addr):
                 raise GateClosed("unsafe_url", host, f"{host} resolves to {addr}")
         self._safe_hosts.add(host)
@@ -726,17 +885,52 @@ class Fetcher:
         metadata: bool,
         headers: Mapping[str, str],
         check_robots: bool = True,
-        sniff_pdf: bool = False,
+    ) -> _Hop:
+        """One gated request, no redirects followed; the body read up to `cap` bytes."""
+        async with self._send(
+            url, metadata=metadata, headers=headers, check_robots=check_robots
+        ) as response:
+            return await self._hop(response, cap)
+
+    async def _hop(
+        self, response: httpx.Response, cap: int, *, sniff_pdf: bool = False,
         small_body: int = 0,
     ) -> _Hop:
-        """One gated request; the body is read up to `cap` decoded bytes, then closed."""
+        """Read a response's body up to `cap` decoded bytes (a whole small body)."""
+        if small_body and response.status_code == 200:
+            cap = max(cap, _small_length(response.headers, small_body))
+        body, complete, raw = await self._read(response, cap, sniff_pdf=sniff_pdf)
+        return _Hop(response.status_code, str(response.request.url), response.headers, body,
+                    complete, raw)
+
+    @asynccontextmanager
+    async def _send(
+        self,
+        url: httpx.URL,
+        *,
+        metadata: bool,
+        headers: Mapping[str, str],
+        check_robots: bool = True,
+    ) -> AsyncIterator[httpx.Response]:
+        """One gated, counted request; yields the streamed response, closed on exit.
+
+        The host's breaker hears the verdict when the caller is done with the body:
+        a failure for 5xx, 429 or a transport error, a success otherwise; a request
+        given up (cancelled, refused) gives its gate slot back without a verdict.
+        """
         host = await self._guard(url, metadata=metadata, check_robots=check_robots)
         hdrs = {"Accept-Encoding": "gzip, deflate", **headers}
         if self.settings.offline == "cache_only":
             hdrs["Cache-Control"] = "only-if-cached"
         hit = await self._from_cache(url, hdrs, host)
-        if hit is not None:
-            return await self._cached_hop(hit, url, cap, sniff_pdf)
+        if hit is not None:  # nothing is sent: no gate turn, no request counted
+            off_the_wire = self.bytes_read  # a stored answer is not received again
+            try:
+                yield hit
+            finally:
+                await hit.aclose()
+                self.bytes_read = off_the_wire
+            return
         await self.gates.before_request(host)
         self.requests += 1
         verdict = False
@@ -749,21 +943,19 @@ class Fetcher:
                     self.gates.release(host)
                     verdict = True
                     raise GateClosed("offline_not_cached", host, str(url))
-                if small_body and status == 200:
-                    cap = max(cap, _small_length(response.headers, small_body))
-                body, complete, raw = await self._read(response, cap, sniff_pdf=sniff_pdf)
+                yield response
             finally:
                 await response.aclose()
             self.gates.after_response(host, ok=status < 500 and status != 429)
             verdict = True
         except (httpx.TimeoutException, httpx.TransportError):
-            self.gates.after_response(host, ok=False)
-            verdict = True
+            if not verdict:
+                self.gates.after_response(host, ok=False)
+                verdict = True
             raise
         finally:
             if not verdict:
                 self.gates.release(host)
-        return _Hop(status, str(url), response.headers, body, complete, raw)
 
     async def _from_cache(
         self, url: httpx.URL, headers: Mapping[str, str], host: str
@@ -777,17 +969,6 @@ class Fetcher:
         if hit is None and self.settings.offline == "cache_only":
             raise GateClosed("offline_not_cached", host, str(url))
         return hit
-
-    async def _cached_hop(
-        self, response: httpx.Response, url: httpx.URL, cap: int, sniff_pdf: bool
-    ) -> _Hop:
-        off_the_wire = self.bytes_read  # a stored answer is not received again
-        try:
-            body, complete, raw = await self._read(response, cap, sniff_pdf=sniff_pdf)
-        finally:
-            await response.aclose()
-            self.bytes_read = off_the_wire
-        return _Hop(response.status_code, str(url), response.headers, body, complete, raw)
 
     async def _read(
         self, response: httpx.Response, cap: int, *, sniff_pdf: bool = False
@@ -853,3 +1034,26 @@ def _content_range_total(value: str | None) -> int | None:
         return None
     total = value.rsplit("/", 1)[1].strip()
     return int(total) if total.isdigit() else None
+
+
+class _Elsewhere(Exception):
+    """`_open` reached a redirect target it was asked not to request."""
+
+    def __init__(self, url: httpx.URL) -> None:
+        self.url = url
+        super().__init__(str(url))
+
+
+def _redirect_target(current: httpx.URL, response: httpx.Response) -> httpx.URL | None:
+    """Where a redirect response points (None if it is not one we can follow)."""
+    location = response.headers.get("location")
+    if response.status_code not in _REDIRECT_STATUSES or not location:
+        return None
+    try:
+        return current.join(location.strip())
+    except (httpx.InvalidURL, ValueError):
+        return None
+
+
+#: The one gated path's name in the layered design; `Fetcher` is its historical name.
+Fetcher = Edge

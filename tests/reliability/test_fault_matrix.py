@@ -87,7 +87,8 @@ async def _wayback_once(faults: dict, work: Work) -> tuple[Outcome, str]:
     plan = plan_from_dict({"name": "wb", "tiers": [{"name": "t", "sources": ["wayback"]}]})
     async with Sandbox(world, time_scale=0.0) as sb:
         async with httpx.AsyncClient(transport=sb.transport()) as client:
-            fetcher = Fetcher(client, gates=make_gates(plan), settings=NetSettings(email=EMAIL))
+            settings = NetSettings(email=EMAIL, trust_transport=True)  # the sandbox
+            fetcher = Fetcher(client, gates=make_gates(plan), settings=settings)
             res = await Wayback().find(work, SourceContext(http=fetcher, email=EMAIL, options={}))
     return res.outcome, res.reason
 

@@ -25,7 +25,7 @@ from fallback_kit.contracts.events import Attempt, Outcome
 from fallback_kit.contracts.plan import plan_from_dict
 from fallback_kit.contracts.works import Work, read_works
 from fallback_kit.engine.orchestrator import Orchestrator, make_gates
-from fallback_kit.faces.api import arun_works
+from fallback_kit.faces.api import aresolve, arun_works
 from fallback_kit.record.downloads import download_pdf, final_path
 from fallback_kit.sandbox import Sandbox, World
 from fallback_kit.web.client import make_client
@@ -91,6 +91,8 @@ def run_on(loop_factory: Callable[[], asyncio.AbstractEventLoop],
 
 
 def fetcher(client: httpx.AsyncClient, **settings: Any) -> Fetcher:
+    # the sandbox is a simulated web: its names are looked up only when a test asks for live
+    settings.setdefault("trust_transport", not settings.get("live", False))
     return Fetcher(client, gates=make_gates(PLAN), settings=NetSettings(email=EMAIL, **settings))
 
 
@@ -153,7 +155,7 @@ def test_orchestrator_records_refused_inside_redirect_as_skipped() -> None:
         async with Sandbox(world, time_scale=0.0) as sb:
             rec = Recorder(sb.transport())
             async with httpx.AsyncClient(transport=rec) as client:
-                orch = Orchestrator(PLAN, client=client, sink=Sink(), live=True)
+                orch = Orchestrator(PLAN, client=client, sink=Sink())
                 res = await orch.resolve(work)
         return res, rec.hosts()
 
@@ -161,6 +163,33 @@ def test_orchestrator_records_refused_inside_redirect_as_skipped() -> None:
     assert str(res.status) == "not_found"
     assert [(a.outcome, a.reason) for a in attempts] == [(Outcome.SKIPPED, "unsafe_url")]
     assert "intranet.example.org" not in hosts
+
+
+@pytest.mark.parametrize("trust", [False, True], ids=["own-client", "trusted"])
+def test_own_client_keeps_the_ssrf_guard(trust: bool) -> None:
+    """aresolve(client=...) with a client of one's own (a cache, a proxy) keeps the SSRF
+    guard: a redirect inside is refused. Only trust_transport=True, said explicitly,
+    stops the guard looking names up (then the hop is sent: the control)."""
+    world, work = landing_world("https://intranet.example.org/article/1")
+    table = {"doi.org": [PUBLIC_DOI_ORG], "intranet.example.org": ["10.1.2.3"]}
+    attempts: list[Attempt] = []
+
+    class Sink:
+        def emit(self, event: object) -> None:
+            if isinstance(event, Attempt):
+                attempts.append(event)
+
+    async def go() -> list[str]:
+        async with Sandbox(world, time_scale=0.0) as sb:
+            rec = Recorder(sb.transport())
+            async with httpx.AsyncClient(transport=rec) as client:
+                await aresolve(work, PLAN, client=client, sink=Sink(), trust_transport=trust)
+        return rec.hosts()
+
+    hosts = run_on(fake_dns_loop(table), go())
+    assert ("intranet.example.org" in hosts) is trust
+    refused = [(a.outcome, a.reason) for a in attempts] == [(Outcome.SKIPPED, "unsafe_url")]
+    assert refused is not trust
 
 
 def test_redirect_to_non_http_scheme_is_refused() -> None:
@@ -284,8 +313,8 @@ async def test_downloaded_file_is_named_by_its_hash(tmp_path: Path) -> None:
     assert url is not None and "?" in url  # a query string no file name should carry
     dest = tmp_path / "pdfs"
     async with Sandbox(world, time_scale=0.0) as sb:
-        async with httpx.AsyncClient(transport=sb.transport(), follow_redirects=True) as client:
-            got = await download_pdf(client, url, dest)
+        async with httpx.AsyncClient(transport=sb.transport()) as client:
+            got = await download_pdf(fetcher(client), url, dest)
     assert got.ok and got.sha256 is not None
     assert got.path == final_path(dest, got.sha256)
     assert hashlib.sha256(got.path.read_bytes()).hexdigest() == got.sha256
@@ -305,7 +334,8 @@ async def _run_with_email(tmp_path: Path) -> tuple[Path, list[str]]:
     out = tmp_path / "run"
     async with Sandbox(world, time_scale=0.02) as sb:
         rec = Recorder(sb.transport())
-        await arun_works(works, plan, out=out, time_scale=0.02, progress=False, transport=rec)
+        await arun_works(works, plan, out=out, time_scale=0.02, progress=False, transport=rec,
+                         trust_transport=True)
     assert any(EMAIL in u or quote(EMAIL) in u for u in rec.urls)  # the services got it
     return out, rec.urls
 

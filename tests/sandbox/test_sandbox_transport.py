@@ -162,3 +162,53 @@ async def test_malformed_or_missing_response_is_a_remote_protocol_error(
     async with serve([answer]) as (_, client, _):
         with pytest.raises(httpx.RemoteProtocolError):
             await client.get(URL)
+
+
+# ------------------------------------------------ uvicorn's transport, behind one helper
+
+
+async def test_reset_fault_finds_uvicorns_transport(monkeypatch) -> None:
+    """The reset fault reaches the connection's asyncio transport under uvicorn's `send`
+    (a private attribute, behind one version-checked helper): on the installed uvicorn
+    it is found, so the reset is a real RST and not the fallback's cut-off body."""
+    from fallback_kit.contracts.works import Work
+    from fallback_kit.sandbox import Sandbox, World
+    from fallback_kit.sandbox import app as app_module
+
+    found: list[Any] = []
+    real = app_module.uvicorn_transport
+
+    def spy(send: Any) -> Any:
+        found.append(real(send))
+        return found[-1]
+
+    monkeypatch.setattr(app_module, "uvicorn_transport", spy)
+    doi = "10.1186/1758-2946-3-47"
+    world = World.build([Work.create("w", doi=doi)], seed=1, faults={"reset": 1.0})
+    async with Sandbox(world, time_scale=0.0) as sb:
+        async with httpx.AsyncClient(transport=sb.transport()) as client:
+            with pytest.raises(httpx.TransportError):
+                await client.get(f"https://api.unpaywall.org/v2/{doi}?email=team@example.org")
+    assert found and all(isinstance(t, asyncio.Transport) for t in found)
+
+
+@pytest.mark.parametrize("version,usable", [
+    ("0.54.0", True), ("0.29.0", True), ("0.28.9", False), ("1.0.0", False), ("dev", False),
+])
+def test_uvicorn_transport_is_used_only_on_known_releases(monkeypatch, version, usable):
+    """On a uvicorn release the helper does not know, it finds nothing (the sandbox then
+    falls back to cutting the body), whatever the object looks like."""
+    import uvicorn
+
+    from fallback_kit.sandbox.app import uvicorn_transport
+
+    class Cycle:
+        transport = asyncio.Transport()
+
+        async def send(self, message: Any) -> None:
+            pass
+
+    monkeypatch.setattr(uvicorn, "__version__", version)
+    cycle = Cycle()
+    assert (uvicorn_transport(cycle.send) is cycle.transport) is usable
+    assert uvicorn_transport(lambda message: None) is None
