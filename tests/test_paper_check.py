@@ -3,10 +3,8 @@ other papers, volumes, scans and DOIs are told apart."""
 
 from __future__ import annotations
 
-import os
-
-import matplotlib
 import pytest
+from _pdfkit import DOI, FONT, TITLE, article_pdf
 from fpdf import FPDF
 
 from fallback_kit.web.paper_check import (
@@ -21,40 +19,6 @@ from fallback_kit.web.paper_check import (
     judge_pdf,
     normalise,
 )
-
-FONT = os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf")
-TITLE = "Efficient Estimation of Species Richness in Fragmented Landscapes"
-DOI = "10.1371/journal.pone.0213978"
-
-
-def article_pdf(
-    title_lines: list[str],
-    *,
-    doi: str | None = DOI,
-    authors: str = "Marta Núñez, Olaf Øster and Jean Dupré",
-    year: int = 2019,
-    pages: int = 2,
-    header: str = "PLOS ONE | RESEARCH ARTICLE",
-) -> bytes:
-    """A journal-like article: header, title lines, authors, DOI line, abstract, body pages."""
-    pdf = FPDF()
-    pdf.add_font("dejavu", fname=FONT)
-    pdf.add_page()
-    pdf.set_font("dejavu", size=9)
-    pdf.cell(0, 6, header, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("dejavu", size=16)
-    for line in title_lines:
-        pdf.cell(0, 9, line, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("dejavu", size=10)
-    pdf.cell(0, 6, authors, new_x="LMARGIN", new_y="NEXT")
-    doi_text = f" · https://doi.org/{doi}" if doi else ""
-    pdf.cell(0, 6, f"Published {year}{doi_text}", new_x="LMARGIN", new_y="NEXT")
-    pdf.multi_cell(0, 5, "Abstract. We study how the estimators behave when habitats are cut "
-                         "into pieces, with field data from three regions and simulations.")
-    for _ in range(pages - 1):
-        pdf.add_page()
-        pdf.multi_cell(0, 5, "Methods and results follow. " * 40)
-    return bytes(pdf.output())
 
 
 def expected(**kw) -> Expected:
@@ -182,7 +146,8 @@ def test_bytes_that_do_not_parse_are_unreadable():
 
 
 def test_normalise_folds_what_must_not_matter():
-    assert normalise("Ｅﬃcient  Spé-\ncies\nRICHNESS: A Study") == "efficient species richness a study"
+    folded = normalise("Ｅﬃcient  Spé-\ncies\nRICHNESS: A Study")
+    assert folded == "efficient species richness a study"
     assert normalise("Straße, Øster, Łódź") == "strasse oster lodz"
 
 

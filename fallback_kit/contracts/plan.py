@@ -27,6 +27,8 @@ import yaml
 
 __all__ = [
     "KNOWN_SOURCES",
+    "PDF_VERSIONS",
+    "AcceptPolicy",
     "OFFLINE_BEHAVIORS",
     "Budgets",
     "BreakerPolicy",
@@ -56,8 +58,10 @@ KNOWN_SOURCES = (
     "semantic_scholar",
 )
 OFFLINE_BEHAVIORS = ("metadata_only", "block_all", "cache_only")
+#: the versions of a work's PDF (Unpaywall's and OpenAlex's vocabulary), best first
+PDF_VERSIONS = ("publishedVersion", "acceptedVersion", "submittedVersion")
 ENV_PREFIX = "FALLBACK_KIT_"
-_ENV_SECTIONS = ("NAME", "BUDGETS", "SOURCES", "GATES", "THRESHOLDS", "POLITENESS")
+_ENV_SECTIONS = ("NAME", "BUDGETS", "SOURCES", "GATES", "THRESHOLDS", "POLITENESS", "ACCEPT")
 
 
 class PlanError(ValueError):
@@ -149,6 +153,22 @@ class Politeness:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptPolicy:
+    """Which PDFs a plan accepts: the right-paper check, versions and licences."""
+
+    #: fetch each PDF that passes the byte gate and compare its first pages with the work
+    check_paper: bool = True
+    #: refuse PDFs the check could not verify (no text layer, nothing known, volume-like)
+    require_verified: bool = False
+    #: a source's candidates are tried in this order of version (unknown versions last)
+    versions: tuple[str, ...] = PDF_VERSIONS
+    #: only PDFs under these licences (empty: any licence, known or not)
+    licenses: tuple[str, ...] = ()
+    #: the check reads at most this many bytes; a longer body is judged truncated
+    max_pdf_bytes: int = 100_000_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """A validated, effective plan. Build it with `load_plan` or `plan_from_dict`."""
 
@@ -160,6 +180,7 @@ class Plan:
     gates: GatePolicy = field(default_factory=GatePolicy)
     thresholds: Thresholds = field(default_factory=Thresholds)
     politeness: Politeness = field(default_factory=Politeness)
+    accept: AcceptPolicy = field(default_factory=AcceptPolicy)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def policy(self, source: str) -> SourcePolicy:
@@ -413,6 +434,15 @@ class _Reader:
             return default
         return value
 
+    def words(
+        self, raw: Mapping[str, Any], key: str, path: str, default: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        value = raw.get(key, list(default))
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.fail(_join(path, key), "must be a list of names")
+            return default
+        return tuple(value)
+
     def statuses(
         self, raw: Mapping[str, Any], key: str, path: str, default: tuple[int, ...]
     ) -> tuple[int, ...]:
@@ -456,7 +486,8 @@ def plan_from_dict(
     top = r.mapping(
         dict(data),
         "",
-        ("name", "description", "budgets", "tiers", "sources", "gates", "thresholds", "politeness"),
+        ("name", "description", "budgets", "tiers", "sources", "gates", "thresholds", "politeness",
+         "accept"),
     )
     name = r.string(top, "name", "", "plan") or "plan"
     description = r.string(top, "description", "", "") or ""
@@ -568,6 +599,7 @@ def plan_from_dict(
     if email is not None and "@" not in email:
         r.fail("politeness.email", f"{email!r} is not an email address")
     politeness = Politeness(email=email, rate_limits=limits)
+    accept = _read_accept(r, top.get("accept"))
 
     if r.problems:
         raise PlanError(r.problems, source=source)
@@ -580,7 +612,24 @@ def plan_from_dict(
         gates=gates,
         thresholds=thresholds,
         politeness=politeness,
+        accept=accept,
         origins=dict(origins or {}),
+    )
+
+
+def _read_accept(r: _Reader, raw: Any) -> AcceptPolicy:
+    a = r.mapping(raw, "accept", _keys(AcceptPolicy))
+    d = AcceptPolicy()
+    versions = r.words(a, "versions", "accept", d.versions)
+    for i, v in enumerate(versions):
+        if v not in PDF_VERSIONS:
+            r.fail(f"accept.versions[{i}]", f": unknown version {v!r}" + _suggest(v, PDF_VERSIONS))
+    return AcceptPolicy(
+        check_paper=r.boolean(a, "check_paper", "accept", d.check_paper),
+        require_verified=r.boolean(a, "require_verified", "accept", d.require_verified),
+        versions=versions,
+        licenses=tuple(v.lower() for v in r.words(a, "licenses", "accept", d.licenses)),
+        max_pdf_bytes=r.integer(a, "max_pdf_bytes", "accept", d.max_pdf_bytes) or 1,
     )
 
 
@@ -689,4 +738,12 @@ def _plan_to_dict(plan: Plan) -> dict[str, Any]:
         }
     if pol:
         out["politeness"] = pol
+    ac = plan.accept
+    out["accept"] = {
+        "check_paper": ac.check_paper,
+        "require_verified": ac.require_verified,
+        "versions": list(ac.versions),
+        "licenses": list(ac.licenses),
+        "max_pdf_bytes": ac.max_pdf_bytes,
+    }
     return out

@@ -404,7 +404,8 @@ class Orchestrator:
         loop = asyncio.get_running_loop()
         timeout_s = self._scaled(self.plan.timeout_ms(source.name))
         timeout_s = min(timeout_s, max(0.0, state.deadline - loop.time()))
-        ctx = SourceContext(http=fetcher, email=self.email, options=policy.options)
+        ctx = SourceContext(http=fetcher, email=self.email, options=policy.options,
+                            accept=self.plan.accept, work=state.work)
         try:
             async with asyncio.timeout(timeout_s):
                 result = await source.find(state.work, ctx)

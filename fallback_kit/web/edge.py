@@ -46,6 +46,7 @@ __all__ = [
     "JsonResponse",
     "NetError",
     "NetSettings",
+    "PdfBody",
     "PdfCheck",
     "RedirectError",
     "RedirectLoop",
@@ -56,13 +57,16 @@ __all__ = [
     "host_of",
     "is_unsafe_ip",
     "normalize_url",
+    "pdf_header_at",
 ]
 
 OFFLINE_MODES = (None, "block_all", "metadata_only", "cache_only")
 ROBOTS_AGENT = "fallback_kit"
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 _PDF_MAGIC = b"%PDF-"
-_PDF_MAGIC_WINDOW = 1024  # real readers accept a little junk before the header
+_PDF_MAGIC_WINDOW = 1024  # the spec's window: %PDF- within the first KiB
+#: all that may come before %PDF- (whitespace, a UTF-8 BOM); never markup or other junk
+_PDF_LEAD = b" \t\r\n\x00\x0c\xef\xbb\xbf"
 _PDF_EOF_WINDOW = 1024  # and look for %%EOF in the last kilobyte
 _CHALLENGE_MARKERS = (
     b"cf-chl",
@@ -197,6 +201,19 @@ class PdfCheck:
     retry_after_s: float | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PdfBody:
+    """A whole PDF fetched for the right-paper check (`reason` is `ok` when usable)."""
+
+    ok: bool
+    reason: str
+    url: str
+    final_url: str | None = None
+    status: int | None = None
+    body: bytes = field(default=b"", repr=False)
+    bytes_read: int = 0
+
+
 @dataclass(slots=True)
 class _Hop:
     status: int
@@ -273,6 +290,15 @@ class _BoundedDecoder:
             return b""
 
 
+def pdf_header_at(body: bytes) -> int:
+    """Where `%PDF-` opens the body (-1 if it does not): only whitespace or a BOM may
+    come before it, within the first KiB."""
+    pos = body.find(_PDF_MAGIC, 0, _PDF_MAGIC_WINDOW + len(_PDF_MAGIC))
+    if pos < 0 or body[:pos].strip(_PDF_LEAD):
+        return -1
+    return pos
+
+
 def _looks_html(head: bytes) -> bool:
     s = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if s.startswith(_HTML_STARTS):
@@ -295,8 +321,7 @@ def classify_pdf_bytes(
     """
     if not body.strip():
         return "empty_body"
-    pos = body.find(_PDF_MAGIC, 0, _PDF_MAGIC_WINDOW + len(_PDF_MAGIC))
-    if pos >= 0:
+    if pdf_header_at(body) >= 0:
         end = tail if tail is not None else (body if complete else None)
         if end is not None and b"%%EOF" not in end[-_PDF_EOF_WINDOW:]:
             return "truncated_pdf"
@@ -493,7 +518,7 @@ class Fetcher:
             text = hop.body.decode(charset, "replace")
         except LookupError:
             text = hop.body.decode("utf-8", "replace")
-        is_pdf = _PDF_MAGIC in hop.body[: _PDF_MAGIC_WINDOW + len(_PDF_MAGIC)]
+        is_pdf = pdf_header_at(hop.body) >= 0
         return HtmlResponse(
             hop.status, hop.url, text, hop.headers, truncated=not hop.complete, is_pdf=is_pdf
         )
@@ -595,13 +620,44 @@ class Fetcher:
                 not complete
                 and self.settings.pdf_tail_check
                 and total is not None
-                and hop.body.find(_PDF_MAGIC, 0, _PDF_MAGIC_WINDOW + len(_PDF_MAGIC)) >= 0
+                and pdf_header_at(hop.body) >= 0
             ):
                 tail = await self._tail(hop.url, headers, total)
         reason = classify_pdf_bytes(hop.body, status=hop.status, complete=complete, tail=tail)
         return PdfCheck(
             ok=reason == "ok", reason=reason, bytes_read=self.bytes_read - read_before, **common
         )
+
+    async def fetch_pdf(
+        self, url: str, *, max_bytes: int, referer: str | None = None
+    ) -> PdfBody:
+        """The whole file at `url`, streamed through the gates and cut at `max_bytes`.
+
+        Used after `check_pdf` said yes, to read the first pages: a body cut at the cap
+        (an endless stream, or a file too large) is `truncated_pdf`, never usable; the
+        bytes must pass the same gate as the probe, %%EOF included. Never raises for
+        what the server sent; gates and transport errors propagate.
+        """
+        if self.settings.offline == "metadata_only":
+            raise GateClosed("offline_metadata_only", host_of(url))
+        headers = {"Accept": "application/pdf,*/*;q=0.8"}
+        if referer:
+            headers["Referer"] = referer
+        read_before = self.bytes_read
+        try:
+            hop = await self._follow(httpx.URL(url), cap=max_bytes, metadata=False,
+                                     headers=headers)
+        except RedirectError as exc:
+            return PdfBody(ok=False, reason=exc.reason, url=url, final_url=exc.url,
+                           bytes_read=self.bytes_read - read_before)
+        common: dict[str, Any] = dict(url=url, final_url=hop.url, status=hop.status,
+                                      bytes_read=self.bytes_read - read_before)
+        if hop.status != 200:
+            return PdfBody(ok=False, reason=f"http_{hop.status}", **common)
+        if not hop.complete:
+            return PdfBody(ok=False, reason="truncated_pdf", **common)
+        reason = classify_pdf_bytes(hop.body, status=hop.status, complete=True)
+        return PdfBody(ok=reason == "ok", reason=reason, body=hop.body, **common)
 
     # ---- internals
 
@@ -794,7 +850,7 @@ class Fetcher:
                 break
             if sniff_pdf and got >= sniff_at:
                 sniff_pdf = False
-                if _PDF_MAGIC in b"".join(parts)[:sniff_at]:
+                if pdf_header_at(b"".join(parts)) >= 0:
                     stopped = True
                     break
         complete = not stopped
