@@ -10,7 +10,6 @@ or times itself out (the orchestrator does), and gets all its HTTP through
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
