@@ -270,3 +270,13 @@ def test_plan_accept_section_reads_and_refuses_unknown_versions():
         assert "accept.versions[0]" in str(exc) and "publishedVersion" in str(exc)
     else:
         raise AssertionError("an unknown version was accepted")
+
+
+async def test_checked_fetch_stops_early_on_an_html_page():
+    """With the check on, one GET carries the byte gate: an HTML page is not read whole."""
+    page = b"<!DOCTYPE html><html><body>" + b"<p>viewer</p>" * 20_000 + b"</body></html>"
+    r = Router()
+    r.add("https://j.example.org/viewer", 200, page)
+    res, cands = await check(r, [Candidate("https://j.example.org/viewer")], AcceptPolicy())
+    assert (res.outcome, res.reason) == (Outcome.INVALID_PDF, "html_instead_of_pdf")
+    assert res.bytes < 10_000 and len(r.seen) == 1

@@ -271,8 +271,14 @@ class Candidates:
         return None
 
     async def check(self, c: Candidate) -> SourceResult | None:
+        policy = self.ctx.accept
+        checking = policy is not None and policy.check_paper
         try:
-            verdict = await self.ctx.http.check_pdf(c.url, referer=c.referer)
+            if policy is not None and checking:  # one GET: the byte gate on the whole file
+                verdict = await self.ctx.http.fetch_pdf(
+                    c.url, max_bytes=policy.max_pdf_bytes, referer=c.referer)
+            else:
+                verdict = await self.ctx.http.check_pdf(c.url, referer=c.referer)
         except GateClosed as exc:
             if exc.reason in _TRY_WIDE_GATES:
                 raise
@@ -291,12 +297,11 @@ class Candidates:
             return None
         extra: dict[str, Any] = {"version": c.version, "license": c.license}
         body: bytes | None = None
-        policy = self.ctx.accept
-        if policy is not None and policy.check_paper:
-            checked = await self._paper(c, verdict.final_url or c.url, policy)
-            if checked is None:
+        if policy is not None and checking:
+            paper = await self._paper(c, verdict, policy)
+            if paper is None:
                 return None
-            paper, body = checked
+            body = verdict.body
             extra.update(paper=paper.verdict, paper_detail=paper.detail)
         self.tried.append({"url": c.url, "reason": "ok", "status": verdict.status,
                            **({"paper": extra["paper"]} if "paper" in extra else {})})
@@ -324,24 +329,9 @@ class Candidates:
         return found
 
     async def _paper(
-        self, c: Candidate, url: str, policy: AcceptPolicy
-    ) -> tuple[PaperVerdict, bytes] | None:
-        """Fetch the whole PDF and judge its first pages; None (noted) when it is refused."""
-        try:
-            whole = await self.ctx.http.fetch_pdf(url, max_bytes=policy.max_pdf_bytes,
-                                                  referer=c.referer)
-        except GateClosed as exc:
-            if exc.reason in _TRY_WIDE_GATES:
-                raise
-            self._note(c, exc.reason, None, None, exc.host)
-            return None
-        except (httpx.TransportError, NetError) as exc:
-            reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport_error"
-            self._note(c, reason, None, None, host_of(url))
-            return None
-        if not whole.ok:
-            self._note(c, whole.reason, whole.status, None, host_of(url))
-            return None
+        self, c: Candidate, whole: PdfCheck, policy: AcceptPolicy
+    ) -> PaperVerdict | None:
+        """Judge the first pages of a whole PDF; None (noted) when the plan refuses it."""
         expected = expected_of(self.ctx.work, self.meta)
         paper = await asyncio.to_thread(judge_pdf, whole.body, expected)
         refusal = None
@@ -349,11 +339,11 @@ class Candidates:
             refusal = "wrong_paper" if paper.verdict == MISMATCH else "unreadable_pdf"
         elif policy.require_verified and not paper.verified:
             refusal = "unverified"
-        if refusal is not None:
-            self._note(c, refusal, whole.status, None, host_of(url))
-            self.tried[-1].update(paper=paper.verdict, paper_detail=paper.detail)
-            return None
-        return paper, whole.body
+        if refusal is None:
+            return paper
+        self._note(c, refusal, whole.status, None, whole.host)
+        self.tried[-1].update(paper=paper.verdict, paper_detail=paper.detail)
+        return None
 
     def _note(
         self,

@@ -46,7 +46,6 @@ __all__ = [
     "JsonResponse",
     "NetError",
     "NetSettings",
-    "PdfBody",
     "PdfCheck",
     "RedirectError",
     "RedirectLoop",
@@ -199,19 +198,8 @@ class PdfCheck:
     bytes_read: int = 0
     host: str | None = None
     retry_after_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PdfBody:
-    """A whole PDF fetched for the right-paper check (`reason` is `ok` when usable)."""
-
-    ok: bool
-    reason: str
-    url: str
-    final_url: str | None = None
-    status: int | None = None
+    #: the whole file, when `Fetcher.fetch_pdf` read it
     body: bytes = field(default=b"", repr=False)
-    bytes_read: int = 0
 
 
 @dataclass(slots=True)
@@ -630,34 +618,50 @@ class Fetcher:
 
     async def fetch_pdf(
         self, url: str, *, max_bytes: int, referer: str | None = None
-    ) -> PdfBody:
-        """The whole file at `url`, streamed through the gates and cut at `max_bytes`.
+    ) -> PdfCheck:
+        """The PDF gate on the whole file: one GET streamed up to `max_bytes`, for the
+        right-paper check (which reads the first pages) and a download of the same bytes.
 
-        Used after `check_pdf` said yes, to read the first pages: a body cut at the cap
-        (an endless stream, or a file too large) is `truncated_pdf`, never usable; the
-        bytes must pass the same gate as the probe, %%EOF included. Never raises for
-        what the server sent; gates and transport errors propagate.
+        Reading stops after the first KiB when `%PDF-` does not open the body (an HTML
+        page costs what the probe of `check_pdf` costs). A body cut at the cap (an
+        endless stream, a file too large) is `truncated_pdf`, never ok; a whole body must
+        end with %%EOF. `body` holds the bytes when `ok`. Never raises for what the
+        server sent; gates and transport errors propagate.
         """
         if self.settings.offline == "metadata_only":
             raise GateClosed("offline_metadata_only", host_of(url))
         headers = {"Accept": "application/pdf,*/*;q=0.8"}
         if referer:
             headers["Referer"] = referer
+        host = host_of(url)
+        try:
+            start = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            return PdfCheck(ok=False, reason="bad_url", url=url, host=host)
         read_before = self.bytes_read
         try:
-            hop = await self._follow(httpx.URL(url), cap=max_bytes, metadata=False,
-                                     headers=headers)
+            hop = await self._follow(start, cap=max_bytes, metadata=False, headers=headers,
+                                     pdf_only=True)
         except RedirectError as exc:
-            return PdfBody(ok=False, reason=exc.reason, url=url, final_url=exc.url,
-                           bytes_read=self.bytes_read - read_before)
-        common: dict[str, Any] = dict(url=url, final_url=hop.url, status=hop.status,
-                                      bytes_read=self.bytes_read - read_before)
-        if hop.status != 200:
-            return PdfBody(ok=False, reason=f"http_{hop.status}", **common)
-        if not hop.complete:
-            return PdfBody(ok=False, reason="truncated_pdf", **common)
-        reason = classify_pdf_bytes(hop.body, status=hop.status, complete=True)
-        return PdfBody(ok=reason == "ok", reason=reason, body=hop.body, **common)
+            return PdfCheck(ok=False, reason=exc.reason, url=url, final_url=exc.url, host=host,
+                            bytes_read=self.bytes_read - read_before)
+        common: dict[str, Any] = dict(
+            url=url, final_url=hop.url, status=hop.status, host=host_of(hop.url),
+            content_type=hop.headers.get("content-type"),
+            bytes_read=self.bytes_read - read_before,
+        )
+        if hop.status >= 400 or hop.status < 200 or hop.status in _REDIRECT_STATUSES:
+            reason = f"http_{hop.status}"
+            if hop.status in (401, 403, 429, 503) and _challenge_or_login(hop.body):
+                reason = "blocked"
+            return PdfCheck(ok=False, reason=reason, retry_after_s=_retry_after(hop.headers),
+                            **common)
+        is_pdf = pdf_header_at(hop.body) >= 0
+        if is_pdf and not hop.complete:
+            return PdfCheck(ok=False, reason="truncated_pdf", **common)
+        reason = classify_pdf_bytes(hop.body, status=hop.status, complete=is_pdf)
+        return PdfCheck(ok=reason == "ok", reason=reason, body=hop.body if reason == "ok" else b"",
+                        **common)
 
     # ---- internals
 
@@ -695,6 +699,7 @@ class Fetcher:
         max_redirects: int | None = None,
         sniff_pdf: bool = False,
         small_body: int = 0,
+        pdf_only: bool = False,
     ) -> _Hop:
         """Send the request and follow redirects hop by hop (each hop gated)."""
         limit = self.settings.max_redirects if max_redirects is None else max_redirects
@@ -710,6 +715,7 @@ class Fetcher:
                 check_robots=check_robots,
                 sniff_pdf=sniff_pdf,
                 small_body=small_body,
+                pdf_only=pdf_only,
             )
             location = hop.headers.get("location")
             if hop.status not in _REDIRECT_STATUSES or not location:
@@ -787,6 +793,7 @@ class Fetcher:
         check_robots: bool = True,
         sniff_pdf: bool = False,
         small_body: int = 0,
+        pdf_only: bool = False,
     ) -> _Hop:
         """One gated request; the body is read up to `cap` decoded bytes, then closed."""
         host = await self._guard(url, metadata=metadata, check_robots=check_robots)
@@ -807,7 +814,8 @@ class Fetcher:
                     raise GateClosed("offline_not_cached", host, str(url))
                 if small_body and status == 200:
                     cap = max(cap, _small_length(response.headers, small_body))
-                body, complete, raw = await self._read(response, cap, sniff_pdf=sniff_pdf)
+                body, complete, raw = await self._read(response, cap, sniff_pdf=sniff_pdf,
+                                                       pdf_only=pdf_only)
             finally:
                 await response.aclose()
             self.gates.after_response(host, ok=status < 500 and status != 429)
@@ -822,9 +830,11 @@ class Fetcher:
         return _Hop(status, str(url), response.headers, body, complete, raw)
 
     async def _read(
-        self, response: httpx.Response, cap: int, *, sniff_pdf: bool = False
+        self, response: httpx.Response, cap: int, *, sniff_pdf: bool = False,
+        pdf_only: bool = False,
     ) -> tuple[bytes, bool, int]:
-        """At most `cap` decoded bytes; (body, complete, raw bytes read)."""
+        """At most `cap` decoded bytes; (body, complete, raw bytes read). `sniff_pdf` stops
+        after the first KiB of a PDF, `pdf_only` after the first KiB of anything else."""
         if cap <= 0 or response.status_code in _REDIRECT_STATUSES:
             return b"", False, 0
         if response.is_stream_consumed:  # a transport that built the body in memory (mocks)
@@ -838,7 +848,8 @@ class Fetcher:
         stopped = False
         raw_cap = max(cap, 65_536) * 64  # compressed bytes that inflate to nothing
         sniff_at = _PDF_MAGIC_WINDOW + len(_PDF_MAGIC)
-        chunk_size = max(1, min(cap, sniff_at if sniff_pdf else 16_384))
+        chunk_size = max(1, min(cap, sniff_at if sniff_pdf else (
+            self.settings.pdf_probe_bytes if pdf_only else 16_384)))
         async for chunk in response.aiter_raw(chunk_size):
             raw += len(chunk)
             self.bytes_read += len(chunk)
@@ -851,6 +862,11 @@ class Fetcher:
             if sniff_pdf and got >= sniff_at:
                 sniff_pdf = False
                 if pdf_header_at(b"".join(parts)) >= 0:
+                    stopped = True
+                    break
+            if pdf_only and got >= sniff_at:
+                pdf_only = False
+                if pdf_header_at(b"".join(parts)) < 0:
                     stopped = True
                     break
         complete = not stopped
