@@ -280,3 +280,69 @@ async def test_checked_fetch_stops_early_on_an_html_page():
     res, cands = await check(r, [Candidate("https://j.example.org/viewer")], AcceptPolicy())
     assert (res.outcome, res.reason) == (Outcome.INVALID_PDF, "html_instead_of_pdf")
     assert res.bytes < 10_000 and len(r.seen) == 1
+
+
+# ---------------------------------------------------------------- through the orchestrator
+
+UNPAYWALL = "https://api.unpaywall.org/v2/10.1186/1758-2946-3-47"
+SPRINGER = ("https://jcheminf.springeropen.com/track/pdf/10.1186/1758-2946-3-47"
+            "?site=jcheminf.springeropen.com")
+NCBI_PDF = "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC3206455/pdf"
+OPEN_BIB = "Open Bibliography for Science, Technology, and Medicine"
+
+
+async def resolve_with(router: Router, work: Work, tiers: list[dict], **sections):
+    from fallback_kit.contracts.events import ListSink
+    from fallback_kit.engine.orchestrator import Orchestrator
+
+    plan = plan_from_dict({"name": "t", "tiers": tiers, **sections})
+    sink = ListSink()
+    client = httpx.AsyncClient(transport=httpx.MockTransport(router))
+    async with client:
+        res = await Orchestrator(plan, client=client, sink=sink, time_scale=0.0).resolve(work)
+    return res, sink
+
+
+def unpaywall_router() -> Router:
+    r = Router()
+    r.add(UNPAYWALL, 200, (REFERENCE / "unpaywall/noddy_oadoi_v2_10.1186_1758-2946-3-47.json")
+          .read_bytes())
+    return r
+
+
+async def test_orchestrator_checks_by_default_and_records_verdict_version_licence():
+    """The default plan checks: Unpaywall's best location is another paper, the PMC copy
+    is the work (its title from Unpaywall's record, the works file has none)."""
+    r = unpaywall_router()
+    r.add(SPRINGER, 200, other_pdf())
+    r.add(NCBI_PDF, 200, article_pdf([OPEN_BIB], doi="10.1186/1758-2946-3-47"))
+    work = Work(work_id="w", doi="10.1186/1758-2946-3-47")
+    res, sink = await resolve_with(r, work, [{"name": "t", "sources": ["unpaywall"]}])
+    assert res.resolved and res.pdf_url == NCBI_PDF
+    assert (res.meta["paper"], res.meta["version"], res.meta["license"]) == (
+        "match", "publishedVersion", None)
+    (attempt,) = sink.attempts
+    assert attempt.meta["tried"][0]["reason"] == "wrong_paper"
+    assert attempt.meta["title"] == OPEN_BIB
+
+
+async def test_orchestrator_goes_on_to_the_next_tier_after_a_wrong_paper():
+    r = unpaywall_router()
+    r.add(SPRINGER, 200, other_pdf())
+    r.add("https://arxiv.org/pdf/1101.0001", 200, article_pdf([OPEN_BIB]))
+    work = Work(work_id="w", doi="10.1186/1758-2946-3-47", arxiv_id="1101.0001", title=OPEN_BIB)
+    res, sink = await resolve_with(r, work, [{"name": "a", "sources": ["unpaywall"]},
+                                             {"name": "b", "sources": ["arxiv"]}])
+    first, second = sink.attempts
+    assert (first.outcome, first.reason) == (Outcome.INVALID_PDF, "wrong_paper")
+    assert res.resolved and res.source == "arxiv" and res.meta["version"] == "submittedVersion"
+
+
+async def test_orchestrator_check_switched_off_by_the_plan():
+    r = unpaywall_router()
+    r.add(SPRINGER, 200, other_pdf())
+    work = Work(work_id="w", doi="10.1186/1758-2946-3-47", title=OPEN_BIB)
+    res, _ = await resolve_with(r, work, [{"name": "t", "sources": ["unpaywall"]}],
+                                accept={"check_paper": False})
+    assert res.resolved and res.pdf_url == SPRINGER and "paper" not in res.meta
+    assert (res.meta["version"], res.meta["license"]) == ("publishedVersion", "cc-by")

@@ -17,7 +17,8 @@ class LandingScrape(ApiSource):
     name = "landing_scrape"
     needs = ("landing_url", "doi")
     hosts = ()  # the landing host is only known once the DOI is resolved
-    summary = "landing page scrape: citation_pdf_url, link alternate PDF, PDF anchors"
+    summary = ("landing page scrape: citation_pdf_url, link alternate PDF, the download area's"
+               " PDF anchors, other PDF anchors (never references, purchase or other works')")
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
         start = work.landing_url or DOI_ORG + quote_doi(work.doi or "")
@@ -34,7 +35,7 @@ class LandingScrape(ApiSource):
         if page.status in (401, 403):
             reason = walled or "paywall"
             return result(ctx, Outcome.NO_PDF, reason, url=page.url, status=page.status, **meta)
-        links = landing.pdf_candidates(anchors=ctx.options.get("anchors", True))
+        links = landing.pdf_candidates(anchors=ctx.options.get("anchors", True), doi=work.doi)
         meta["candidates"] = cands.meta["candidates"] = len(links)
         found = await cands.first_valid(Candidate(u, lbl, page.url) for u, lbl in links)
         if found is not None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -147,6 +147,12 @@ def _clean_doi(doi: str) -> str:
 
 def extract_text(data: bytes, *, pages: int = PAGES_READ) -> PdfText:
     """The text of the first `pages` pages of a PDF (raises ValueError if it does not parse)."""
+    return next(_staged_text(data, (pages,)))
+
+
+def _staged_text(data: bytes, stages: tuple[int, ...]) -> Iterator[PdfText]:
+    """The first pages' text, read in stages (`(1, 3)`: page 1, then pages 1-3): building
+    a text page costs time, and page 1 settles most PDFs."""
     import pypdfium2 as pdfium
 
     try:
@@ -155,16 +161,17 @@ def extract_text(data: bytes, *, pages: int = PAGES_READ) -> PdfText:
         raise ValueError(f"unreadable PDF: {exc}") from None
     try:
         n = len(doc)
-        texts = []
-        for i in range(min(n, pages)):
-            page = doc[i]
-            textpage = page.get_textpage()
-            try:
-                texts.append(textpage.get_text_bounded())
-            finally:
-                textpage.close()
-                page.close()
-        return PdfText(pages=n, texts=tuple(texts))
+        texts: list[str] = []
+        for stop in stages:
+            for i in range(len(texts), min(n, stop)):
+                page = doc[i]
+                textpage = page.get_textpage()
+                try:
+                    texts.append(textpage.get_text_bounded())
+                finally:
+                    textpage.close()
+                    page.close()
+            yield PdfText(pages=n, texts=tuple(texts))
     finally:
         doc.close()
 
@@ -248,13 +255,26 @@ def judge(pdf: PdfText, expected: Expected) -> PaperVerdict:
 
 
 def judge_pdf(data: bytes, expected: Expected) -> PaperVerdict:
-    """Extract and judge in one call (CPU-bound: run it in a thread)."""
+    """Extract and judge (CPU-bound: run it in a thread). Page 1 alone decides a match;
+    anything else is judged again on the first `PAGES_READ` pages."""
+    stages = _staged_text(data, (1, PAGES_READ))
     try:
-        pdf = extract_text(data)
-    except ValueError as exc:
-        return PaperVerdict(verdict=UNREADABLE, detail=str(exc)[:200])
-    if pdf.pages < 1:
-        return PaperVerdict(verdict=UNREADABLE, detail="no page")
+        try:
+            pdf = next(stages)
+        except ValueError as exc:
+            return PaperVerdict(verdict=UNREADABLE, detail=str(exc)[:200])
+        if pdf.pages < 1:
+            return PaperVerdict(verdict=UNREADABLE, detail="no page")
+        verdict = _judge_known(pdf, expected)
+        if verdict.verdict != MATCH and pdf.pages > 1:
+            pdf = next(stages)
+            verdict = _judge_known(pdf, expected)
+        return verdict
+    finally:
+        stages.close()
+
+
+def _judge_known(pdf: PdfText, expected: Expected) -> PaperVerdict:
     if expected.empty:
         text_len = len(normalise(pdf.text).replace(" ", ""))
         verdict = NO_TEXT if text_len < MIN_TEXT_CHARS else NO_METADATA
