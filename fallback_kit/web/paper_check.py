@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -150,7 +150,7 @@ def extract_text(data: bytes, *, pages: int = PAGES_READ) -> PdfText:
     return next(_staged_text(data, (pages,)))
 
 
-def _staged_text(data: bytes, stages: tuple[int, ...]) -> Iterator[PdfText]:
+def _staged_text(data: bytes, stages: tuple[int, ...]) -> Generator[PdfText, None, None]:
     """The first pages' text, read in stages (`(1, 3)`: page 1, then pages 1-3): building
     a text page costs time, and page 1 settles most PDFs."""
     import pypdfium2 as pdfium
