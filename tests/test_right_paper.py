@@ -346,3 +346,29 @@ async def test_orchestrator_check_switched_off_by_the_plan():
                                 accept={"check_paper": False})
     assert res.resolved and res.pdf_url == SPRINGER and "paper" not in res.meta
     assert (res.meta["version"], res.meta["license"]) == ("publishedVersion", "cc-by")
+
+
+async def test_checked_bytes_become_the_download_without_a_second_get(tmp_path):
+    """download_for_work keeps the check's bytes (no request) and fills version/licence."""
+    from fallback_kit.record.downloads import download_for_work
+    from fallback_kit.record.store import RunStore
+
+    store = RunStore.create(tmp_path / "run", plan_yaml="p", meta={})
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        return httpx.Response(500)
+
+    body = article_pdf([TITLE])
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        got = await download_for_work(client, store, work_id="w1", url="https://x.org/a.pdf",
+                                      source="unpaywall", version="acceptedVersion",
+                                      license="cc-by", body=body)
+        bad = await download_for_work(client, store, work_id="w2", url="https://x.org/b.pdf",
+                                      body=body[:-200])
+    assert calls == [] and got.ok and got.path is not None and got.path.read_bytes() == body
+    rec = store.download_for("w1")
+    assert rec is not None and (rec.version, rec.license) == ("acceptedVersion", "cc-by")
+    assert (bad.ok, bad.reason) == (False, "truncated_pdf") and store.download_for("w2") is None
+    store.close()

@@ -306,6 +306,7 @@ def _downloader(
             source=source,
             version=meta.get("version"),
             license=meta.get("license"), guard=guard,
+            body=getattr(result, "body", None),  # the checked bytes: no second GET
         )
         if outcome.ok or not demote:
             return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit
 
+from ..contracts.plan import PDF_VERSIONS
 from .answers import crossref_links, epmc_candidates, oa_locations, page_links, s2_pdf
 from .world import ROBOTS_PREFIX, SOURCES, Node, SourceTruth
 
@@ -125,6 +126,18 @@ def _api(walk: _Walk, url: str, query: str = "") -> Node | str:
     return node
 
 
+def _by_version(pairs: list[tuple[str | None, str | None]]) -> list[str]:
+    """Candidate URLs as a source orders them under the default plan (`accept.versions`):
+    repeats dropped (the first keeps its place), then published before accepted before
+    submitted, unknown last, the service's order breaking ties."""
+    first: dict[str, str | None] = {}
+    for url, version in pairs:
+        if url and url not in first:
+            first[url] = version
+    rank = {v: i for i, v in enumerate(PDF_VERSIONS)}
+    return sorted(first, key=lambda u: rank.get(first[u] or "", len(rank)))
+
+
 def _unpaywall(walk: _Walk, f: Facts) -> SourceTruth:
     node = _api(walk, f"https://api.unpaywall.org/v2/{f.doi}", "email=truth@sandbox.test")
     if isinstance(node, str):
@@ -132,7 +145,7 @@ def _unpaywall(walk: _Walk, f: Facts) -> SourceTruth:
     if node.kind != "json":
         return walk.result(f, "unpaywall", False, None, None)
     locs = oa_locations(f)
-    urls = [u for u in [loc.url_for_pdf for loc in locs] if u]  # best is locs[0]
+    urls = _by_version([(loc.url_for_pdf, loc.version) for loc in locs])  # best is locs[0]
     return walk.result(f, "unpaywall", *walk.candidates(urls))
 
 
@@ -245,8 +258,8 @@ def _openalex(walk: _Walk, f: Facts) -> SourceTruth:
 
     locs = openalex_locations(f)
     best = next((loc for loc in locs if loc["is_oa"]), None)
-    urls = [u for u in [best["pdf_url"] if best else None] + [loc["pdf_url"] for loc in locs]
-            if u]
+    urls = _by_version([(best["pdf_url"], best.get("version")) if best else (None, None)]
+                       + [(loc["pdf_url"], loc.get("version")) for loc in locs])
     return walk.result(f, "openalex", *walk.candidates(urls))
 
 
