@@ -154,3 +154,10 @@ def test_normalise_folds_what_must_not_matter():
 def test_dois_in_text_are_cleaned():
     text = "see https://doi.org/10.1371/JOURNAL.PONE.0213978. and (doi:10.5555/x.1)"
     assert dois_in(text) == ("10.1371/journal.pone.0213978", "10.5555/x.1")
+
+
+def test_without_title_the_arxiv_stamp_decides():
+    """arXiv stamps its id on page 1: ours is a match, another one a mismatch."""
+    pdf = article_pdf(["Whatever the Title"], doi=None, header="arXiv:2409.12922v2 [cs.DL]")
+    assert judge_pdf(pdf, Expected(arxiv_id="2409.12922")).verdict == MATCH
+    assert judge_pdf(pdf, Expected(arxiv_id="2409.12923")).verdict == MISMATCH

@@ -16,6 +16,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from ..contracts.plan import PDF_VERSIONS
 from .answers import crossref_links, epmc_candidates, oa_locations, page_links, s2_pdf
+from .faults import PDF_STILL_VALID
 from .world import ROBOTS_PREFIX, SOURCES, Node, SourceTruth
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,7 +68,8 @@ class _Walk:
         if fault is not None or node is None:
             return False, final, fault
         if node.kind == "pdf":
-            return (node.fault is None), final, node.fault
+            valid = node.fault is None or node.fault in PDF_STILL_VALID
+            return valid, final, None if valid else node.fault
         return False, final, _reason(node)
 
     def candidates(self, urls: list[str], base: str | None = None) -> tuple[bool, str | None,
@@ -172,7 +174,7 @@ def _doi_redirect(walk: _Walk, f: Facts) -> SourceTruth:
     if fault is not None or node is None:
         return walk.result(f, "doi_redirect", False, None, fault)
     if node.kind == "pdf":
-        return walk.result(f, "doi_redirect", node.fault is None, final, node.fault)
+        return walk.result(f, "doi_redirect", *walk.check(final))
     if node.kind == "html" and node.status == 200:
         meta = page_links(walk.world, node).meta
         if meta:
@@ -187,7 +189,7 @@ def _landing_scrape(walk: _Walk, f: Facts) -> SourceTruth:
     if fault is not None or node is None:
         return walk.result(f, "landing_scrape", False, None, fault)
     if node.kind == "pdf":
-        return walk.result(f, "landing_scrape", node.fault is None, final, node.fault)
+        return walk.result(f, "landing_scrape", *walk.check(final))
     if node.kind != "html" or node.status != 200:
         return walk.result(f, "landing_scrape", False, None, _reason(node))
     cands = page_links(walk.world, node).candidates()

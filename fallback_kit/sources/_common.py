@@ -160,6 +160,7 @@ def expected_of(work: Work | None, meta: Mapping[str, Any]) -> Expected:
         doi=(work.doi if work is not None else None) or _text(meta.get("doi")),
         first_author=_text(meta.get("first_author")),
         year=year if isinstance(year, int) and not isinstance(year, bool) else None,
+        arxiv_id=work.arxiv_id if work is not None else None,
     )
 
 

@@ -68,6 +68,8 @@ VOLUME_MIN_DOIS = 3
 _VOLUME_WORDS = ("table of contents", "proceedings", "contents", "supplement", "volume")
 
 _DOI = re.compile(r"10\.\d{4,9}/[^\s\"<>]+", re.IGNORECASE)
+#: the identifier arXiv stamps on page 1 (`arXiv:2409.12922v2`, `arXiv:hep-th/9901001`)
+_ARXIV = re.compile(r"arxiv:\s*(\d{4}\.\d{4,5}|[a-z][a-z.\-]*/\d{7})", re.IGNORECASE)
 _DOI_TRAIL = ".,;:)]}'"
 _SUBTITLE_SPLIT = re.compile(r"\s*(?::|\s[-\u2013\u2014]\s|\.\s|\?\s)\s*")
 _LINE_HYPHEN = re.compile(r"(\w)[-\u00ad\u2010]\s*\n\s*(\w)")
@@ -82,10 +84,11 @@ class Expected:
     doi: str | None = None
     first_author: str | None = None  # the family name
     year: int | None = None
+    arxiv_id: str | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.title or self.doi)
+        return not (self.title or self.doi or self.arxiv_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +222,30 @@ def _looks_like_volume(pdf: PdfText, dois: Sequence[str]) -> bool:
     return len(dois) >= VOLUME_MIN_DOIS or any(w in low for w in _VOLUME_WORDS)
 
 
+def _arxiv_ids(text: str) -> set[str]:
+    return {m.group(1).lower() for m in _ARXIV.finditer(text)}
+
+
+def _judge_by_ids(pdf: PdfText, expected: Expected, dois: tuple[str, ...],
+                  first_page_dois: tuple[str, ...]) -> PaperVerdict:
+    """Without a title: the work's DOI or arXiv id printed is a match; another one printed
+    on page 1 (and not ours) is a mismatch; nothing printed leaves it unverified."""
+    want = _clean_doi(expected.doi) if expected.doi else None
+    if want is not None and want in dois:
+        return PaperVerdict(verdict=MATCH, detail="its DOI is printed", dois=dois)
+    page1_arxiv = _arxiv_ids(pdf.texts[0]) if pdf.texts else set()
+    want_arxiv = expected.arxiv_id.lower().split("v")[0] if expected.arxiv_id else None
+    if want_arxiv and want_arxiv in page1_arxiv:
+        return PaperVerdict(verdict=MATCH, detail="its arXiv id is printed", dois=dois)
+    other = [d for d in first_page_dois if d != want]
+    if want is not None and other:
+        return PaperVerdict(verdict=MISMATCH, detail=f"page 1 prints DOI {other[0]}", dois=dois)
+    if want_arxiv and page1_arxiv:
+        return PaperVerdict(verdict=MISMATCH, dois=dois,
+                            detail=f"page 1 prints arXiv:{sorted(page1_arxiv)[0]}")
+    return PaperVerdict(verdict=NO_METADATA, detail="no title to compare", dois=dois)
+
+
 def judge(pdf: PdfText, expected: Expected) -> PaperVerdict:
     """The verdict on a PDF's first pages for the expected work."""
     text = pdf.text
@@ -229,13 +256,7 @@ def judge(pdf: PdfText, expected: Expected) -> PaperVerdict:
     want = _clean_doi(expected.doi) if expected.doi else None
     doi_seen = want is not None and want in dois
     if not expected.title:
-        if doi_seen:
-            return PaperVerdict(verdict=MATCH, detail="its DOI is printed", dois=dois)
-        other = [d for d in first_page_dois if d != want]
-        if want is not None and other:
-            return PaperVerdict(verdict=MISMATCH, detail=f"page 1 prints DOI {other[0]}",
-                                dois=dois)
-        return PaperVerdict(verdict=NO_METADATA, detail="no title to compare", dois=dois)
+        return _judge_by_ids(pdf, expected, dois, first_page_dois)
     on_page1 = title_score(expected.title, pdf.texts[0]) if pdf.texts else 0.0
     score = max(on_page1, title_score(expected.title, text))
     if _looks_like_volume(pdf, dois) and on_page1 < TITLE_MATCH and not doi_seen:
