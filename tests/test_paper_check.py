@@ -161,3 +161,34 @@ def test_without_title_the_arxiv_stamp_decides():
     pdf = article_pdf(["Whatever the Title"], doi=None, header="arXiv:2409.12922v2 [cs.DL]")
     assert judge_pdf(pdf, Expected(arxiv_id="2409.12922")).verdict == MATCH
     assert judge_pdf(pdf, Expected(arxiv_id="2409.12923")).verdict == MISMATCH
+
+
+def test_concurrent_checks_from_threads_are_serialised(monkeypatch):
+    """PDFium is not thread-safe: checks from a pool of threads (asyncio.to_thread) must
+    never read two documents at once, or the process may crash."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fallback_kit.web import paper_check
+
+    real = paper_check._staged_text
+    active, most = [0], [0]
+    guard = threading.Lock()
+
+    def watched(data, stages):
+        with guard:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.002)  # long enough for another thread to come in
+        try:
+            yield from real(data, stages)
+        finally:
+            with guard:
+                active[0] -= 1
+
+    monkeypatch.setattr(paper_check, "_staged_text", watched)
+    pdf = article_pdf([TITLE])
+    with ThreadPoolExecutor(4) as pool:
+        verdicts = list(pool.map(lambda _: judge_pdf(pdf, expected()).verdict, range(12)))
+    assert verdicts == [MATCH] * 12 and most[0] == 1

@@ -271,11 +271,26 @@ def _landing(world: World, node: Node, url: str) -> Rendered:
       <li><a href="#cite">Cite this article</a></li>
     </ul>
     <section class="abstract"><h2>Abstract</h2><p>A simulated abstract.</p></section>
+    {_references(world, node.idx)}
   </article>
 </body>
 </html>
 """
     return _html(200, page)
+
+
+def _references(world: World, idx: int) -> str:
+    """A reference list citing another work with a link to its PDF: a trap for a scraper
+    that takes any PDF anchor (the truth's `page_links` does not list it)."""
+    other = other_work(world, idx)
+    cited = world.facts(other) if other != idx else None
+    if cited is None or not cited.pdf_url:
+        return ""
+    return (
+        '<section class="references"><h2>References</h2><ol class="ref-list"><li>'
+        f'{html.escape(cited.title)}. <a href="{html.escape(cited.pdf_url)}">PDF</a>'
+        "</li></ol></section>"
+    )
 
 
 def _arxiv_abs(world: World, node: Node, url: str) -> Rendered:

@@ -19,6 +19,7 @@ accepted but unverified; `unreadable` (the structure does not parse).
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,9 @@ _DOI_TRAIL = ".,;:)]}'"
 _SUBTITLE_SPLIT = re.compile(r"\s*(?::|\s[-\u2013\u2014]\s|\.\s|\?\s)\s*")
 _LINE_HYPHEN = re.compile(r"(\w)[-\u00ad\u2010]\s*\n\s*(\w)")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+#: PDFium is not thread-safe (pypdfium2 says so): one document at a time in the process,
+#: whichever thread (`asyncio.to_thread`) asks
+_PDFIUM = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,12 +154,17 @@ def _clean_doi(doi: str) -> str:
 
 def extract_text(data: bytes, *, pages: int = PAGES_READ) -> PdfText:
     """The text of the first `pages` pages of a PDF (raises ValueError if it does not parse)."""
-    return next(_staged_text(data, (pages,)))
+    with _PDFIUM:
+        stages = _staged_text(data, (pages,))
+        try:
+            return next(stages)
+        finally:
+            stages.close()
 
 
 def _staged_text(data: bytes, stages: tuple[int, ...]) -> Generator[PdfText, None, None]:
     """The first pages' text, read in stages (`(1, 3)`: page 1, then pages 1-3): building
-    a text page costs time, and page 1 settles most PDFs."""
+    a text page costs time, and page 1 settles most PDFs. Call it holding `_PDFIUM`."""
     import pypdfium2 as pdfium
 
     try:
@@ -278,6 +287,11 @@ def judge(pdf: PdfText, expected: Expected) -> PaperVerdict:
 def judge_pdf(data: bytes, expected: Expected) -> PaperVerdict:
     """Extract and judge (CPU-bound: run it in a thread). Page 1 alone decides a match;
     anything else is judged again on the first `PAGES_READ` pages."""
+    with _PDFIUM:
+        return _judge_pdf(data, expected)
+
+
+def _judge_pdf(data: bytes, expected: Expected) -> PaperVerdict:
     stages = _staged_text(data, (1, PAGES_READ))
     try:
         try:
