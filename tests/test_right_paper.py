@@ -372,3 +372,27 @@ async def test_checked_bytes_become_the_download_without_a_second_get(tmp_path):
     assert rec is not None and (rec.version, rec.license) == ("acceptedVersion", "cc-by")
     assert (bad.ok, bad.reason) == (False, "truncated_pdf") and store.download_for("w2") is None
     store.close()
+
+
+def test_paper_verdicts_table_of_a_run(tmp_path):
+    """Verified / unverified / wrong paper per verdict, from what the run recorded."""
+    from fallback_kit.contracts.events import Attempt, Resolution, ResolutionStatus
+    from fallback_kit.insight.analysis import paper_verdicts
+    from fallback_kit.record.store import RunStore
+
+    store = RunStore.create(tmp_path / "run", plan_yaml="name: p", meta={})
+    store.add_works(Work(work_id=w, doi=f"10.1000/{w}") for w in ("w1", "w2", "w3"))
+    refused = {"url": "https://a/1", "reason": "wrong_paper", "paper": "mismatch"}
+    for wid, paper in (("w1", "match"), ("w2", "no_text"), ("w3", None)):
+        meta = {"paper": paper} if paper else {}
+        store.emit(Attempt(run_id="r", work_id=wid, tier="t", source="unpaywall",
+                           outcome=Outcome.SUCCESS, meta={**meta, "tried": [refused]}))
+        store.emit(Resolution(run_id="r", work_id=wid, status=ResolutionStatus.RESOLVED,
+                              source="unpaywall", meta=meta))
+    store.finish()
+    store.close()
+    table = paper_verdicts(tmp_path / "run").set_index("verdict")
+    assert table.loc["match", "delivered"] == 1 and bool(table.loc["match", "verified"])
+    assert table.loc["no_text", "delivered"] == 1 and not table.loc["no_text", "verified"]
+    assert table.loc["unchecked", "delivered"] == 1
+    assert table.loc["mismatch", "refused"] == 3 and table.loc["mismatch", "delivered"] == 0
