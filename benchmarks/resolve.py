@@ -35,8 +35,8 @@ from _sandbox_proc import SandboxProcess  # noqa: E402
 from fallback_kit.contracts.events import Attempt  # noqa: E402
 from fallback_kit.contracts.plan import Plan, load_plan  # noqa: E402
 from fallback_kit.contracts.works import read_works  # noqa: E402
-from fallback_kit.engine.batch import arun_works  # noqa: E402
 from fallback_kit.engine.replay import models_from_truth, oracle, replay  # noqa: E402
+from fallback_kit.faces.api import arun_works  # noqa: E402
 from fallback_kit.insight.stored_run import open_run  # noqa: E402
 from fallback_kit.insight.tuning import hedge_points, hedge_tradeoff  # noqa: E402
 from fallback_kit.sandbox import SandboxTransport, World, write_corpus  # noqa: E402

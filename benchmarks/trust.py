@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from fallback_kit.contracts.plan import Plan, load_plan  # noqa: E402
 from fallback_kit.contracts.works import read_works  # noqa: E402
-from fallback_kit.engine.batch import arun_works, truth_check  # noqa: E402
+from fallback_kit.faces.api import arun_works  # noqa: E402
+from fallback_kit.faces.networks import truth_check  # noqa: E402
 from fallback_kit.insight.stored_run import open_run  # noqa: E402
 from fallback_kit.sandbox import Sandbox, World  # noqa: E402
 

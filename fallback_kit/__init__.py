@@ -19,9 +19,16 @@ from typing import TYPE_CHECKING, Any
 from .contracts.events import Attempt, ListSink, Outcome, Resolution, ResolutionStatus
 from .contracts.plan import Plan, PlanError, load_plan, load_plan_text
 from .contracts.works import Work, WorkError, WorksFileError, WorksReport, read_works
-from .engine.batch import RunResult, arun_works, run_works
 from .engine.orchestrator import Orchestrator
-from .engine.resolve import aresolve, aresolve_many, resolve, resolve_many
+from .faces.api import (
+    RunResult,
+    aresolve,
+    aresolve_many,
+    arun_works,
+    resolve,
+    resolve_many,
+    run_works,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .insight.stored_run import Run, open_run

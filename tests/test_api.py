@@ -8,7 +8,7 @@ import httpx
 from fakes import WORK, FakeSource, Step, fake_factory, make_plan, ok
 
 from fallback_kit.contracts.works import Work
-from fallback_kit.engine.resolve import resolve, resolve_many
+from fallback_kit.faces.api import resolve, resolve_many
 
 
 def _setup():

@@ -31,3 +31,14 @@ def test_import_does_not_load_pandas_or_matplotlib():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_public_api_is_this_list():
+    """The front door exports exactly these names (a change here is an API change)."""
+    assert sorted(fallback_kit.__all__) == sorted([
+        "Attempt", "ListSink", "Orchestrator", "Outcome", "Plan", "PlanError", "Resolution",
+        "ResolutionStatus", "Run", "RunResult", "Sandbox", "Work", "WorkError",
+        "WorksFileError", "WorksReport", "World", "__version__", "aresolve", "aresolve_many",
+        "arun_works", "load_plan", "load_plan_text", "open_run", "read_works", "resolve",
+        "resolve_many", "run_works",
+    ])

@@ -28,12 +28,26 @@ def _package_of(path: Path, root: Path = PKG) -> list[str]:
     return parts if path.name == "__init__.py" else parts[:-1]
 
 
-def _imports(path: Path, root: Path = PKG) -> tuple[set[str], set[str]]:
+def _typing_only(tree: ast.Module) -> set[int]:
+    """ids of the import nodes under `if TYPE_CHECKING:` (never run)."""
+    hidden: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            hidden.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return hidden
+
+
+def _imports(
+    path: Path, root: Path = PKG, *, typing: bool = True
+) -> tuple[set[str], set[str]]:
     """(modules of the package imported anywhere in the file, third-party top-level
-    modules imported at module level)."""
+    modules imported at module level); `typing=False` leaves out TYPE_CHECKING imports."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    hidden = set() if typing else _typing_only(tree)
     ours: set[str] = set()
     for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 package = _package_of(path, root)
@@ -95,7 +109,7 @@ def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for mod, path in mods.items():
         targets = set()
-        for imp in _imports(path)[0]:
+        for imp in _imports(path, typing=False)[0]:
             while imp and imp not in mods:  # `from .x import name` names x
                 imp = imp.rpartition(".")[0]
             if imp and imp != mod and not mod.startswith(imp + "."):
@@ -105,8 +119,9 @@ def _graph() -> dict[str, set[str]]:
 
 
 def test_no_import_cycles():
-    """No two modules import each other, directly or around a circle (package front
-    doors, which re-export their children, are not counted as links)."""
+    """No two modules import each other, directly or around a circle, when run (package
+    front doors, which re-export their children, and TYPE_CHECKING imports are not
+    counted as links)."""
     graph = _graph()
     inits = {_dotted(p) for p in PKG.rglob("__init__.py")}
     edges = {m: {t for t in ts if t not in inits} for m, ts in graph.items() if m not in inits}

@@ -26,7 +26,7 @@ __all__ = [
 
 
 class Outcome(StrEnum):
-    """How one source try ended (DESIGN.md, "Attempt outcome")."""
+    """How one source try ended (docs/architecture.md, "Contracts")."""
 
     SUCCESS = "success"
     NO_PDF = "no_pdf"

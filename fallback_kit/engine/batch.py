@@ -1,35 +1,46 @@
-"""The main job: resolve a table of works with a plan, into a run store, on the sandbox
-or the live web, with a progress bar. The CLI's `run`, the notebooks and the
-benchmarks all go through `run_works`, so they behave the same.
+"""A batch: resolve many works with one plan into a run store, with a progress bar.
+
+The batch knows nothing of where its requests go: it is handed a `Network`
+(`LiveNetwork`, `TransportNetwork`, or the sandbox's, which the faces compose) and
+asks it for a `Connection` for the run. The CLI's `run`, the notebooks and the
+benchmarks all reach it through `fallback_kit.run_works`, so they behave the same.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from ..contracts.events import Event, EventSink, Resolution
 from ..contracts.plan import Plan
+from ..contracts.timescale import REAL_TIME, TimeScale
 from ..contracts.works import Work, WorksReport, read_works
+from ..web.client import make_client
 from ..web.edge import Fetcher, NetSettings
 from ..web.gates import Gates
 from .orchestrator import Orchestrator
 
-__all__ = ["RunResult", "arun_works", "default_out_dir", "run_works"]
-
-NETWORKS = ("sandbox", "live")
-
+__all__ = [
+    "BatchOptions",
+    "BatchResult",
+    "Connection",
+    "LiveNetwork",
+    "Network",
+    "TransportNetwork",
+    "arun_batch",
+    "as_works_report",
+    "default_out_dir",
+]
 
 @dataclass(slots=True)
-class RunResult:
+class BatchResult:
     """Where a run went and what it did this time (the store holds everything)."""
 
     out: Path
@@ -39,13 +50,85 @@ class RunResult:
     resolved_now: int
     resolutions: list[Resolution] = field(default_factory=list)
     bad_rows: list[str] = field(default_factory=list)
+    #: what the network checked after the run (the sandbox compares with its truth)
     truth_check: dict[str, Any] | None = None
 
-    def open(self) -> Any:
-        """The run as DataFrames (`fallback_kit.open_run`)."""
-        from ..insight.stored_run import open_run
 
-        return open_run(self.out)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchOptions:
+    """How a batch runs, apart from its works, plan and network."""
+
+    out: str | Path | None = None
+    concurrency: int = 16
+    force: bool = False
+    progress: bool | None = None
+    sink: EventSink | None = None
+    on_resolution: Callable[[Resolution], None] | None = None
+    #: save each winner's PDF here, validated whole (content-addressed)
+    download_dir: str | Path | None = None
+    #: a download that fails validation demotes the success (the plan goes on)
+    demote_failed_downloads: bool = True
+    #: keep every Resolution in memory (the store has them all; large runs need not)
+    keep_resolutions: bool = True
+
+
+@dataclass(slots=True)
+class Connection:
+    """A network opened for one run: the client, how its clock runs, what to record."""
+
+    client: httpx.AsyncClient
+    mode: str  # "live", "sandbox" or "custom"
+    time_scale: TimeScale = REAL_TIME
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: after the run, (plan, out) -> a check of what the run found (the sandbox's truth)
+    after_run: Callable[[Plan, Path], dict[str, Any] | None] | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.mode == "live"
+
+
+class Network(Protocol):
+    """Where a run's requests go. `connect` opens it for one run's works."""
+
+    def connect(
+        self, works: Sequence[Work], email: str | None
+    ) -> AbstractAsyncContextManager[Connection]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LiveNetwork:
+    """The real web, with polite headers and the SSRF guard."""
+
+    def connect(
+        self, works: Sequence[Work], email: str | None
+    ) -> AbstractAsyncContextManager[Connection]:
+        return _connect(NetSettings(live=True, email=email), "live", REAL_TIME, None)
+
+
+@dataclass(frozen=True, slots=True)
+class TransportNetwork:
+    """Any httpx transport (a mock, a recorder, a cache): a simulated web the caller owns.
+    Its clock runs at `time_scale` (the scale the transport's own delays use)."""
+
+    transport: httpx.AsyncBaseTransport
+    time_scale: float = 1.0
+
+    def connect(
+        self, works: Sequence[Work], email: str | None
+    ) -> AbstractAsyncContextManager[Connection]:
+        settings = NetSettings(live=False, email=email)
+        return _connect(settings, "custom", TimeScale(self.time_scale), self.transport)
+
+
+@asynccontextmanager
+async def _connect(
+    settings: NetSettings, mode: str, scale: TimeScale,
+    transport: httpx.AsyncBaseTransport | None,
+) -> AsyncIterator[Connection]:
+    async with make_client(settings, transport=transport) as client:
+        yield Connection(client=client, mode=mode, time_scale=scale,
+                         meta={"network_mode": mode, "time_scale": scale.factor})
 
 
 class _Tee:
@@ -91,146 +174,44 @@ def _progress(total: int, enabled: bool, desc: str) -> Iterator[Callable[[Resolu
         bar.close()
 
 
-@asynccontextmanager
-async def _network(
-    network: str,
-    works: Sequence[Work],
-    *,
-    profile: str,
-    seed: int,
-    time_scale: float,
-    email: str | None,
-    transport: httpx.AsyncBaseTransport | None,
-) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any]]]:
-    from ..web.client import make_client
-    from ..web.edge import NetSettings
-
-    if network not in NETWORKS:
-        raise ValueError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
-    if transport is not None:
-        async with make_client(NetSettings(live=False, email=email), transport=transport) as c:
-            yield c, {"network_mode": "custom", "time_scale": time_scale}
-        return
-    if network == "live":
-        async with make_client(NetSettings(live=True, email=email)) as client:
-            yield client, {"network_mode": "live", "time_scale": 1.0}
-        return
-    from ..sandbox import Sandbox, World
-
-    world = World.build(list(works), profile=profile, seed=seed)
-    sandbox = Sandbox(world, time_scale=time_scale)
-    await asyncio.to_thread(sandbox.start)
-    try:
-        async with make_client(
-            NetSettings(live=False, email=email), transport=sandbox.transport()
-        ) as client:
-            yield (
-                client,
-                {
-                    "network_mode": "sandbox",
-                    "sandbox_profile": profile,
-                    "sandbox_seed": seed,
-                    "time_scale": time_scale,
-                    "_world": world,
-                },
-            )
-    finally:
-        await asyncio.to_thread(sandbox.stop)
-
-
-async def arun_works(
-    works: str | Path | Sequence[Work] | WorksReport | Any,
-    plan: Plan,
-    *,
-    out: str | Path | None = None,
-    network: str = "sandbox",
-    profile: str = "mixed",
-    seed: int = 7,
-    time_scale: float = 0.1,
-    concurrency: int = 16,
-    force: bool = False,
-    progress: bool | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-    sink: EventSink | None = None,
-    on_resolution: Callable[[Resolution], None] | None = None,
-    download_dir: str | Path | None = None,
-    demote_failed_downloads: bool = True,
-    keep_resolutions: bool = True,
-) -> RunResult:
-    """Resolve `works` (CSV path, DataFrame or Works) with `plan` into the store at `out`.
+async def arun_batch(
+    works: WorksReport, plan: Plan, network: Network, options: BatchOptions | None = None
+) -> BatchResult:
+    """Resolve `works` with `plan` on `network` into the store at `options.out`.
 
     Resumes when `out` holds a run of the same plan: works already resolved there are
-    not tried again. On the sandbox, `time_scale` shrinks every delay (and the plan's
-    durations with it); recorded times stay in World milliseconds.
-
-    With `download_dir`, each winning PDF is streamed into content-addressed storage
-    there and validated whole; a file that fails validation demotes the success to
+    not tried again. Recorded times are in the web's milliseconds whatever the network's
+    time scale. With `download_dir`, each winning PDF is streamed into content-addressed
+    storage and validated whole; a file that fails validation demotes the success to
     `invalid_pdf` and the plan goes on to the next candidate (unless
     `demote_failed_downloads=False`, which keeps the success and only skips the file).
     """
     from ..record.store import RunStore
 
-    report = _as_report(works)
-    all_works = list(report.works)
-    out_dir = Path(out) if out is not None else default_out_dir(plan)
-    scale = time_scale if network == "sandbox" or transport is not None else 1.0
+    opts = options or BatchOptions()
+    all_works = list(works.works)
+    out_dir = Path(opts.out) if opts.out is not None else default_out_dir(plan)
     # the contact email is the user's, not the plan's: keep it out of the store
     stored = plan.replace(**{"politeness.email": None}) if plan.politeness.email else plan
-    RunStore.check_target(out_dir, plan_yaml=stored.to_yaml(), force=force)
-    async with _network(
-        network,
-        all_works,
-        profile=profile,
-        seed=seed,
-        time_scale=scale,
-        email=plan.politeness.email,
-        transport=transport,
-    ) as (client, meta):
-        world = meta.pop("_world", None)
-        meta = {**meta, "works_source": report.source, "plan_name": plan.name}
+    RunStore.check_target(out_dir, plan_yaml=stored.to_yaml(), force=opts.force)
+    async with network.connect(all_works, plan.politeness.email) as conn:
+        meta = {**conn.meta, "works_source": works.source, "plan_name": plan.name}
         store = RunStore.open_or_create(out_dir, plan_yaml=stored.to_yaml(), meta=meta,
-                                        force=force)
+                                        force=opts.force)
         try:
             store.add_works(all_works)
             done = store.done_work_ids()
             todo = [w for w in all_works if w.work_id not in done]
-            sinks: list[EventSink] = [store] + ([sink] if sink is not None else [])
-            accept = None
-            if download_dir is not None:
-                guard = None
-                if meta["network_mode"] == "live":  # every download hop passes the SSRF guard
-                    guard = Fetcher(client, gates=Gates(), settings=NetSettings(
-                        live=True, email=plan.politeness.email)).check_public_url
-                accept = _downloader(client, store, Path(download_dir), demote_failed_downloads,
-                                     guard)
-            orch = Orchestrator(
-                plan,
-                client=client,
-                sink=_Tee(*sinks),
-                time_scale=scale,
-                run_id=store.run_id,
-                live=meta["network_mode"] == "live",
-                accept=accept,
+            result = BatchResult(
+                out=out_dir, run_id=store.run_id, works_total=len(all_works),
+                skipped_done=len(all_works) - len(todo), resolved_now=0,
+                bad_rows=[str(e) for e in works.errors],
             )
-            result = RunResult(
-                out=out_dir,
-                run_id=store.run_id,
-                works_total=len(all_works),
-                skipped_done=len(all_works) - len(todo),
-                resolved_now=0,
-                bad_rows=[str(e) for e in report.errors],
-            )
-            with _progress(len(todo), progress_enabled(progress), plan.name) as step:
-                async for resolution in orch.resolve_many(todo, concurrency=concurrency):
-                    if keep_resolutions:  # the store has them all; large runs need not
-                        result.resolutions.append(resolution)
-                    result.resolved_now += resolution.resolved
-                    step(resolution)
-                    if on_resolution is not None:
-                        on_resolution(resolution)
+            orch = _orchestrator(plan, conn, store, opts)
+            await _resolve_into(orch, todo, result, opts, plan.name)
             store.finish()
-            if world is not None and len(all_works) <= TRUTH_CHECK_MAX_WORKS:
-                result.truth_check = truth_check(world, plan, out_dir)
+            if conn.after_run is not None:
+                result.truth_check = conn.after_run(plan, out_dir)
         except BaseException:
             store.finish("interrupted")
             raise
@@ -239,59 +220,32 @@ async def arun_works(
     return result
 
 
-TRUTH_CHECK_MAX_WORKS = 20_000
+def _orchestrator(plan: Plan, conn: Connection, store: Any, opts: BatchOptions) -> Orchestrator:
+    """The run's orchestrator: events to the store (and the caller's sink), downloads
+    through the accept hook."""
+    sinks: list[EventSink] = [store] + ([opts.sink] if opts.sink is not None else [])
+    accept = None
+    if opts.download_dir is not None:
+        guard = None
+        if conn.live:  # every download hop passes the SSRF guard
+            guard = Fetcher(conn.client, gates=Gates(), settings=NetSettings(
+                live=True, email=plan.politeness.email)).check_public_url
+        accept = _downloader(conn.client, store, Path(opts.download_dir),
+                             opts.demote_failed_downloads, guard)
+    return Orchestrator(plan, client=conn.client, sink=_Tee(*sinks), time_scale=conn.time_scale,
+                        run_id=store.run_id, live=conn.live, accept=accept)
 
 
-def truth_check(world: Any, plan: Plan, out: Path) -> dict[str, Any]:
-    """Compare a sandbox run with the World's ground truth: how many works the plan can
-    reach (the truth replayed under the plan, without overhead or rate limits), how many
-    of those were resolved, and how many resolutions are not a valid PDF of the work: false
-    PDFs (not a whole PDF) and wrong papers (another work's PDF)."""
-    from ..insight.stored_run import open_run
-    from .replay import models_from_truth, replay
-
-    truths = world.truth(ignoring_robots=plan.sources_ignoring_robots)
-    ideal = {r.work_id: r for r in replay(plan, models_from_truth(truths))}
-    valid: dict[str, set[str]] = {}
-    for t in truths:
-        if t.holds_pdf and t.pdf_url:
-            valid.setdefault(t.work_id, set()).add(t.pdf_url)
-    run = open_run(out)
-    res = run.resolutions
-    attempts = run.attempts
-    resolved = res[res["status"].astype(str) == "resolved"]
-    reachable = {w for w, r in ideal.items() if r.status == "resolved"}
-    false_pdfs: list[str] = []
-    wrong_papers: list[str] = []
-    for row in resolved.itertuples():
-        meta = row.meta if isinstance(row.meta, dict) else {}
-        final = meta.get("final_url") or row.pdf_url
-        if final not in valid.get(row.work_id, ()) and row.pdf_url not in valid.get(
-            row.work_id, ()
-        ):
-            # another work's whole PDF (a `wrong_paper` location) or no valid PDF at all
-            served = world.lookup_url(final) if final else None
-            wrong = served is not None and served.fault == "wrong_paper"
-            (wrong_papers if wrong else false_pdfs).append(row.work_id)
-    found = set(resolved["work_id"])
-    def why(work_id: str) -> str:
-        """What happened to the source that would have won in the ideal replay."""
-        source = ideal[work_id].source
-        rows = attempts[(attempts["work_id"] == work_id) & (attempts["source"] == source)]
-        if rows.empty:
-            return f"{source}: not tried"
-        last = rows.iloc[-1]
-        return f"{source}: {last['outcome']} {last['reason']}".strip()
-
-    return {
-        "works": len(ideal),
-        "reachable_by_plan": len(reachable),
-        "resolved": len(found),
-        "resolved_of_reachable": len(found & reachable),
-        "missed": {w: why(w) for w in sorted(reachable - found)},
-        "false_pdfs": sorted(false_pdfs),
-        "wrong_papers": sorted(wrong_papers),
-    }
+async def _resolve_into(orch: Orchestrator, todo: list[Work], result: BatchResult,
+                        opts: BatchOptions, desc: str) -> None:
+    with _progress(len(todo), progress_enabled(opts.progress), desc) as step:
+        async for resolution in orch.resolve_many(todo, concurrency=opts.concurrency):
+            if opts.keep_resolutions:
+                result.resolutions.append(resolution)
+            result.resolved_now += resolution.resolved
+            step(resolution)
+            if opts.on_resolution is not None:
+                opts.on_resolution(resolution)
 
 
 def _downloader(
@@ -321,14 +275,8 @@ def _downloader(
     return accept
 
 
-def run_works(*args: Any, **kwargs: Any) -> RunResult:
-    """Sync `arun_works` (works in a Jupyter cell too)."""
-    from .resolve import run_sync
-
-    return run_sync(lambda: arun_works(*args, **kwargs))
-
-
-def _as_report(works: Any) -> WorksReport:
+def as_works_report(works: Any) -> WorksReport:
+    """A CSV path, a DataFrame, Works or a WorksReport -> a WorksReport."""
     if isinstance(works, WorksReport):
         return works
     if isinstance(works, str | Path) or hasattr(works, "columns"):

@@ -25,10 +25,12 @@ import httpx
 
 from ..contracts.events import Attempt, EventSink, Outcome, Resolution, ResolutionStatus
 from ..contracts.plan import Plan, SourcePolicy, Tier
+from ..contracts.timescale import TimeScale
 from ..contracts.works import Work
 from ..sources.base import Source, SourceContext, SourceResult
 from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, backoff_delay
 from ..web.redact import redact, redact_url
+from .slots import PrioritySlots, PrioritySlotsView
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..web.edge import Fetcher
@@ -47,34 +49,37 @@ class _NullSink:
 def make_gates(
     plan: Plan,
     *,
-    time_scale: float = 1.0,
+    time_scale: float | TimeScale = 1.0,
     default_limits: Mapping[str, RateLimit] | None = None,
     on_event: Callable[[Any], None] | None = None,
 ) -> Gates:
-    """Build the run's breakers and rate limits from the plan, scaled to the time scale."""
-    scale = time_scale if time_scale > 0 else 0.0
+    """Build the run's breakers and rate limits from the plan, on the run's time scale."""
+    scale = as_time_scale(time_scale)
     br = plan.gates.breaker
+    merged: dict[str, Any] = dict(default_limits or {})  # the plan's win over defaults
+    merged.update(plan.politeness.rate_limits)
     limits: dict[str, RateLimit] = {}
-    if scale > 0:
-        merged = dict(default_limits or {})
-        merged.update(
-            {h: RateLimit(per_second=lim.per_second, burst=lim.burst)
-             for h, lim in plan.politeness.rate_limits.items()}
-        )
-        limits = {h: RateLimit(per_second=lim.per_second / scale, burst=lim.burst)
-                  for h, lim in merged.items()}
+    for host, lim in merged.items():
+        per_second = scale.rate(lim.per_second)
+        if per_second is not None:
+            limits[host] = RateLimit(per_second=per_second, burst=lim.burst)
     return Gates(
         breaker=BreakerConfig(
             failure_threshold=br.failure_threshold,
-            window_ms=int(br.window_ms * scale) if scale else br.window_ms,
-            cooldown_ms=int(br.cooldown_ms * scale) if scale else 0,
+            window_ms=int(scale.budget_ms(br.window_ms)),
+            cooldown_ms=int(scale.wait_ms(br.cooldown_ms)),
             half_open_probes=br.half_open_probes,
         ),
         rate_limits=limits,
-        max_rate_wait_ms=int(plan.gates.skip_if_rate_wait_exceeds_ms * scale),
+        max_rate_wait_ms=int(scale.wait_ms(plan.gates.skip_if_rate_wait_exceeds_ms)),
         skip_if_breaker_open=plan.gates.skip_if_breaker_open,
         on_event=on_event,
     )
+
+
+def as_time_scale(value: float | TimeScale) -> TimeScale:
+    """A bare factor or a TimeScale -> a TimeScale (the one rule lives there)."""
+    return value if isinstance(value, TimeScale) else TimeScale(float(value))
 
 
 @dataclass(slots=True)
@@ -104,7 +109,7 @@ class Orchestrator:
         sources: Mapping[str, Source] | None = None,
         fetcher_factory: Callable[[SourcePolicy], Fetcher] | None = None,
         gates: Gates | None = None,
-        time_scale: float = 1.0,
+        time_scale: float | TimeScale = 1.0,
         run_id: str | None = None,
         email: str | None = None,
         live: bool = False,
@@ -114,7 +119,7 @@ class Orchestrator:
         self.plan = plan
         self.client = client
         self.sink: EventSink = sink or _NullSink()
-        self.time_scale = time_scale
+        self.clock = as_time_scale(time_scale)
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.email = email or plan.politeness.email
         self.live = live
@@ -127,7 +132,7 @@ class Orchestrator:
         if missing:
             raise ValueError(f"no implementation for sources: {', '.join(missing)}")
         self.gates = gates or make_gates(
-            plan, time_scale=time_scale, default_limits=_default_limits(),
+            plan, time_scale=self.clock, default_limits=_default_limits(),
             on_event=self.sink.emit,
         )
         self._fetcher_factory = fetcher_factory or self._default_fetcher_factory()
@@ -136,16 +141,12 @@ class Orchestrator:
     # -- time -------------------------------------------------------------------------
 
     def _scaled(self, ms: float) -> float:
-        """Plan milliseconds -> real seconds on this run's time scale.
-
-        At time_scale 0 (the sandbox answers at once) budgets keep their real length:
-        scaled to zero, every timeout and the deadline would fire before any answer.
-        """
-        return ms / 1000 * (self.time_scale if self.time_scale > 0 else 1.0)
+        """A plan budget in milliseconds -> real seconds on this run's time scale."""
+        return self.clock.budget_s(ms)
 
     def _world_ms(self, seconds: float) -> float:
         """Real seconds since the work's start -> recorded (World) milliseconds."""
-        return seconds * 1000 / self.time_scale if self.time_scale > 0 else seconds * 1000
+        return self.clock.web_ms(seconds)
 
     # -- the public entry points -------------------------------------------------------
 
@@ -202,7 +203,7 @@ class Orchestrator:
     async def _walk_tiers(self, state: _WorkState) -> None:
         loop = asyncio.get_running_loop()
         tiers = list(self.plan.tiers)
-        work_slots = asyncio.Semaphore(self._work_semaphore_size)
+        work_slots = PrioritySlots(self._work_semaphore_size)
         running: dict[asyncio.Task[None], int] = {}
         next_tier = 0
         hedge_at: float | None = None
@@ -210,7 +211,7 @@ class Orchestrator:
         def start_next() -> None:
             nonlocal next_tier, hedge_at
             tier = tiers[next_tier]
-            task = asyncio.create_task(self._run_tier(state, tier, work_slots))
+            task = asyncio.create_task(self._run_tier(state, tier, work_slots.at(next_tier)))
             running[task] = next_tier
             next_tier += 1
             hedge_at = (
@@ -251,7 +252,7 @@ class Orchestrator:
         if state.stop_reason is None and state.winner is None and loop.time() >= state.deadline:
             state.stop_reason = "deadline"
 
-    async def _run_tier(self, state: _WorkState, tier: Tier, work_slots: asyncio.Semaphore) -> None:
+    async def _run_tier(self, state: _WorkState, tier: Tier, work_slots: PrioritySlotsView) -> None:
         """Run a tier's sources, `tier.parallel` at a time; the first success stops the rest."""
         tier_slots = asyncio.Semaphore(tier.parallel)
         tasks = [
@@ -278,7 +279,7 @@ class Orchestrator:
         tier: Tier,
         name: str,
         tier_slots: asyncio.Semaphore,
-        work_slots: asyncio.Semaphore,
+        work_slots: PrioritySlotsView,
     ) -> None:
         loop = asyncio.get_running_loop()
         source = self._sources[name]
@@ -324,8 +325,8 @@ class Orchestrator:
             raise
         if state.winner is not None or state.stop_reason is not None:
             # a sibling won while this source waited for its slot: it never starts
-            work_slots.release()
-            tier_slots.release()
+            tier_slots.release()  # first: a queued sibling of this tier then bids
+            work_slots.release()  # for the work slot before it is handed out
             emit(SourceResult(outcome=Outcome.CANCELLED, reason="not_started"), 0, loop.time())
             return
         started = loop.time()
@@ -374,8 +375,8 @@ class Orchestrator:
                     raise
                 retries += 1
         finally:
-            work_slots.release()
-            tier_slots.release()
+            tier_slots.release()  # first: a queued sibling of this tier then bids
+            work_slots.release()  # for the work slot before it is handed out
 
     async def _accepted(self, state: _WorkState, name: str, result: SourceResult) -> SourceResult:
         assert self.accept is not None
@@ -459,9 +460,10 @@ class Orchestrator:
             return None
         remaining = state.deadline - asyncio.get_running_loop().time()
         delay = backoff_delay(retries, base_ms=policy.backoff_base_ms,
-                              cap_ms=policy.backoff_cap_ms, rng=self._rng) * self.time_scale
+                              cap_ms=policy.backoff_cap_ms, rng=self._rng)
         if result.retry_after_s is not None:
-            delay = max(delay, result.retry_after_s * self.time_scale)
+            delay = max(delay, result.retry_after_s)
+        delay = self.clock.wait_s(delay)
         if delay >= remaining:
             return None  # the wait would outlast the work's deadline: give up now
         return delay
@@ -506,7 +508,7 @@ class Orchestrator:
         return factory
 
     def __repr__(self) -> str:
-        return f"<Orchestrator run={self.run_id} plan={self.plan.name!r} scale={self.time_scale}>"
+        return f"<Orchestrator run={self.run_id} plan={self.plan.name!r} scale={self.clock.factor}>"
 
 
 def _registry(plan: Plan) -> dict[str, Source]:

@@ -113,103 +113,138 @@ def _plan_try(plan: Plan, source: str, tier: str, model: SourceModel, tries_left
 
 def replay_work(plan: Plan, work_id: str, models: Mapping[str, SourceModel]) -> ReplayResult:
     """Replay the plan for one work whose sources behave as `models` says."""
-    deadline = float(plan.budgets.total_timeout_ms)
-    tries_left = plan.budgets.total_attempts
-    tiers = list(plan.tiers)
-    events: list[tuple[float, int, str, Any]] = []  # (time, seq, kind, payload)
-    seq = 0
-    queue: list[tuple[int, str]] = []  # (tier index, source) waiting for a slot, in order
-    tier_pending: dict[int, int] = {}
-    running: dict[int, tuple[float, _Try]] = {}  # seq -> (start, try)
-    in_tier: dict[int, int] = {}
-    next_tier = 0
-    requests = 0.0
-    tries = 0
-    budget_hit = False
+    return _Replay(plan, work_id, models).run()
 
-    def push(t: float, kind: str, payload: Any) -> None:
-        nonlocal seq
-        seq += 1
-        heapq.heappush(events, (t, seq, kind, payload))
 
-    def start_tier(t: float) -> None:
-        nonlocal next_tier
-        i = next_tier
-        next_tier += 1
-        tier = tiers[i]
-        usable = [s for s in tier.sources if models.get(s) is not None and models[s].applicable]
-        tier_pending[i] = len(usable)
-        in_tier[i] = 0
-        queue.extend((i, s) for s in usable)
-        if tier.hedge_after_ms is not None and next_tier < len(tiers):
-            push(t + tier.hedge_after_ms, "hedge", i)
+class _Replay:
+    """One work's replay: a queue of timed events (a try ends, a tier is done, a hedge
+    point passes) and the slots they free, under the orchestrator's rules."""
+
+    def __init__(self, plan: Plan, work_id: str, models: Mapping[str, SourceModel]) -> None:
+        self.plan, self.work_id, self.models = plan, work_id, models
+        self.tiers = list(plan.tiers)
+        self.deadline = float(plan.budgets.total_timeout_ms)
+        self.tries_left = plan.budgets.total_attempts
+        self.events: list[tuple[float, int, str, Any]] = []  # (time, seq, kind, payload)
+        self.seq = 0
+        self.queue: list[tuple[int, str]] = []  # (tier index, source) waiting for a slot
+        self.tier_pending: dict[int, int] = {}
+        self.in_tier: dict[int, int] = {}
+        self.running: dict[int, tuple[float, _Try]] = {}  # id(try) -> (start, try)
+        self.next_tier = 0
+        self.requests = 0.0
+        self.tries = 0
+        self.budget_hit = False
+
+    def run(self) -> ReplayResult:
+        self._start_tier(0.0)
+        now = 0.0
+        while self.events:
+            t, _, kind, payload = heapq.heappop(self.events)
+            if t > self.deadline:
+                break
+            now = t
+            if kind == "end":
+                won = self._on_end(t, *payload)
+                if won is not None:
+                    return won
+            elif kind == "tier_done" and self._on_tier_done(t, payload):
+                break
+            elif kind == "hedge":
+                self._start_next_tier_after(t, payload)
+        return self._unresolved(now)
+
+    # -- events ----------------------------------------------------------------------
+
+    def _push(self, t: float, kind: str, payload: Any) -> None:
+        self.seq += 1
+        heapq.heappush(self.events, (t, self.seq, kind, payload))
+
+    def _start_tier(self, t: float) -> None:
+        i = self.next_tier
+        self.next_tier += 1
+        tier = self.tiers[i]
+        usable = [s for s in tier.sources
+                  if self.models.get(s) is not None and self.models[s].applicable]
+        self.tier_pending[i] = len(usable)
+        self.in_tier[i] = 0
+        self.queue.extend((i, s) for s in usable)
+        if tier.hedge_after_ms is not None and self.next_tier < len(self.tiers):
+            self._push(t + tier.hedge_after_ms, "hedge", i)
         if not usable:
-            push(t, "tier_done", i)
-        fill(t)
+            self._push(t, "tier_done", i)
+        self._fill(t)
 
-    def fill(t: float) -> None:
-        nonlocal tries, budget_hit
+    def _start_next_tier_after(self, t: float, i: int) -> None:
+        """Start the next tier when tier `i` is the latest one started."""
+        if i == self.next_tier - 1 and self.next_tier < len(self.tiers):
+            self._start_tier(t)
+
+    def _fill(self, t: float) -> None:
+        """Start queued sources while the work and their tiers have free slots; the queue
+        is in tier order, so the earliest tier's sources go first."""
         k = 0
-        while k < len(queue):
-            i, source = queue[k]
-            if len(running) >= plan.budgets.max_concurrent:
+        while k < len(self.queue):
+            i, source = self.queue[k]
+            if len(self.running) >= self.plan.budgets.max_concurrent:
                 return
-            if in_tier[i] >= tiers[i].parallel:
+            if self.in_tier[i] >= self.tiers[i].parallel:
                 k += 1
                 continue
-            queue.pop(k)
-            if tries >= tries_left:
-                budget_hit = True
-                tier_pending[i] -= 1
-                if tier_pending[i] == 0:
-                    push(t, "tier_done", i)
+            self.queue.pop(k)
+            if self.tries >= self.tries_left:
+                self.budget_hit = True
+                self._one_less_pending(t, i)
                 continue
-            attempt = _plan_try(plan, source, tiers[i].name, models[source], tries_left - tries)
-            tries += attempt.tries
-            in_tier[i] += 1
-            push(t + attempt.duration_ms, "end", (i, attempt, t))
-            running[id(attempt)] = (t, attempt)
+            attempt = _plan_try(self.plan, source, self.tiers[i].name, self.models[source],
+                                self.tries_left - self.tries)
+            self.tries += attempt.tries
+            self.in_tier[i] += 1
+            self._push(t + attempt.duration_ms, "end", (i, attempt))
+            self.running[id(attempt)] = (t, attempt)
 
-    start_tier(0.0)
-    now = 0.0
-    while events:
-        t, _, kind, payload = heapq.heappop(events)
-        if t > deadline:
-            break
-        now = t
-        if kind == "end":
-            i, attempt, _started = payload
-            running.pop(id(attempt), None)
-            in_tier[i] -= 1
-            tier_pending[i] -= 1
-            requests += attempt.requests
-            if attempt.success:
-                for other_start, other in running.values():
-                    requests += sum(1 for s in other.request_starts_ms if other_start + s < t)
-                return ReplayResult(work_id=work_id, status="resolved", source=attempt.source,
-                                    tier=attempt.tier, elapsed_ms=t, requests=requests,
-                                    tries=tries)
-            if tier_pending[i] == 0:
-                push(t, "tier_done", i)
-            fill(t)
-        elif kind == "tier_done":
-            i = payload
-            if i == next_tier - 1 and next_tier < len(tiers):
-                start_tier(t)
-            elif not running and not queue and next_tier >= len(tiers):
-                break
-        elif kind == "hedge":
-            i = payload
-            if i == next_tier - 1 and next_tier < len(tiers):
-                start_tier(t)
-    if running or (events and events[0][0] > deadline):
-        for other_start, other in running.values():
-            requests += sum(1 for s in other.request_starts_ms if other_start + s < deadline)
-        return ReplayResult(work_id=work_id, status="budget_exhausted", source=None, tier=None,
-                            elapsed_ms=deadline, requests=requests, tries=tries)
-    status = "budget_exhausted" if budget_hit else "not_found"
-    return ReplayResult(work_id=work_id, status=status, source=None, tier=None,
-                        elapsed_ms=now, requests=requests, tries=tries)
+    def _one_less_pending(self, t: float, i: int) -> None:
+        self.tier_pending[i] -= 1
+        if self.tier_pending[i] == 0:
+            self._push(t, "tier_done", i)
+
+    def _on_end(self, t: float, i: int, attempt: _Try) -> ReplayResult | None:
+        """A try ended: it wins, or its slots go to the queue."""
+        self.running.pop(id(attempt), None)
+        self.in_tier[i] -= 1
+        self.requests += attempt.requests
+        if attempt.success:
+            self.requests += self._requests_sent_by_running(t)
+            return ReplayResult(work_id=self.work_id, status="resolved", source=attempt.source,
+                                tier=attempt.tier, elapsed_ms=t, requests=self.requests,
+                                tries=self.tries)
+        self._one_less_pending(t, i)
+        self._fill(t)
+        return None
+
+    def _on_tier_done(self, t: float, i: int) -> bool:
+        """A tier has no source left: start the next one; True when nothing is left."""
+        if i == self.next_tier - 1 and self.next_tier < len(self.tiers):
+            self._start_tier(t)
+            return False
+        return not self.running and not self.queue and self.next_tier >= len(self.tiers)
+
+    # -- the verdict -------------------------------------------------------------------
+
+    def _requests_sent_by_running(self, t: float) -> float:
+        """Requests the still-running tries had sent by time `t` (they are cancelled)."""
+        return sum(sum(1 for s in other.request_starts_ms if start + s < t)
+                   for start, other in self.running.values())
+
+    def _unresolved(self, now: float) -> ReplayResult:
+        if self.running or (self.events and self.events[0][0] > self.deadline):
+            self.requests += self._requests_sent_by_running(self.deadline)
+            return ReplayResult(work_id=self.work_id, status="budget_exhausted", source=None,
+                                tier=None, elapsed_ms=self.deadline, requests=self.requests,
+                                tries=self.tries)
+        status = "budget_exhausted" if self.budget_hit else "not_found"
+        return ReplayResult(work_id=self.work_id, status=status, source=None, tier=None,
+                            elapsed_ms=now, requests=self.requests, tries=self.tries)
 
 
 def replay(plan: Plan, table: Mapping[str, Mapping[str, SourceModel]]) -> list[ReplayResult]:

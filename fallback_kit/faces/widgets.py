@@ -36,6 +36,7 @@ from ..contracts.plan import (
     SourcePolicy,
     plan_from_dict,
 )
+from ..engine.sync import run_sync
 
 __all__ = ["PlanEditor"]
 
@@ -451,7 +452,7 @@ class PlanEditor:
             return None
         if loop is None:
             try:
-                value = _run_to_completion(result)
+                value = run_sync(lambda: result)
             except Exception as exc:
                 self._finish(number, started, error=exc)
             else:
@@ -510,20 +511,6 @@ class PlanEditor:
         self.save_status.value = (f"<span style='color:#2e7d32'>saved to "
                                   f"{html.escape(str(path.resolve()))}</span>")
         return path
-
-
-def _run_to_completion(awaitable: Any) -> Any:
-    """Run an awaitable on a private loop, leaving the thread's current loop alone
-    (`asyncio.run` would reset it to None behind the caller's back)."""
-    async def wrap() -> Any:
-        return await awaitable
-
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(wrap())
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
 
 def _move(items: list[Any], index: int, step: int) -> None:

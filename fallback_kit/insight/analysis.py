@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..web.paper_check import MATCH, VERDICTS
 from .stored_run import Run, open_run
+from .summary import QUANTILES, _none_if_nan, _pcts, _ratio, _resolved, summarize
 
 __all__ = [
     "Comparison",
@@ -36,7 +37,6 @@ __all__ = [
     "time_lost",
 ]
 
-QUANTILES = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
 NOT_TRIED = ("not_applicable", "skipped")  # no request was made
 FAILED = ("retryable", "nonretryable", "error", "invalid_pdf")
 
@@ -55,65 +55,7 @@ def _attempts(x: RunLike | pd.DataFrame) -> pd.DataFrame:
     return x if isinstance(x, pd.DataFrame) else _run(x).attempts
 
 
-def _pcts(values: pd.Series) -> dict[str, float]:
-    values = values.dropna().astype("float64")
-    if values.empty:
-        return {k: math.nan for k in QUANTILES}
-    return {k: float(values.quantile(q)) for k, q in QUANTILES.items()}
-
-
-def _ratio(num: float, den: float) -> float:
-    return num / den if den else math.nan
-
-
-def _resolved(res: pd.DataFrame) -> pd.DataFrame:
-    return res[res["status"] == "resolved"]
-
-
-def _none_if_nan(v: Any) -> Any:
-    return None if isinstance(v, float) and math.isnan(v) else v
-
-
 # ---- headline figures -----------------------------------------------------------------
-
-
-def summarize(
-    resolutions: pd.DataFrame, attempts: pd.DataFrame | None = None, *, n_works: int | None = None
-) -> dict[str, Any]:
-    """The headline figures as a JSON-ready dict (None where a figure is undefined).
-
-    `coverage` is resolved / done works (works with a resolution); `pending` counts the
-    works of the run not done yet; `latency_ms` holds p50/p95/p99 of the elapsed time of
-    resolved works; `by_tier` / `by_source` count resolved works (by_source most first).
-    """
-    res = resolutions
-    done = len(res)
-    works = max(n_works if n_works is not None else done, done)
-    counts = res["status"].value_counts()
-    resolved = int(counts.get("resolved", 0))
-    requests = int(res["requests"].sum())
-    by_tier = _resolved(res)["tier"].value_counts(sort=False)
-    by_source = _resolved(res)["source"].value_counts()
-    out: dict[str, Any] = {
-        "works": works,
-        "done": done,
-        "pending": works - done,
-        "resolved": resolved,
-        "not_found": int(counts.get("not_found", 0)),
-        "budget_exhausted": int(counts.get("budget_exhausted", 0)),
-        "error": int(counts.get("error", 0)),
-        "coverage": _ratio(resolved, done),
-        "attempts": int(len(attempts)) if attempts is not None else int(res["attempts"].sum()),
-        "requests": requests,
-        "requests_per_resolved": _ratio(requests, resolved),
-        "latency_ms": {
-            k.removesuffix("_ms"): _none_if_nan(v)
-            for k, v in _pcts(_resolved(res)["elapsed_ms"]).items()
-        },
-        "by_tier": {str(t): int(n) for t, n in by_tier.items()},
-        "by_source": {str(s): int(n) for s, n in by_source.items() if n},
-    }
-    return {k: _none_if_nan(v) for k, v in out.items()}
 
 
 def coverage(run: RunLike | pd.DataFrame) -> float:

@@ -211,7 +211,7 @@ class Run:
     def summary(self) -> dict[str, Any]:
         """Headline figures: counts by status, coverage, requests per resolved work,
         latency P50/P95/P99 of resolved works, resolved works by tier."""
-        from .analysis import summarize
+        from .summary import summarize
 
         return {"run_id": self.run_id, "status": self._info["status"],
                 **summarize(self.resolutions, self.attempts, n_works=len(self.work_ids))}

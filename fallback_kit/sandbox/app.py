@@ -22,11 +22,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..contracts.timescale import TimeScale
 from ._hash import h64
 from .faults import HANG_MS, SLOW_BODY_MS, SLOW_CHUNK_MS
+from .model import SERVICE_HOSTS, Node
 from .pdfs import gzip_bomb
 from .render import render
-from .world import SERVICE_HOSTS, Node, World
+from .world import World
 
 __all__ = ["OVERSIZED_BYTES", "SandboxApp", "robots_txt"]
 
@@ -54,10 +56,9 @@ class SandboxApp:
     """The sandbox's ASGI application (a Starlette app behind a thin wrapper)."""
 
     def __init__(self, world: World, *, time_scale: float = 1.0) -> None:
-        if time_scale < 0:
-            raise ValueError(f"time_scale must be >= 0, got {time_scale}")
         self.world = world
-        self.time_scale = float(time_scale)
+        self.clock = TimeScale(float(time_scale))  # refuses what is not a number >= 0
+        self.time_scale = self.clock.factor
         self.counts: dict[str, int] = {}
         self.requests = 0
         self._stop: asyncio.Event | None = None
@@ -90,12 +91,21 @@ class SandboxApp:
 
     # -- timing ----------------------------------------------------------------------
     async def sleep_ms(self, ms: float) -> None:
-        if self.time_scale > 0 and ms > 0:
-            await asyncio.sleep(ms / 1000.0 * self.time_scale)
+        """Serve a latency; a stopping server ends it at once (so that a run interrupted
+        mid-request does not wait for uvicorn's graceful shutdown)."""
+        delay = self.clock.wait_s(ms / 1000.0)
+        if delay > 0:
+            stopping = self.stop_event()
+            if stopping.is_set():
+                return
+            try:
+                await asyncio.wait_for(stopping.wait(), delay)
+            except TimeoutError:
+                pass
 
     def _fault_seconds(self, ms: float) -> float:
-        # a hang that answers at once is no hang: at time_scale 0 it keeps World time
-        return ms / 1000.0 * (self.time_scale if self.time_scale > 0 else 1.0)
+        # a hang that answers at once is no hang: it lasts as long as a budget would
+        return self.clock.budget_s(ms)
 
     # -- the endpoint ------------------------------------------------------------------
     async def endpoint(self, request: Request) -> Response:

@@ -14,8 +14,8 @@ from typing import TextIO
 
 from ..contracts.works import Work
 from ._hash import h64, u01, weighted
+from .model import _synthetic_title
 from .profiles import Profile, get_profile
-from .world import _synthetic_title
 
 __all__ = ["COLUMNS", "synthetic_rows", "synthetic_works", "write_corpus"]
 

@@ -1,4 +1,4 @@
-"""Nodes -> bytes: each service's answer in its real format (see shared/reference/).
+"""Nodes -> bytes: each service's answer in its real format (see tests/fixtures/reference/).
 
 Pure functions of (World, Node): the same node always renders to the same bytes.
 Faults that change the bytes (html_as_pdf, truncated_pdf, malformed_json) are applied

@@ -15,7 +15,7 @@ from .publishers import PUBLISHER_HOSTS, PUBLISHERS, Publisher
 if TYPE_CHECKING:  # pragma: no cover
     from .world import World
 
-from .world import (
+from .model import (
     HAL_BASE,
     ROBOTS_PREFIX,
     SERVICE_HOSTS,

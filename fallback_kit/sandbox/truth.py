@@ -17,7 +17,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from ..contracts.plan import PDF_VERSIONS
 from .answers import crossref_links, epmc_candidates, oa_locations, page_links, s2_pdf
 from .faults import PDF_STILL_VALID
-from .world import ROBOTS_PREFIX, SOURCES, Node, SourceTruth
+from .model import ROBOTS_PREFIX, SOURCES, Node, SourceTruth
 
 if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, World

@@ -94,7 +94,7 @@ def warn_missing_email_once(settings: NetSettings) -> bool:
     log.warning(
         "fallback_kit runs live without a contact email: Unpaywall, Crossref, OpenAlex and "
         "NCBI ask for one (polite pools, and a way to reach you before blocking). "
-        "Set it with --email or NetSettings(email=...)."
+        "Set politeness.email in the plan, or FALLBACK_KIT_EMAIL=you@example.org."
     )
     return True
 

@@ -39,7 +39,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 from fallback_kit.contracts.events import Attempt, Outcome, Resolution, ResolutionStatus  # noqa: E402
 from fallback_kit.contracts.plan import Plan, plan_from_dict  # noqa: E402
 from fallback_kit.contracts.works import Work, read_works  # noqa: E402
-from fallback_kit.engine.batch import arun_works  # noqa: E402
+from fallback_kit.faces.api import arun_works  # noqa: E402
 from fallback_kit.sandbox import (  # noqa: E402
     FAULT_KINDS,
     Sandbox,
@@ -434,7 +434,8 @@ async def run_cells(specs: list[CellSpec], sandbox: Sandbox, out: Path) -> list[
         leftover = asyncio.all_tasks() - tasks_before
         if leftover:
             shared.append(f"{len(leftover)} task(s) left pending: {leftover!r}"[:300])
-        shared += [f"loop error: {ctx.get('message')}" for ctx in loop_errors]
+        shared += [f"loop error: {ctx.get('message')} future={ctx.get('future')!r}"
+                   f" exception={ctx.get('exception')!r}"[:400] for ctx in loop_errors]
         shared += [f"{w.category.__name__}: {w.message}" for w in caught
                    if issubclass(w.category, ResourceWarning) or "pending" in str(w.message)]
     finally:

@@ -17,7 +17,9 @@ import pytest
 
 from fallback_kit.contracts.plan import PlanError, load_plan, load_plan_text
 from fallback_kit.contracts.works import WorkError, WorksFileError, read_works
+from fallback_kit.engine.batch import Connection, LiveNetwork
 from fallback_kit.faces.cli import main
+from fallback_kit.faces.networks import SandboxNetwork
 from fallback_kit.record.store import RunStore, plan_hash
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,16 +54,17 @@ def network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     opened: list[str] = []
 
     @asynccontextmanager
-    async def fake_network(network: str, works: Any, **kw: Any) -> Any:
-        opened.append(network)
+    async def fake_connect(self: Any, works: Any, email: Any) -> Any:
+        opened.append(type(self).__name__)
 
         def refuse(request: httpx.Request) -> httpx.Response:
             raise AssertionError(f"no request may be sent: {request.url}")
 
         async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
-            yield client, {"network_mode": "custom", "time_scale": kw.get("time_scale", 1.0)}
+            yield Connection(client=client, mode="custom", meta={"network_mode": "custom"})
 
-    monkeypatch.setattr("fallback_kit.engine.batch._network", fake_network)
+    for network_class in (SandboxNetwork, LiveNetwork):
+        monkeypatch.setattr(network_class, "connect", fake_connect)
     return opened
 
 

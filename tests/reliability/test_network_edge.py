@@ -24,8 +24,8 @@ import pytest
 from fallback_kit.contracts.events import Attempt, Outcome
 from fallback_kit.contracts.plan import plan_from_dict
 from fallback_kit.contracts.works import Work, read_works
-from fallback_kit.engine.batch import arun_works
 from fallback_kit.engine.orchestrator import Orchestrator, make_gates
+from fallback_kit.faces.api import arun_works
 from fallback_kit.record.downloads import download_pdf, final_path
 from fallback_kit.sandbox import Sandbox, World
 from fallback_kit.web.client import make_client

@@ -41,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ...engine.batch import run_works
     from ...record.store import StoreError
+    from ..api import run_works
 
     plan = load_plan_arg(args)
     report = load_works_arg(args.works)

@@ -1,0 +1,162 @@
+"""The Python entry points: resolve one work, many works, or a whole run.
+
+Every entry point has the same network default, the sandbox (`network="sandbox"`), so
+nothing reaches the real web by accident: pass `network="live"` for the real web (and
+set `politeness.email` in the plan, or FALLBACK_KIT_EMAIL, so the services can reach
+you), or any httpx transport or `Network` for a simulated web of your own. A client of
+your own (`client=`, for a cache or a proxy) is used as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..contracts.events import EventSink, Resolution
+from ..contracts.plan import Plan
+from ..contracts.timescale import REAL_TIME
+from ..contracts.works import Work
+from ..engine.batch import (
+    BatchOptions,
+    BatchResult,
+    Connection,
+    Network,
+    arun_batch,
+    as_works_report,
+)
+from ..engine.orchestrator import Orchestrator
+from ..engine.sync import run_sync, synced
+from .networks import network_for
+
+__all__ = ["RunResult", "aresolve", "aresolve_many", "arun_works", "resolve", "resolve_many",
+           "run_works"]
+
+NetworkSpec = str | Network | httpx.AsyncBaseTransport
+
+
+@dataclass(slots=True)
+class RunResult(BatchResult):
+    """Where a run went and what it did this time; `open()` reads the whole run."""
+
+    def open(self) -> Any:
+        """The run as DataFrames (`fallback_kit.open_run`)."""
+        from ..insight.stored_run import open_run
+
+        return open_run(self.out)
+
+
+async def arun_works(
+    works: Any,
+    plan: Plan,
+    *,
+    out: str | Path | None = None,
+    network: NetworkSpec = "sandbox",
+    profile: str = "mixed",
+    seed: int = 7,
+    time_scale: float = 0.1,
+    transport: httpx.AsyncBaseTransport | None = None,
+    concurrency: int = 16,
+    force: bool = False,
+    progress: bool | None = None,
+    sink: EventSink | None = None,
+    on_resolution: Callable[[Resolution], None] | None = None,
+    download_dir: str | Path | None = None,
+    demote_failed_downloads: bool = True,
+    keep_resolutions: bool = True,
+) -> RunResult:
+    """Resolve `works` (a CSV path, a DataFrame or Works) with `plan` into the run store
+    at `out`, on the sandbox unless `network` says otherwise.
+
+    On the sandbox, `profile` and `seed` build the World and `time_scale` shrinks every
+    delay (the plan's durations with it); recorded times stay in the web's milliseconds.
+    A `transport` is a simulated web of your own, on the same time scale. See
+    `BatchOptions` for the rest.
+    """
+    chosen = network_for(transport if transport is not None else network,
+                         profile=profile, seed=seed, time_scale=time_scale)
+    options = BatchOptions(
+        out=out, concurrency=concurrency, force=force, progress=progress, sink=sink,
+        on_resolution=on_resolution, download_dir=download_dir,
+        demote_failed_downloads=demote_failed_downloads, keep_resolutions=keep_resolutions,
+    )
+    batch = await arun_batch(as_works_report(works), plan, chosen, options)
+    return RunResult(**{f.name: getattr(batch, f.name) for f in fields(BatchResult)})
+
+
+run_works = synced(arun_works)
+
+
+async def aresolve(
+    work: Work,
+    plan: Plan,
+    *,
+    network: NetworkSpec = "sandbox",
+    client: httpx.AsyncClient | None = None,
+    sink: EventSink | None = None,
+    profile: str = "mixed",
+    seed: int = 7,
+    time_scale: float = 0.1,
+    **options: Any,
+) -> Resolution:
+    """Resolve one work, on the sandbox unless `network` says otherwise. `client` is a
+    client of your own (used as it is); `options` go to the Orchestrator."""
+    async with _opened(network, client, [work], plan, profile, seed, time_scale) as conn:
+        orch = Orchestrator(plan, client=conn.client, sink=sink, time_scale=conn.time_scale,
+                            live=conn.live, **options)
+        return await orch.resolve(work)
+
+
+async def aresolve_many(
+    works: Iterable[Work],
+    plan: Plan,
+    *,
+    concurrency: int = 16,
+    network: NetworkSpec = "sandbox",
+    client: httpx.AsyncClient | None = None,
+    sink: EventSink | None = None,
+    profile: str = "mixed",
+    seed: int = 7,
+    time_scale: float = 0.1,
+    **options: Any,
+) -> AsyncIterator[Resolution]:
+    """Resolve many works, `concurrency` at a time, on the sandbox unless `network` says
+    otherwise; yield Resolutions as they finish."""
+    todo = list(works)
+    async with _opened(network, client, todo, plan, profile, seed, time_scale) as conn:
+        orch = Orchestrator(plan, client=conn.client, sink=sink, time_scale=conn.time_scale,
+                            live=conn.live, **options)
+        async for resolution in orch.resolve_many(todo, concurrency=concurrency):
+            yield resolution
+
+
+resolve = synced(aresolve)
+
+
+def resolve_many(works: Iterable[Work], plan: Plan, **kwargs: Any) -> list[Resolution]:
+    """Sync `aresolve_many`: all Resolutions, in the order they finished (works in a
+    Jupyter cell too)."""
+
+    async def collect() -> list[Resolution]:
+        return [r async for r in aresolve_many(works, plan, **kwargs)]
+
+    return run_sync(collect)
+
+
+def _opened(
+    network: NetworkSpec, client: httpx.AsyncClient | None, works: Sequence[Work], plan: Plan,
+    profile: str, seed: int, time_scale: float,
+) -> AbstractAsyncContextManager[Connection]:
+    if client is not None:
+        return _given(client, "live" if network == "live" else "custom")
+    chosen = network_for(network, profile=profile, seed=seed, time_scale=time_scale)
+    return chosen.connect(works, plan.politeness.email)
+
+
+@asynccontextmanager
+async def _given(client: httpx.AsyncClient, mode: str) -> AsyncIterator[Connection]:
+    yield Connection(client=client, mode=mode, time_scale=REAL_TIME, meta={"network_mode": mode})

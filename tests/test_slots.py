@@ -1,0 +1,62 @@
+"""The work's shared slots hand a freed slot to the earliest tier's waiter."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fallback_kit.engine.slots import PrioritySlots
+
+
+async def test_a_freed_slot_goes_to_the_earliest_tier_not_the_first_to_queue():
+    """A hedged tier that queued first does not overtake the tier it hedges."""
+    slots = PrioritySlots(1)
+    await slots.acquire(0)
+    order: list[str] = []
+
+    async def wait(name: str, priority: int) -> None:
+        await slots.acquire(priority)
+        order.append(name)
+        slots.release()
+
+    hedge = asyncio.create_task(wait("tier 2", 1))
+    await asyncio.sleep(0)
+    first = asyncio.create_task(wait("tier 1", 0))
+    await asyncio.sleep(0)
+    slots.release()
+    await asyncio.gather(hedge, first)
+    assert order == ["tier 1", "tier 2"]
+
+
+async def test_a_waiter_woken_in_the_same_instant_still_bids():
+    """A source woken in the same instant the slot is freed (its tier's own slot freed
+    just before) competes for the slot by tier."""
+    slots = PrioritySlots(1)
+    await slots.acquire(0)
+    got: list[str] = []
+
+    async def take(name: str, priority: int) -> None:
+        await slots.acquire(priority)
+        got.append(name)
+
+    late = asyncio.create_task(take("later tier", 2))
+    await asyncio.sleep(0)
+    same_turn = asyncio.create_task(take("own tier", 0))  # woken, not yet run
+    slots.release()
+    await asyncio.sleep(0.01)
+    assert got == ["own tier"]
+    late.cancel()
+    await asyncio.gather(late, same_turn, return_exceptions=True)
+
+
+async def test_a_cancelled_waiter_leaves_the_queue():
+    """A waiter cancelled while queued gives up its place; the slot goes to the next."""
+    slots = PrioritySlots(1)
+    await slots.acquire(0)
+    gone = asyncio.create_task(slots.acquire(0))
+    stays = asyncio.create_task(slots.acquire(1))
+    await asyncio.sleep(0)
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+    slots.release()
+    await asyncio.wait_for(stays, 1)
+    assert repr(slots) == "<PrioritySlots free=0 waiting=0>"
