@@ -24,6 +24,11 @@ import unicodedata
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
+# imported here, not on first use: their import (about 0.2 s) would otherwise be paid
+# inside the first source try that checks a PDF, under its timeout
+import pypdfium2 as pdfium
+from rapidfuzz import fuzz
+
 __all__ = [
     "MATCH",
     "MISMATCH",
@@ -165,8 +170,6 @@ def extract_text(data: bytes, *, pages: int = PAGES_READ) -> PdfText:
 def _staged_text(data: bytes, stages: tuple[int, ...]) -> Generator[PdfText, None, None]:
     """The first pages' text, read in stages (`(1, 3)`: page 1, then pages 1-3): building
     a text page costs time, and page 1 settles most PDFs. Call it holding `_PDFIUM`."""
-    import pypdfium2 as pdfium
-
     try:
         doc = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -203,8 +206,6 @@ def _title_variants(title: str) -> list[str]:
 def title_score(title: str, text: str) -> float:
     """How well `title` appears in `text` (0-100): the best rapidfuzz partial_ratio of the
     title or its main part, spaced and unspaced, against the normalised text."""
-    from rapidfuzz import fuzz
-
     page = normalise(text)
     squeezed = page.replace(" ", "")
     best = 0.0
@@ -285,8 +286,8 @@ def judge(pdf: PdfText, expected: Expected) -> PaperVerdict:
 
 
 def judge_pdf(data: bytes, expected: Expected) -> PaperVerdict:
-    """Extract and judge (CPU-bound: run it in a thread). Page 1 alone decides a match;
-    anything else is judged again on the first `PAGES_READ` pages."""
+    """Extract and judge (CPU-bound: run it in a thread). Page 1 decides, unless it has
+    no text or the file may be a volume: then the first `PAGES_READ` pages do."""
     with _PDFIUM:
         return _judge_pdf(data, expected)
 
@@ -301,12 +302,21 @@ def _judge_pdf(data: bytes, expected: Expected) -> PaperVerdict:
         if pdf.pages < 1:
             return PaperVerdict(verdict=UNREADABLE, detail="no page")
         verdict = _judge_known(pdf, expected)
-        if verdict.verdict != MATCH and pdf.pages > 1:
+        if _read_on(verdict, pdf):
             pdf = next(stages)
             verdict = _judge_known(pdf, expected)
         return verdict
     finally:
         stages.close()
+
+
+def _read_on(verdict: PaperVerdict, first: PdfText) -> bool:
+    """Whether page 1 leaves the question open: a scanned or empty page 1 (a cover image),
+    or a file long enough to be a volume. Otherwise page 1 decides: reading more pages
+    costs tens of milliseconds each, paid for every wrong paper."""
+    if verdict.verdict == MATCH or first.pages < 2:
+        return False
+    return verdict.verdict == NO_TEXT or first.pages >= VOLUME_MIN_PAGES
 
 
 def _judge_known(pdf: PdfText, expected: Expected) -> PaperVerdict:
