@@ -77,6 +77,7 @@ async def one_run(world: World, works: list[Any], plan: Plan, out: Path,
         "requests": int(res["requests"].sum()),
         "p50_ms": pct(list(res["elapsed_ms"]), 0.5), "p95_ms": pct(list(res["elapsed_ms"]), 0.95),
         "checked_pdfs": checks, "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
+        "missed": truth["missed"],
     }
 
 
