@@ -65,7 +65,7 @@ TRANSPORTS = {
 
 def one_run(kind: str, port: int, csv: Path, out: Path, concurrency: int) -> dict[str, Any]:
     """One zero-delay run of the corpus through the given transport."""
-    plan = lift_rate_limits(load_plan(HERE.parent / "plans" / "default.yaml"))
+    plan = lift_rate_limits(load_plan("default"))
     counter = _Count()
     transport = TRANSPORTS[kind]("127.0.0.1", port)
     t0, c0 = time.perf_counter(), time.process_time()

@@ -223,7 +223,9 @@ class _Counting(httpx.AsyncBaseTransport):
         self.hosts: collections.Counter[str] = collections.Counter()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if "range" not in request.headers:  # a PDF probe is not a metadata request
+        pdf = "range" in request.headers or request.headers.get("accept", "").startswith(
+            "application/pdf")  # a PDF probe or a whole PDF is no metadata request
+        if not pdf:
             self.hosts[request.url.host] += 1
         return await self.inner.handle_async_request(request)
 

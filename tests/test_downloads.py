@@ -346,13 +346,14 @@ async def test_uppercase_html_is_html_for_downloads(tmp_path: Path) -> None:
 
 
 async def test_whole_pdf_fetch_through_the_edge() -> None:
-    """Edge.fetch_pdf reads the whole file through the gated path with the one verdict."""
+    """Edge.fetch_pdf reads the whole file through the gated path with the one verdict; a
+    body cut at the cap is truncated, never accepted."""
     async with client_for(VALID) as client:
         e = edge(client)
-        whole = await e.fetch_pdf(URL, cap=len(VALID))
-        short = await e.fetch_pdf(URL, cap=len(VALID) - 1)
+        whole = await e.fetch_pdf(URL, max_bytes=len(VALID))
+        short = await e.fetch_pdf(URL, max_bytes=len(VALID) - 1)
     assert whole.ok and whole.body == VALID and e.requests == 2
-    assert (short.ok, short.reason, short.body) == (False, "too_large", b"")
+    assert (short.ok, short.reason, short.body) == (False, "truncated_pdf", b"")
 
 
 async def test_whole_pdf_fetch_reads_little_of_an_error_page() -> None:
@@ -360,6 +361,6 @@ async def test_whole_pdf_fetch_reads_little_of_an_error_page() -> None:
     page = b"<html><title>Just a moment...</title>" + b" " * 500_000
     async with client_for(page, status=403) as client:
         e = edge(client)
-        check = await e.fetch_pdf(URL, cap=10_000_000)
+        check = await e.fetch_pdf(URL, max_bytes=10_000_000)
     assert (check.ok, check.reason, check.status) == (False, "blocked", 403)
     assert e.bytes_read <= 4096

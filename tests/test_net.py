@@ -269,10 +269,14 @@ async def test_pdf_redirect_is_followed_to_file():
     assert check.ok and check.final_url == "https://pmc.example.org/articles/PMC1/pdf/main.pdf"
 
 
-def test_pdf_magic_allowed_after_some_junk():
-    """%PDF- within the first KiB is accepted; later is not."""
+def test_pdf_magic_must_open_the_body():
+    """Only whitespace or a BOM may come before %PDF-, within the first KiB; never markup."""
     assert classify_pdf_bytes(b"\r\n  " + PDF, status=200, complete=True) == "ok"
-    assert classify_pdf_bytes(b"x" * 2000 + PDF, status=200, complete=True) == "not_pdf"
+    assert classify_pdf_bytes(b"\xef\xbb\xbf" + PDF, status=200, complete=True) == "ok"
+    assert classify_pdf_bytes(b" " * 2000 + PDF, status=200, complete=True) == "not_pdf"
+    assert classify_pdf_bytes(b"Warning: x\n" + PDF, status=200, complete=True) == "not_pdf"
+    page = b"<html><body><p>see the file</p><pre>" + PDF + b"</pre></body></html>"
+    assert classify_pdf_bytes(page, status=200, complete=True) == "html_instead_of_pdf"
 
 
 async def test_responses_are_closed_on_every_path():

@@ -640,7 +640,7 @@ async def test_s2_closed_is_still_tried_and_noted():
     res, _ = await run("semantic_scholar", Work(work_id="w", doi="10.1/x"), r)
     assert (res.outcome, res.url) == (Outcome.SUCCESS, "http://arxiv.org/pdf/2301.10035")
     assert res.meta["oa_status"] == "CLOSED" and res.meta["closed_status"] is True
-    assert r.seen[0].url.params["fields"] == "openAccessPdf"
+    assert r.seen[0].url.params["fields"] == "openAccessPdf,title,year,authors"
 
 
 async def test_s2_falls_back_to_arxiv_id_after_404():

@@ -30,6 +30,8 @@ from .registry import SOURCE_NAMES, SOURCE_SPECS
 
 __all__ = [
     "KNOWN_SOURCES",
+    "PDF_VERSIONS",
+    "AcceptPolicy",
     "OFFLINE_BEHAVIORS",
     "Budgets",
     "BreakerPolicy",
@@ -52,8 +54,11 @@ __all__ = [
 #: the plan names of the sources (the registry's, in its order)
 KNOWN_SOURCES = SOURCE_NAMES
 OFFLINE_BEHAVIORS = ("metadata_only", "block_all", "cache_only")
+#: the versions of a work's PDF (Unpaywall's and OpenAlex's vocabulary), best first
+PDF_VERSIONS = ("publishedVersion", "acceptedVersion", "submittedVersion")
 ENV_PREFIX = "FALLBACK_KIT_"
-_ENV_SECTIONS = ("NAME", "BUDGETS", "SOURCES", "GATES", "THRESHOLDS", "POLITENESS", "CACHE")
+_ENV_SECTIONS = ("NAME", "BUDGETS", "SOURCES", "GATES", "THRESHOLDS", "POLITENESS", "CACHE",
+                 "ACCEPT")
 
 
 class PlanError(ValueError):
@@ -173,6 +178,22 @@ class CachePolicy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptPolicy:
+    """Which PDFs a plan accepts: the right-paper check, versions and licences."""
+
+    #: fetch each PDF that passes the byte gate and compare its first pages with the work
+    check_paper: bool = _rule(True, "bool")
+    #: refuse PDFs the check could not verify (no text layer, nothing known, volume-like)
+    require_verified: bool = _rule(False, "bool")
+    #: a source's candidates are tried in this order of version (unknown versions last)
+    versions: tuple[str, ...] = PDF_VERSIONS
+    #: only PDFs under these licences (empty: any licence, known or not)
+    licenses: tuple[str, ...] = ()
+    #: the check reads at most this many bytes; a longer body is judged truncated
+    max_pdf_bytes: int = _rule(100_000_000, "int")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """A validated, effective plan. Build it with `load_plan` or `plan_from_dict`."""
 
@@ -185,6 +206,7 @@ class Plan:
     thresholds: Thresholds = field(default_factory=Thresholds)
     politeness: Politeness = field(default_factory=Politeness)
     cache: CachePolicy = field(default_factory=CachePolicy)
+    accept: AcceptPolicy = field(default_factory=AcceptPolicy)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def policy(self, source: str) -> SourcePolicy:
@@ -477,6 +499,15 @@ class _Reader:
             return default
         return value
 
+    def words(
+        self, raw: Mapping[str, Any], key: str, path: str, default: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        value = raw.get(key, list(default))
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.fail(_join(path, key), "must be a list of names")
+            return default
+        return tuple(value)
+
     def statuses(
         self, raw: Mapping[str, Any], key: str, path: str, default: tuple[int, ...]
     ) -> tuple[int, ...]:
@@ -525,6 +556,7 @@ def plan_from_dict(
     thresholds = _read_thresholds(r, top.get("thresholds"))
     politeness = _read_politeness(r, top.get("politeness"))
     cache = _read_section(r, CachePolicy, top.get("cache"), "cache")
+    accept = _read_accept(r, top.get("accept"))
     head = _read_fields(r, Plan, top, "")
     if r.problems:
         raise PlanError(r.problems, source=source)
@@ -537,6 +569,7 @@ def plan_from_dict(
         thresholds=thresholds,
         politeness=politeness,
         cache=cache,
+        accept=accept,
         origins=dict(origins or {}),
     )
 
@@ -666,6 +699,19 @@ def _read_options(r: _Reader, source: str, raw: Any, path: str) -> dict[str, Any
         else:
             out[key] = r.string(given, key, path, spec.default)
     return out
+def _read_accept(r: _Reader, raw: Any) -> AcceptPolicy:
+    """`accept`: the ruled fields, and the version order and licences (lists of words)."""
+    given = r.mapping(raw, "accept", _keys(AcceptPolicy))
+    default = AcceptPolicy()
+    versions = r.words(given, "versions", "accept", default.versions)
+    for i, v in enumerate(versions):
+        if v not in PDF_VERSIONS:
+            r.fail(f"accept.versions[{i}]", f": unknown version {v!r}" + _suggest(v, PDF_VERSIONS))
+    licenses = tuple(v.lower() for v in r.words(given, "licenses", "accept", default.licenses))
+    return AcceptPolicy(**_read_fields(r, AcceptPolicy, given, "accept"), versions=versions,
+                        licenses=licenses)
+
+
 def _read_tiers(r: _Reader, raw: Any) -> tuple[Tier, ...]:
     if raw is None or raw == []:
         r.fail("tiers", "must list at least one tier")
@@ -766,4 +812,8 @@ def _plan_to_dict(plan: Plan) -> dict[str, Any]:
         out["politeness"] = pol
     if plan.cache != CachePolicy():  # absent when default: stored plans stay comparable
         out["cache"] = _ruled_dict(plan.cache)
+    ac = plan.accept
+    if ac != AcceptPolicy():  # absent when default: stored plans stay comparable
+        out["accept"] = {**_ruled_dict(ac), "versions": list(ac.versions),
+                         "licenses": list(ac.licenses)}
     return out

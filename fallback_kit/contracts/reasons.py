@@ -69,6 +69,10 @@ class Reason(StrEnum):
     NO_SNAPSHOT = "no_snapshot"
     PDF_NOT_ARCHIVED = "pdf_not_archived"
     PAYWALL = "paywall"
+    # the right-paper check (web/paper_check.py): another paper, a body that does not
+    # parse, a plan that wants verified PDFs only; a licence the plan does not accept
+    WRONG_PAPER = "wrong_paper"
+    UNVERIFIED = "unverified"
     # the orchestrator's scheduling
     WORK_DEADLINE = "work_deadline"
     NOT_STARTED = "not_started"

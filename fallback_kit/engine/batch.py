@@ -303,6 +303,7 @@ def _downloader(store: Any, dest: Path, demote: bool) -> Callable[..., Any]:
             source=source,
             version=meta.get("version"),
             license=meta.get("license"),
+            body=getattr(result, "body", None),  # the checked bytes: no second GET
         )
         if outcome.ok or not demote:
             return None

@@ -462,7 +462,8 @@ class Orchestrator:
         """Run `source.find` once under its timeout; classify whatever happens."""
         fetcher.timeout_s = self._try_timeout(state, source)
         ctx = SourceContext(http=fetcher, email=self.email, options=policy.options,
-                            thresholds=self.plan.thresholds)
+                            thresholds=self.plan.thresholds, accept=self.plan.accept,
+                            work=state.work)
         try:
             async with asyncio.timeout(fetcher.timeout_s):
                 result = await source.find(state.work, ctx)

@@ -106,7 +106,8 @@ TRUTH_CHECK_MAX_WORKS = 20_000
 def truth_check(world: Any, plan: Plan, out: Path) -> dict[str, Any]:
     """Compare a sandbox run with the World's ground truth: how many works the plan can
     reach (the truth replayed under the plan, without overhead or rate limits), how many
-    of those were resolved, and how many resolutions are not a valid PDF of the work."""
+    of those were resolved, and how many resolutions are not a valid PDF of the work: false
+    PDFs (not a whole PDF) and wrong papers (another work's PDF)."""
     from ..engine.replay import models_from_truth, replay
     from ..insight.stored_run import open_run
 
@@ -121,14 +122,18 @@ def truth_check(world: Any, plan: Plan, out: Path) -> dict[str, Any]:
     attempts = run.attempts
     resolved = res[res["status"].astype(str) == "resolved"]
     reachable = {w for w, r in ideal.items() if r.status == "resolved"}
-    false_pdfs = []
+    false_pdfs: list[str] = []
+    wrong_papers: list[str] = []
     for row in resolved.itertuples():
         meta = row.meta if isinstance(row.meta, dict) else {}
         final = meta.get("final_url") or row.pdf_url
         if final not in valid.get(row.work_id, ()) and row.pdf_url not in valid.get(
             row.work_id, ()
         ):
-            false_pdfs.append(row.work_id)
+            # another work's whole PDF (a `wrong_paper` location) or no valid PDF at all
+            served = world.lookup_url(final) if final else None
+            wrong = served is not None and served.fault == "wrong_paper"
+            (wrong_papers if wrong else false_pdfs).append(row.work_id)
     found = set(resolved["work_id"])
     def why(work_id: str) -> str:
         """What happened to the source that would have won in the ideal replay."""
@@ -146,6 +151,7 @@ def truth_check(world: Any, plan: Plan, out: Path) -> dict[str, Any]:
         "resolved_of_reachable": len(found & reachable),
         "missed": {w: why(w) for w in sorted(reachable - found)},
         "false_pdfs": sorted(false_pdfs),
+        "wrong_papers": sorted(wrong_papers),
     }
 
 

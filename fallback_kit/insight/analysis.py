@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..contracts.events import FAILED, NOT_TRIED
+from ..web.paper_check import MATCH, VERDICTS
 from .stored_run import Run, open_run
 from .summary import QUANTILES, _none_if_nan, _pcts, _ratio, _resolved, summarize
 
@@ -30,6 +31,7 @@ __all__ = [
     "failure_reasons",
     "host_stats",
     "latency_percentiles",
+    "paper_verdicts",
     "requests_per_resolved",
     "source_stats",
     "summarize",
@@ -292,3 +294,35 @@ def compare_runs(a: RunLike, b: RunLike) -> Comparison:
     return Comparison(a=str(ra.path), b=str(rb.path), common=len(common),
                       only_in_a=len(ids_a - ids_b), only_in_b=len(ids_b - ids_a),
                       summary=summary, differences=out)
+
+
+#: a PDF refused by the right-paper check gets one of these attempt reasons
+REFUSED_REASONS = ("wrong_paper", "unreadable_pdf", "unverified")
+UNCHECKED = "unchecked"
+
+
+def paper_verdicts(run: RunLike) -> pd.DataFrame:
+    """The right-paper check in one table: per verdict (`match`, `no_text`, ...,
+    `unchecked` when the plan had the check off), how many resolved works were delivered
+    with it, their share, whether it counts as verified, and how many candidate PDFs
+    were refused with it (a `mismatch` is a wrong paper kept out)."""
+    r = _run(run)
+    delivered: dict[str, int] = {}
+    for meta in _resolved(r.resolutions)["meta"]:
+        verdict = str((meta or {}).get("paper") or UNCHECKED)
+        delivered[verdict] = delivered.get(verdict, 0) + 1
+    refused: dict[str, int] = {}
+    for meta in r.attempts["meta"]:
+        for tried in (meta or {}).get("tried") or []:
+            if isinstance(tried, dict) and tried.get("reason") in REFUSED_REASONS:
+                verdict = str(tried.get("paper") or UNCHECKED)
+                refused[verdict] = refused.get(verdict, 0) + 1
+    names = [v for v in (*VERDICTS, UNCHECKED) if v in delivered or v in refused]
+    total = sum(delivered.values())
+    return pd.DataFrame({
+        "verdict": names,
+        "delivered": [delivered.get(v, 0) for v in names],
+        "share": [_ratio(delivered.get(v, 0), total) for v in names],
+        "verified": [v == MATCH for v in names],
+        "refused": [refused.get(v, 0) for v in names],
+    })

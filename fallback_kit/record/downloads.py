@@ -32,6 +32,7 @@ __all__ = [
     "download_for_work",
     "download_pdf",
     "final_path",
+    "save_pdf_bytes",
     "validate_pdf_file",
 ]
 
@@ -207,6 +208,30 @@ def _keep(part: Path, dest: Path, got: _Streamed, url: str) -> DownloadResult:
     os.replace(part, final)
     return DownloadResult(ok=True, sha256=sha, bytes=got.size, path=final, url=url,
                           status=got.status)
+def save_pdf_bytes(
+    body: bytes, dest_dir: str | os.PathLike[str], *, url: str = "", min_bytes: int = 1024
+) -> DownloadResult:
+    """Keep bytes already fetched (by the right-paper check) as `dest_dir/ab/<sha256>.pdf`,
+    under the same checks and the same atomic rename as `download_pdf`."""
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    part = dest / f".{secrets.token_hex(8)}.part"
+    try:
+        part.write_bytes(body)
+        reason = validate_pdf_file(part, head=body[:1024], tail=body[-_TAIL:], size=len(body),
+                                   min_bytes=min_bytes)
+        if reason:
+            return DownloadResult(ok=False, reason=reason, url=url, bytes=len(body))
+        sha = hashlib.sha256(body).hexdigest()
+        final = final_path(dest, sha)
+        if final.exists():
+            return DownloadResult(ok=True, sha256=sha, bytes=len(body), path=final, url=url,
+                                  reused=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(part, final)
+        return DownloadResult(ok=True, sha256=sha, bytes=len(body), path=final, url=url)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 async def download_for_work(
@@ -221,16 +246,22 @@ async def download_for_work(
     license: str | None = None,
     min_bytes: int = 1024,
     max_bytes: int = 100_000_000,
+    body: bytes | None = None,
 ) -> DownloadResult:
     """Download a work's PDF once: skip the GET if the manifest already has its file,
-    else download into `dest_dir` (default `<run dir>/pdfs`) and record it."""
+    else download into `dest_dir` (default `<run dir>/pdfs`) and record it. `body`, the
+    bytes the right-paper check already read, is kept without a second GET."""
     known = store.download_for(work_id)
     if known is not None and Path(known.path).is_file():
         return DownloadResult(ok=True, reason="already_downloaded", sha256=known.sha256,
                               bytes=known.bytes, path=Path(known.path), url=known.url or url,
                               reused=True)
     target = dest_dir if dest_dir is not None else store.dir / "pdfs"
-    result = await download_pdf(edge, url, target, min_bytes=min_bytes, max_bytes=max_bytes)
+    if body is not None:
+        result = await asyncio.to_thread(save_pdf_bytes, body, target, url=url,
+                                         min_bytes=min_bytes)
+    else:
+        result = await download_pdf(edge, url, target, min_bytes=min_bytes, max_bytes=max_bytes)
     if result.ok and result.path is not None and result.sha256 is not None:
         store.record_download(DownloadRecord(
             work_id=work_id, sha256=result.sha256, bytes=result.bytes, path=str(result.path),

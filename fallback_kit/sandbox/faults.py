@@ -13,7 +13,10 @@ Kinds and where they can happen:
 - API answers (JSON/XML): `hang`, `slow_body`, `malformed_json`, `oversized`, `gzip_bomb`.
 - doi.org: `hang`, `redirect_loop`.
 - PDF files: `html_as_pdf` (an HTML page sent as application/pdf), `truncated_pdf`
-  (a few KB of PDF, no %%EOF, whole body sent), `gzip_bomb`, `slow_body`, `hang`.
+  (a few KB of PDF, no %%EOF, whole body sent), `gzip_bomb`, `slow_body`, `hang`;
+  and two traps for the right-paper check, off unless asked for: `wrong_paper` (a whole,
+  valid PDF of another work: the location points at the wrong article) and `no_text`
+  (the work's PDF as a scan, without a text layer).
 - publisher hosts: `robots_disallow` (the PDF lies under a path robots.txt forbids),
   `blocked` (a 403 bot-challenge page on every request of that work to that host).
 """
@@ -34,6 +37,7 @@ __all__ = [
     "FaultRates",
     "HANG_MS",
     "PDF_FAULTS",
+    "PDF_STILL_VALID",
     "SLOW_BODY_MS",
     "TRANSIENT_FAULTS",
 ]
@@ -41,7 +45,10 @@ __all__ = [
 TRANSIENT_FAULTS = ("rate_limited", "server_error", "reset")
 API_FAULTS = ("hang", "slow_body", "malformed_json", "oversized", "gzip_bomb")
 DOI_FAULTS = ("hang", "redirect_loop")
-PDF_FAULTS = ("hang", "slow_body", "html_as_pdf", "truncated_pdf", "gzip_bomb")
+PDF_FAULTS = ("hang", "slow_body", "html_as_pdf", "truncated_pdf", "gzip_bomb", "wrong_paper",
+              "no_text")
+#: PDF faults that still serve the work's own, whole PDF (accepted, if unverified)
+PDF_STILL_VALID = ("no_text",)
 PUBLISHER_FAULTS = ("robots_disallow", "blocked")
 FAULT_KINDS = tuple(
     dict.fromkeys(TRANSIENT_FAULTS + API_FAULTS + DOI_FAULTS + PDF_FAULTS + PUBLISHER_FAULTS)

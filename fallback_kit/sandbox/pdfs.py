@@ -32,14 +32,18 @@ def _utf16(text: str) -> str:
     return "<FEFF" + text.encode("utf-16-be").hex().upper() + ">"
 
 
-def make_pdf(title: str, *, subtitle: str = "", size: int = 12_000) -> bytes:
-    """A one- or two-page PDF with `title` on page 1, padded to about `size` bytes."""
+def make_pdf(title: str, *, subtitle: str = "", size: int = 12_000, text: bool = True) -> bytes:
+    """A one- or two-page PDF with `title` on page 1, padded to about `size` bytes;
+    `text=False` draws grey bars where the text would be (a scan without a text layer)."""
     lines = textwrap.wrap(title, 58) or ["Untitled"]
     parts = ["BT /F1 18 Tf 72 720 Td 24 TL"]
     parts += [f"({_esc(line)}) Tj T*" for line in lines[:12]]
     if subtitle:
         parts.append(f"/F1 10 Tf 14 TL T* ({_esc(subtitle)}) Tj T*")
     parts.append("ET")
+    if not text:
+        parts = ["0.3 g"] + [f"72 {720 - 24 * i} {6 * len(line)} 14 re f"
+                             for i, line in enumerate(lines[:12])]
     page1 = "\n".join(parts).encode("latin-1")
     objects: list[bytes] = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -58,6 +62,9 @@ def make_pdf(title: str, *, subtitle: str = "", size: int = 12_000) -> bytes:
         start = (i * 37) % len(_FILLER)
         body_lines.append(f"({_esc(filler[start:start + 60])}) Tj T*")
     page2 = ("BT /F1 9 Tf 72 750 Td 11 TL\n" + "\n".join(body_lines) + "\nET").encode("latin-1")
+    if not text:
+        page2 = "\n".join(["0.3 g"] + [f"72 {750 - (i % 60) * 11} 330 8 re f"
+                                        for i in range(n_lines)]).encode("latin-1")
     objects.append(_stream(page2))
     info = f"<< /Title {_utf16(title)} /Producer (fallback_kit sandbox) >>".encode("ascii")
     objects.append(info)
@@ -106,12 +113,12 @@ class _LRU:
 _CACHE = _LRU(512)
 
 
-def pdf_bytes(title: str, subtitle: str, size: int) -> bytes:
+def pdf_bytes(title: str, subtitle: str, size: int, *, text: bool = True) -> bytes:
     """make_pdf through a small LRU cache (a work's PDF is checked, then often fetched)."""
-    key = (title, subtitle, size)
+    key = (title, subtitle, size, text)
     cached = _CACHE.get(key)
     if cached is None:
-        cached = make_pdf(title, subtitle=subtitle, size=size)
+        cached = make_pdf(title, subtitle=subtitle, size=size, text=text)
         _CACHE.put(key, cached)
     return cached
 

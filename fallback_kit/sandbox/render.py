@@ -179,18 +179,24 @@ def _redirect(world: World, node: Node, url: str) -> Rendered:
 
 
 # -- PDFs ------------------------------------------------------------------------------------------
-def pdf_for(world: World, f: Facts, variant: str) -> bytes:
+def pdf_for(world: World, f: Facts, variant: str, *, text: bool = True) -> bytes:
+    doi = f" doi:{f.doi}" if f.doi else ""  # journal PDFs print their DOI on page 1
     subtitle = {
         "arxiv": f"arXiv:{f.arxiv_id}",
-        "pmc": f"PMC: {f.pmcid}",
-        "europepmc": f"Europe PMC: {f.pmcid}",
-        "wayback": "Internet Archive capture",
-        "repository": "Author accepted manuscript",
+        "pmc": f"PMC: {f.pmcid}{doi}",
+        "europepmc": f"Europe PMC: {f.pmcid}{doi}",
+        "wayback": f"Internet Archive capture{doi}",
+        "repository": f"Author accepted manuscript{doi}",
     }.get(variant, f"doi:{f.doi or '-'}")
     size = f.pdf_size + {"arxiv": 3000, "pmc": 7000, "europepmc": 7000, "repository": 1500}.get(
         variant, 0
     )
-    return pdf_bytes(f.title, subtitle, size)
+    return pdf_bytes(f.title, subtitle, size, text=text)
+
+
+def other_work(world: World, idx: int) -> int:
+    """The work whose PDF a `wrong_paper` location serves instead (the next one)."""
+    return (idx + 1) % len(world) if len(world) > 1 else idx
 
 
 def _pdf(world: World, node: Node, url: str) -> Rendered:
@@ -203,7 +209,10 @@ def _pdf(world: World, node: Node, url: str) -> Rendered:
             " and cookies.</p></body></html>"
         )
         return Rendered(200, "application/pdf", page.encode(), {})
-    body = pdf_for(world, f, node.variant)
+    if node.fault == "wrong_paper" and other_work(world, node.idx) != node.idx:
+        other = world.facts(other_work(world, node.idx))
+        return Rendered(200, "application/pdf", pdf_for(world, other, node.variant), headers)
+    body = pdf_for(world, f, node.variant, text=node.fault != "no_text")
     if node.fault == "truncated_pdf":
         keep = 1200 + h64(world.seed, "trunc", node.key) % 2400
         return Rendered(200, "application/pdf", truncated_pdf(body, keep), {})
@@ -265,11 +274,26 @@ def _landing(world: World, node: Node, url: str) -> Rendered:
       <li><a href="#cite">Cite this article</a></li>
     </ul>
     <section class="abstract"><h2>Abstract</h2><p>A simulated abstract.</p></section>
+    {_references(world, node.idx)}
   </article>
 </body>
 </html>
 """
     return _html(200, page)
+
+
+def _references(world: World, idx: int) -> str:
+    """A reference list citing another work with a link to its PDF: a trap for a scraper
+    that takes any PDF anchor (the truth's `page_links` does not list it)."""
+    other = other_work(world, idx)
+    cited = world.facts(other) if other != idx else None
+    if cited is None or not cited.pdf_url:
+        return ""
+    return (
+        '<section class="references"><h2>References</h2><ol class="ref-list"><li>'
+        f'{html.escape(cited.title)}. <a href="{html.escape(cited.pdf_url)}">PDF</a>'
+        "</li></ol></section>"
+    )
 
 
 def _arxiv_abs(world: World, node: Node, url: str) -> Rendered:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit
 
+from ..contracts.plan import PDF_VERSIONS
 from ..contracts.registry import SOURCE_SPECS
 from .answers import (
     core_copies,
@@ -25,6 +26,7 @@ from .answers import (
     preprint,
     s2_pdf,
 )
+from .faults import PDF_STILL_VALID
 from .model import ROBOTS_PREFIX, SOURCES, Node, SourceTruth
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,7 +78,8 @@ class _Walk:
         if fault is not None or node is None:
             return False, final, fault
         if node.kind == "pdf":
-            return (node.fault is None), final, node.fault
+            valid = node.fault is None or node.fault in PDF_STILL_VALID
+            return valid, final, None if valid else node.fault
         return False, final, _reason(node)
 
     def candidates(self, urls: list[str], base: str | None = None) -> tuple[bool, str | None,
@@ -135,6 +138,18 @@ def _api(walk: _Walk, url: str, query: str = "") -> Node | str:
     return node
 
 
+def _by_version(pairs: list[tuple[str | None, str | None]]) -> list[str]:
+    """Candidate URLs as a source orders them under the default plan (`accept.versions`):
+    repeats dropped (the first keeps its place), then published before accepted before
+    submitted, unknown last, the service's order breaking ties."""
+    first: dict[str, str | None] = {}
+    for url, version in pairs:
+        if url and url not in first:
+            first[url] = version
+    rank = {v: i for i, v in enumerate(PDF_VERSIONS)}
+    return sorted(first, key=lambda u: rank.get(first[u] or "", len(rank)))
+
+
 def _unpaywall(walk: _Walk, f: Facts) -> SourceTruth:
     node = _api(walk, f"https://api.unpaywall.org/v2/{f.doi}", "email=truth@sandbox.test")
     if isinstance(node, str):
@@ -142,7 +157,7 @@ def _unpaywall(walk: _Walk, f: Facts) -> SourceTruth:
     if node.kind != "json":
         return walk.result(f, "unpaywall", False, None, None)
     locs = oa_locations(f)
-    urls = [u for u in [loc.url_for_pdf for loc in locs] if u]  # best is locs[0]
+    urls = _by_version([(loc.url_for_pdf, loc.version) for loc in locs])  # best is locs[0]
     return walk.result(f, "unpaywall", *walk.candidates(urls))
 
 
@@ -169,7 +184,7 @@ def _doi_redirect(walk: _Walk, f: Facts) -> SourceTruth:
     if fault is not None or node is None:
         return walk.result(f, "doi_redirect", False, None, fault)
     if node.kind == "pdf":
-        return walk.result(f, "doi_redirect", node.fault is None, final, node.fault)
+        return walk.result(f, "doi_redirect", *walk.check(final))
     if node.kind == "html" and node.status == 200:
         meta = page_links(walk.world, node).meta
         if meta:
@@ -184,7 +199,7 @@ def _landing_scrape(walk: _Walk, f: Facts) -> SourceTruth:
     if fault is not None or node is None:
         return walk.result(f, "landing_scrape", False, None, fault)
     if node.kind == "pdf":
-        return walk.result(f, "landing_scrape", node.fault is None, final, node.fault)
+        return walk.result(f, "landing_scrape", *walk.check(final))
     if node.kind != "html" or node.status != 200:
         return walk.result(f, "landing_scrape", False, None, _reason(node))
     cands = page_links(walk.world, node).candidates()
@@ -255,8 +270,8 @@ def _openalex(walk: _Walk, f: Facts) -> SourceTruth:
 
     locs = openalex_locations(f)
     best = next((loc for loc in locs if loc["is_oa"]), None)
-    urls = [u for u in [best["pdf_url"] if best else None] + [loc["pdf_url"] for loc in locs]
-            if u]
+    urls = _by_version([(best["pdf_url"], best.get("version")) if best else (None, None)]
+                       + [(loc["pdf_url"], loc.get("version")) for loc in locs])
     return walk.result(f, "openalex", *walk.candidates(urls))
 
 

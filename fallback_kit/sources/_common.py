@@ -7,14 +7,17 @@ none is valid returns the most telling outcome.
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from ..contracts.events import Outcome
+from ..contracts.plan import AcceptPolicy
 from ..contracts.reasons import Reason, http_reason
 from ..contracts.works import Work
 from ..web.edge import (
@@ -28,6 +31,7 @@ from ..web.edge import (
     normalize_url,
 )
 from ..web.gates import GateClosed
+from ..web.paper_check import MISMATCH, VOLUME_LIKE, Expected, PaperVerdict, judge_pdf
 from .base import Source, SourceContext, SourceResult
 
 __all__ = [
@@ -36,7 +40,12 @@ __all__ = [
     "Candidate",
     "Candidates",
     "contact_email",
+    "expected_of",
+    "license_accepted",
     "metadata_failure",
+    "normalize_license",
+    "surname",
+    "ordered",
     "outcome_for_reason",
     "quote_doi",
 ]
@@ -47,9 +56,12 @@ PLACEHOLDER_EMAIL = "anonymous@example.org"
 
 #: gate reasons that concern the whole try, not one candidate: they propagate
 _TRY_WIDE_GATES = (Reason.OFFLINE, Reason.OFFLINE_METADATA_ONLY, Reason.OFFLINE_NOT_CACHED)
-_INVALID_REASONS = frozenset(
-    {Reason.HTML_INSTEAD_OF_PDF, Reason.TRUNCATED_PDF, Reason.NOT_PDF, Reason.EMPTY_BODY}
-)
+_INVALID_REASONS = frozenset({
+    Reason.HTML_INSTEAD_OF_PDF, Reason.TRUNCATED_PDF, Reason.NOT_PDF, Reason.EMPTY_BODY,
+    # the right-paper check: another paper, a body that does not parse, a plan that
+    # wants verified PDFs only
+    Reason.WRONG_PAPER, Reason.UNREADABLE_PDF, Reason.UNVERIFIED,
+})
 # the higher, the more telling when no candidate was valid
 _RANK = {Outcome.RETRYABLE: 4, Outcome.INVALID_PDF: 3, Outcome.SKIPPED: 2, Outcome.NO_PDF: 1}
 
@@ -133,11 +145,88 @@ def result(
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A URL that may hold the PDF, with where it came from."""
+    """A URL that may hold the PDF, with where it came from and, when the source says,
+    which version (`publishedVersion`, ...) under which licence (`cc-by`, ...)."""
 
     url: str
     label: str = ""
     referer: str | None = None
+    version: str | None = None
+    license: str | None = None
+
+
+def expected_of(work: Work | None, meta: Mapping[str, Any]) -> Expected:
+    """What the right-paper check compares with: the works file's title and DOI first,
+    then the source's metadata (`title`, `year`, `first_author`, `doi` in its meta)."""
+    year = meta.get("year")
+    return Expected(
+        title=(work.title if work is not None else None) or _text(meta.get("title")),
+        doi=(work.doi if work is not None else None) or _text(meta.get("doi")),
+        first_author=_text(meta.get("first_author")),
+        year=year if isinstance(year, int) and not isinstance(year, bool) else None,
+        arxiv_id=work.arxiv_id if work is not None else None,
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def ordered(candidates: Iterable[Candidate], policy: AcceptPolicy | None) -> list[Candidate]:
+    """Candidates in the plan's order of version (stable: the source's order breaks ties,
+    an unknown version comes last); no reordering without a policy."""
+    out = list(candidates)
+    if policy is None:
+        return out
+    rank = {v: i for i, v in enumerate(policy.versions)}
+    return sorted(out, key=lambda c: rank.get(c.version or "", len(rank)))
+
+
+_CC_PARTS = ("by", "nc", "nd", "sa")
+
+
+def normalize_license(value: Any) -> str | None:
+    """One licence vocabulary for every source: `cc-by`, `cc-by-nc-sa`, `cc0`,
+    `publisher-specific`, `other-oa`, ... (Unpaywall's spelling); None when unknown.
+
+    Reads Unpaywall/OpenAlex words (`cc-by`, `publisher-specific-oa`), Europe PMC's
+    (`cc by-nc`), Semantic Scholar's (`CCBY`) and Creative Commons URLs (Crossref).
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    low = value.strip().lower()
+    if "creativecommons.org" in low:
+        if "/publicdomain/" in low:
+            return "cc0"
+        path = low.split("/licenses/", 1)[-1].split("/", 1)[0]
+        low = "cc-" + path
+    flat = low.replace(" ", "-").replace("_", "-")
+    if flat in ("cc0", "cc-0", "public-domain", "pd"):
+        return "cc0"
+    if flat.startswith("cc"):
+        rest = flat[2:].replace("-", "")
+        parts = [p for p in _CC_PARTS if p in rest]
+        if parts and "".join(parts) == rest:
+            return "cc-" + "-".join(parts)
+    if flat.startswith("publisher-specific"):
+        return "publisher-specific"
+    return re.split(r"[,:]", flat, maxsplit=1)[0].strip("-") or None
+
+
+def surname(name: Any) -> str | None:
+    """The family name in `Marianne Bertrand` / `Bertrand, Marianne` (None if no name)."""
+    if not isinstance(name, str) or not name.strip():
+        return None
+    if "," in name:
+        return name.split(",", 1)[0].strip() or None
+    return name.split()[-1]
+
+
+def license_accepted(license: str | None, policy: AcceptPolicy | None) -> bool:
+    """True when the plan takes any licence, or this one (an unknown one is refused)."""
+    if policy is None or not policy.licenses:
+        return True
+    return (license or "").lower() in policy.licenses
 
 
 class Candidates:
@@ -151,6 +240,8 @@ class Candidates:
         self._best: tuple[int, Outcome, str, str | None, int | None, float | None] | None = None
         self._last_exc: BaseException | None = None
         self._only_exceptions = True
+        #: a volume-like PDF: the answer only if no better candidate turns up
+        self._volume: SourceResult | None = None
 
     def __repr__(self) -> str:
         return f"<Candidates tried={len(self.tried)}>"
@@ -170,17 +261,29 @@ class Candidates:
         return out
 
     async def first_valid(self, candidates: Iterable[Candidate]) -> SourceResult | None:
-        """Check each fresh candidate; the first valid PDF's SourceResult, else None."""
-        for c in self.fresh(candidates):
+        """Check each fresh candidate, in the plan's order of version, skipping licences
+        the plan refuses; the first valid PDF's SourceResult, else None."""
+        policy = self.ctx.accept
+        for c in ordered(self.fresh(candidates), policy):
             self._seen.add(normalize_url(c.url))
+            if not license_accepted(c.license, policy):
+                self.tried.append({"url": c.url, "label": c.label, "reason": "license_refused",
+                                   "license": c.license})
+                continue
             found = await self.check(c)
             if found is not None:
                 return found
         return None
 
     async def check(self, c: Candidate) -> SourceResult | None:
+        policy = self.ctx.accept
+        checking = policy is not None and policy.check_paper
         try:
-            verdict = await self.ctx.http.check_pdf(c.url, referer=c.referer)
+            if policy is not None and checking:  # one GET: the byte gate on the whole file
+                verdict = await self.ctx.http.fetch_pdf(
+                    c.url, max_bytes=policy.max_pdf_bytes, referer=c.referer)
+            else:
+                verdict = await self.ctx.http.check_pdf(c.url, referer=c.referer)
         except GateClosed as exc:
             if exc.reason in _TRY_WIDE_GATES:
                 raise
@@ -194,24 +297,58 @@ class Candidates:
             self._last_exc = exc
             return None
         self._only_exceptions = False
-        if verdict.ok:
-            self.tried.append({"url": c.url, "reason": Reason.OK, "status": verdict.status})
-            return SourceResult(
-                outcome=Outcome.SUCCESS,
-                reason=Reason.OK,
-                url=c.url,
-                status=verdict.status,
-                host=host_of(c.url),
-                requests=self.ctx.http.requests,
-                bytes=self.ctx.http.bytes_read,
-                meta={
-                    **self.meta,
-                    "final_url": verdict.final_url,
-                    "candidate": c.label,
-                    "tried": self.tried,
-                },
-            )
-        self._note(c, verdict.reason, verdict.status, verdict.retry_after_s, verdict.host, verdict)
+        if not verdict.ok:
+            self._note(c, verdict.reason, verdict.status, verdict.retry_after_s, verdict.host,
+                       verdict)
+            return None
+        extra: dict[str, Any] = {"version": c.version, "license": c.license}
+        body: bytes | None = None
+        if policy is not None and checking:
+            paper = await self._paper(c, verdict, policy)
+            if paper is None:
+                return None
+            body = verdict.body
+            extra.update(paper=paper.verdict, paper_detail=paper.detail)
+        self.tried.append({"url": c.url, "reason": Reason.OK, "status": verdict.status,
+                           **({"paper": extra["paper"]} if "paper" in extra else {})})
+        found = SourceResult(
+            outcome=Outcome.SUCCESS,
+            reason=Reason.OK,
+            url=c.url,
+            status=verdict.status,
+            host=host_of(c.url),
+            requests=self.ctx.http.requests,
+            bytes=self.ctx.http.bytes_read,
+            meta={
+                **self.meta,
+                "final_url": verdict.final_url,
+                "candidate": c.label,
+                **extra,
+                "tried": self.tried,
+            },
+            body=body,
+        )
+        if extra.get("paper") == VOLUME_LIKE:  # not the work's PDF while a better one exists
+            if self._volume is None:
+                self._volume = found
+            return None
+        return found
+
+    async def _paper(
+        self, c: Candidate, whole: PdfCheck, policy: AcceptPolicy
+    ) -> PaperVerdict | None:
+        """Judge the first pages of a whole PDF; None (noted) when the plan refuses it."""
+        expected = expected_of(self.ctx.work, self.meta)
+        paper = await asyncio.to_thread(judge_pdf, whole.body, expected)
+        refusal = None
+        if paper.rejects:
+            refusal = Reason.WRONG_PAPER if paper.verdict == MISMATCH else Reason.UNREADABLE_PDF
+        elif policy.require_verified and not paper.verified:
+            refusal = Reason.UNVERIFIED
+        if refusal is None:
+            return paper
+        self._note(c, refusal, whole.status, None, whole.host)
+        self.tried[-1].update(paper=paper.verdict, paper_detail=paper.detail)
         return None
 
     def _note(
@@ -237,6 +374,10 @@ class Candidates:
         again so the orchestrator classifies it (timeout / retryable).
         """
         extra = {**self.meta, **(meta or {}), "tried": self.tried}
+        if self._volume is not None:
+            return replace(self._volume, requests=self.ctx.http.requests,
+                           bytes=self.ctx.http.bytes_read,
+                           meta={**self._volume.meta, "tried": self.tried})
         if self._best is None:
             return result(self.ctx, Outcome.NO_PDF, empty_reason, **extra)
         if self._only_exceptions and self._last_exc is not None:

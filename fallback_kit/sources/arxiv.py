@@ -15,6 +15,9 @@ PDF = "https://arxiv.org/pdf/"
 API = "https://export.arxiv.org/api/query"
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _ARXIV = "{http://arxiv.org/schemas/atom}"
+#: what arXiv serves: the authors' preprint (a journal DOI in the record names where it
+#: was published, not that this PDF is that version)
+VERSION = "submittedVersion"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +70,10 @@ class Arxiv(ApiSource):
             meta["api_entries"] = len(entries)
             if entries and entries[0].pdf_url:
                 candidates.append(
-                    Candidate(entries[0].pdf_url.replace("http://", "https://", 1), "atom")
+                    Candidate(entries[0].pdf_url.replace("http://", "https://", 1), "atom",
+                              version=VERSION)
                 )
-        candidates.append(Candidate(PDF + work.arxiv_id, "pdf"))
+        candidates.append(Candidate(PDF + work.arxiv_id, "pdf", version=VERSION))
         cands = Candidates(ctx, meta)
         found = await cands.first_valid(candidates)
         if found is not None:

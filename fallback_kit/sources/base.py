@@ -9,12 +9,13 @@ or times itself out (the orchestrator does), and gets all its HTTP through
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..contracts.events import Outcome
-from ..contracts.plan import Thresholds
+from ..contracts.plan import AcceptPolicy, Thresholds
 from ..contracts.registry import SOURCE_SPECS
 from ..contracts.works import Work
 
@@ -44,6 +45,9 @@ class SourceResult:
     requests: int = 0
     retry_after_s: float | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: the whole PDF when the right-paper check fetched it (never recorded; a download
+    #: may keep these bytes instead of fetching them again)
+    body: builtins.bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +59,10 @@ class SourceContext:
     options: Mapping[str, Any] = field(default_factory=dict)  # the source's plan policy extras
     #: the plan's statuses: which HTTP answers a source reports as retryable
     thresholds: Thresholds = field(default_factory=Thresholds)
+    #: the plan's acceptance rules (right-paper check, versions, licences); None: none apply
+    accept: AcceptPolicy | None = None
+    #: the work being resolved (its title and DOI are what the right-paper check compares)
+    work: Work | None = None
 
 
 class Source:

@@ -7,7 +7,7 @@ from typing import Any
 from ..contracts.events import Outcome
 from ..contracts.reasons import Reason
 from ..contracts.works import Work
-from ._common import ApiSource, Candidate, Candidates, result
+from ._common import ApiSource, Candidate, Candidates, normalize_license, result
 from .base import SourceContext, SourceResult
 
 SEARCH = "https://www.ebi.ac.uk/europepmc/webservices/rest/search"
@@ -39,15 +39,33 @@ def europe_pmc_candidates(record: dict[str, Any]) -> list[Candidate]:
         and e.get("availabilityCode") in _FREE
     ]
     pdfs.sort(key=lambda e: 0 if e.get("site") == "Europe_PMC" else 1)  # stable
-    out = [Candidate(str(e["url"]), f"{e.get('site')}/{e.get('availabilityCode')}") for e in pdfs]
+    version, license = europe_pmc_version(record), normalize_license(record.get("license"))
+    out = [Candidate(str(e["url"]), f"{e.get('site')}/{e.get('availabilityCode')}",
+                     version=version, license=license) for e in pdfs]
     if (
         not out
         and record.get("pmcid")
         and record.get("inEPMC") == "Y"
         and record.get("hasPDF") == "Y"
     ):
-        out.append(Candidate(RENDER.format(pmcid=record["pmcid"]), "render"))
+        out.append(Candidate(RENDER.format(pmcid=record["pmcid"]), "render",
+                             version=version, license=license))
     return out
+
+
+def europe_pmc_version(record: dict[str, Any]) -> str | None:
+    """The record's own kind: `authMan` Y is an author manuscript (acceptedVersion), N the
+    publisher's version; None when the record does not say."""
+    return {"Y": "acceptedVersion", "N": "publishedVersion"}.get(str(record.get("authMan")))
+
+
+def europe_pmc_work_meta(record: dict[str, Any]) -> dict[str, Any]:
+    """The work's title, year and first author's family name, as Europe PMC knows them."""
+    authors = (record.get("authorList") or {}).get("author") or []
+    first = authors[0] if authors and isinstance(authors[0], dict) else {}
+    year = str(record.get("pubYear") or "")
+    return {"title": record.get("title"), "year": int(year) if year.isdigit() else None,
+            "first_author": first.get("lastName")}
 
 
 class EuropePmc(ApiSource):
@@ -69,7 +87,8 @@ class EuropePmc(ApiSource):
             if isinstance(record, dict):
                 candidates.extend(europe_pmc_candidates(record))
         first = results[0] if isinstance(results[0], dict) else {}
-        meta = {"isOpenAccess": first.get("isOpenAccess"), "pmcid": first.get("pmcid")}
+        meta = {"isOpenAccess": first.get("isOpenAccess"), "pmcid": first.get("pmcid"),
+                **europe_pmc_work_meta(first)}
         cands = Candidates(ctx, meta)
         found = await cands.first_valid(candidates)
         if found is not None:

@@ -34,7 +34,7 @@ class LandingScrape(ApiSource):
         if page.status in (401, 403):
             reason = walled or Reason.PAYWALL
             return result(ctx, Outcome.NO_PDF, reason, url=page.url, status=page.status, **meta)
-        links = landing.pdf_candidates(anchors=self.option(ctx, "anchors"))
+        links = landing.pdf_candidates(anchors=self.option(ctx, "anchors"), doi=work.doi)
         meta["candidates"] = cands.meta["candidates"] = len(links)
         found = await cands.first_valid(Candidate(u, lbl, page.url) for u, lbl in links)
         if found is not None:

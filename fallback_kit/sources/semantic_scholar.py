@@ -7,10 +7,11 @@ from typing import Any
 from ..contracts.events import Outcome
 from ..contracts.reasons import Reason
 from ..contracts.works import Work
-from ._common import ApiSource, Candidate, Candidates, quote_doi, result
+from ._common import ApiSource, Candidate, Candidates, normalize_license, quote_doi, result, surname
 from .base import SourceContext, SourceResult
 
 API = "https://api.semanticscholar.org/graph/v1/paper/"
+FIELDS = "openAccessPdf,title,year,authors"
 
 
 def s2_ids(work: Work) -> list[str]:
@@ -33,7 +34,17 @@ def s2_candidate(paper: dict[str, Any]) -> tuple[Candidate | None, str | None]:
     if not isinstance(pdf, dict) or not pdf.get("url"):
         return None, (pdf or {}).get("status") if isinstance(pdf, dict) else None
     status = pdf.get("status")
-    return Candidate(str(pdf["url"]), f"openAccessPdf/{status}"), status
+    cand = Candidate(str(pdf["url"]), f"openAccessPdf/{status}",
+                     license=normalize_license(pdf.get("license")))
+    return cand, status
+
+
+def s2_work_meta(paper: dict[str, Any]) -> dict[str, Any]:
+    """The work's title, year and first author's family name (the fields FIELDS asks for)."""
+    authors = paper.get("authors") or []
+    first = authors[0] if authors and isinstance(authors[0], dict) else {}
+    return {"title": paper.get("title"), "year": paper.get("year"),
+            "first_author": surname(first.get("name"))}
 
 
 class SemanticScholar(ApiSource):
@@ -43,7 +54,7 @@ class SemanticScholar(ApiSource):
         paper: dict[str, Any] | None = None
         last_url = None
         for ident in s2_ids(work):
-            resp = await ctx.http.get_json(API + ident, params={"fields": "openAccessPdf"})
+            resp = await ctx.http.get_json(API + ident, params={"fields": FIELDS})
             last_url = resp.url
             if resp.status == 200 and isinstance(resp.data, dict):
                 paper = resp.data
@@ -51,7 +62,7 @@ class SemanticScholar(ApiSource):
         if paper is None:
             return result(ctx, Outcome.NO_PDF, Reason.NOT_IN_SERVICE, url=last_url, status=404)
         candidate, oa_status = s2_candidate(paper)
-        meta = {"paperId": paper.get("paperId"), "oa_status": oa_status}
+        meta = {"paperId": paper.get("paperId"), "oa_status": oa_status, **s2_work_meta(paper)}
         if oa_status == "CLOSED":
             meta["closed_status"] = True
         cands = Candidates(ctx, meta)

@@ -72,6 +72,7 @@ __all__ = [
     "normalize_url",
     "pdf_head_decided",
     "system_resolver",
+    "pdf_header_at",
 ]
 
 #: The SSRF guard's name resolution: (host, port) -> the addresses it resolves to.
@@ -82,7 +83,9 @@ ROBOTS_AGENT = "fallback_kit"
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 _PDF_ACCEPT = "application/pdf,*/*;q=0.8"
 _PDF_MAGIC = b"%PDF-"
-_PDF_MAGIC_WINDOW = 1024  # real readers accept a little junk before the header
+_PDF_MAGIC_WINDOW = 1024  # the spec's window: %PDF- within the first KiB
+#: all that may come before %PDF- (whitespace, a UTF-8 BOM); never markup or other junk
+_PDF_LEAD = b" \t\r\n\x00\x0c\xef\xbb\xbf"
 _PDF_EOF_WINDOW = 1024  # and look for %%EOF in the last kilobyte
 _CHALLENGE_MARKERS = tuple(m.encode() for m in CHALLENGE_MARKERS)
 _LOGIN_MARKERS = (b'type="password"', b"type='password'", b"type=password")
@@ -332,6 +335,15 @@ class _BoundedDecoder:
             return b""
 
 
+def pdf_header_at(body: bytes) -> int:
+    """Where `%PDF-` opens the body (-1 if it does not): only whitespace or a BOM may
+    come before it, within the first KiB."""
+    pos = body.find(_PDF_MAGIC, 0, _PDF_MAGIC_WINDOW + len(_PDF_MAGIC))
+    if pos < 0 or body[:pos].strip(_PDF_LEAD):
+        return -1
+    return pos
+
+
 def _looks_html(head: bytes) -> bool:
     s = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if s.startswith(_HTML_STARTS):
@@ -362,8 +374,7 @@ def classify_pdf_bytes(
         return f"http_{status}"
     if not body.strip():
         return "empty_body"
-    pos = body.find(_PDF_MAGIC, 0, _PDF_MAGIC_WINDOW + len(_PDF_MAGIC))
-    if pos >= 0:
+    if pdf_header_at(body) >= 0:
         end = tail if tail is not None else (body if complete else None)
         if end is not None and b"%%EOF" not in end[-_PDF_EOF_WINDOW:]:
             return "truncated_pdf"
@@ -611,7 +622,7 @@ class Edge:
             text = hop.body.decode(charset, "replace")
         except LookupError:
             text = hop.body.decode("utf-8", "replace")
-        is_pdf = _PDF_MAGIC in hop.body[: _PDF_MAGIC_WINDOW + len(_PDF_MAGIC)]
+        is_pdf = pdf_header_at(hop.body) >= 0
         return HtmlResponse(
             hop.status, hop.url, text, hop.headers, truncated=not hop.complete, is_pdf=is_pdf
         )
@@ -709,7 +720,7 @@ class Edge:
                 not complete
                 and self.settings.pdf_tail_check
                 and total is not None
-                and hop.body.find(_PDF_MAGIC, 0, _PDF_MAGIC_WINDOW + len(_PDF_MAGIC)) >= 0
+                and pdf_header_at(hop.body) >= 0
             ):
                 tail = await self._tail(hop.url, headers, total)
         reason = classify_pdf_bytes(hop.body, status=hop.status, complete=complete, tail=tail)
@@ -717,20 +728,31 @@ class Edge:
             ok=reason == "ok", reason=reason, bytes_read=self.bytes_read - read_before, **common
         )
 
-    async def fetch_pdf(self, url: str, *, cap: int, referer: str | None = None) -> PdfCheck:
-        """The whole body of a PDF (at most `cap` bytes) through the gated path, with the
-        PDF verdict on all of it (`too_large` past the cap); `body` holds the bytes.
-        Never raises for what the server sent; gates and transport errors propagate."""
+    async def fetch_pdf(
+        self, url: str, *, max_bytes: int, referer: str | None = None
+    ) -> PdfCheck:
+        """The PDF gate on the whole file: one GET through the gated path, streamed up to
+        `max_bytes`, for the right-paper check (which reads the first pages) and a download
+        of the same bytes.
+
+        Reading stops once the first KiB shows that `%PDF-` does not open the body (an
+        HTML page costs about what the probe of `check_pdf` costs), and an error page is
+        read only far enough to tell a challenge. A body cut at the cap (an endless
+        stream, a file too large) is `truncated_pdf`, never ok; a whole body must end
+        with %%EOF. `body` holds the bytes when ok. Never raises for what the server
+        sent; gates and transport errors propagate."""
         read_before = self.bytes_read
         try:
             async with self.stream(url, referer=referer) as got:
-                success = 200 <= got.status < 300  # an error page: enough to tell a challenge
-                body = await got.read(cap + 1 if success else self.settings.pdf_probe_bytes)
+                success = 200 <= got.status < 300
+                probe = self.settings.pdf_probe_bytes
+                body = (await _read_pdf_body(got, max_bytes, probe) if success
+                        else await got.read(probe))
         except RedirectError as exc:
             return PdfCheck(ok=False, reason=exc.reason, url=url, final_url=exc.url,
                             host=host_of(url), bytes_read=self.bytes_read - read_before)
-        if success and len(body) > cap:
-            reason = "too_large"
+        if success and len(body) > max_bytes:
+            reason = "truncated_pdf" if pdf_header_at(body) >= 0 else "not_pdf"
         else:
             reason = classify_pdf_bytes(body, status=got.status, complete=success)
         return PdfCheck(
@@ -973,7 +995,8 @@ class Edge:
     async def _read(
         self, response: httpx.Response, cap: int, *, sniff_pdf: bool = False
     ) -> tuple[bytes, bool, int]:
-        """At most `cap` decoded bytes; (body, complete, raw bytes read)."""
+        """At most `cap` decoded bytes; (body, complete, raw bytes read). `sniff_pdf` stops
+        after the first KiB of a PDF."""
         if cap <= 0 or response.status_code in _REDIRECT_STATUSES:
             return b"", False, 0
         if response.is_stream_consumed:  # a transport that built the body in memory (mocks)
@@ -999,7 +1022,7 @@ class Edge:
                 break
             if sniff_pdf and got >= sniff_at:
                 sniff_pdf = False
-                if _PDF_MAGIC in b"".join(parts)[:sniff_at]:
+                if pdf_header_at(b"".join(parts)) >= 0:
                     stopped = True
                     break
         complete = not stopped
@@ -1009,6 +1032,24 @@ class Edge:
             identity = response.headers.get("content-encoding", "identity") == "identity"
             complete = identity and length.isdigit() and int(length) == got
         return b"".join(parts), complete, raw
+
+
+async def _read_pdf_body(got: Stream, max_bytes: int, probe: int) -> bytes:
+    """A success body up to `max_bytes` + 1 (one more tells a cut body), in pieces of a
+    probe's size, stopping once the first KiB shows it is not a PDF: an HTML page costs
+    no more than the probe of `check_pdf`."""
+    parts: list[bytes] = []
+    size = 0
+    judged = False
+    window = _PDF_MAGIC_WINDOW + len(_PDF_MAGIC)
+    async for piece in got.chunks(max_bytes + 1, chunk_size=probe):
+        parts.append(piece)
+        size += len(piece)
+        if not judged and size >= window:
+            judged = True
+            if pdf_header_at(b"".join(parts)) < 0:
+                break
+    return b"".join(parts)
 
 
 def _small_length(headers: httpx.Headers, limit: int) -> int:

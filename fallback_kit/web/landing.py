@@ -3,18 +3,27 @@
 A real HTML parser (selectolax / lexbor), never regular expressions over HTML: pages
 arrive cut at a size cap, with raw `&` in attributes and unclosed tags, and lexbor
 reads them the way a browser would.
+
+Links are read where they stand. Candidates come in ranks: `citation_pdf_url`, then
+`<link rel=alternate type=application/pdf>`, then PDF anchors in the article's own
+download area, then any other PDF anchor; within a rank the full text comes before
+supplements, figures, appendices, previews and print views. Anchors that cannot be
+the work's own PDF are dropped: inside references, notes, footnotes or citation lists;
+purchase, buy and rent links; links naming another work's DOI; links to another site
+that are neither in the download area nor name the work's DOI.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .platforms import platform_links
 
-__all__ = ["CHALLENGE_MARKERS", "LandingPage", "parse_landing"]
+__all__ = ["CHALLENGE_MARKERS", "AnchorLink", "LandingPage", "parse_landing"]
 
 #: words of bot-challenge and block pages (Cloudflare, captchas, WAFs), lower case: the
 #: one list, read by the landing parser and by the PDF gate (web/edge.py)
@@ -47,6 +56,34 @@ _PAYWALL_MARKERS = (
     "pay per view",
 )
 _PDF_WORDS = ("pdf",)
+#: id/class/role words of the containers that hold other works' links
+_REFERENCE_WORDS = (
+    "reference", "ref-list", "reflist", "bibliograph", "-bib-", "citation", "cited-by",
+    "citedby", "footnote", "endnote", "fn-group", "notes", "doc-biblio", "doc-noteref",
+)
+#: id/class words of an article's own download area (toolbars, download buttons)
+_AREA_WORDS = ("download", "article-tools", "articletools", "journaltools", "toolbar",
+               "article_header", "article-header", "pdf-link", "pdflink", "button_primary")
+_PURCHASE = re.compile(
+    r"\b(buy|purchase|rent|rental|checkout|cart|pay[- ]per[- ]view|subscribe|subscription)\b")
+_PURCHASE_PATH = re.compile(r"/(cart|checkout|purchase|buy|rent|order|subscribe|getaccess)\b")
+#: what a PDF that is not the article's full text says of itself
+_MINOR = re.compile(r"suppl|supinfo|supporting|figure|/fig|appendix|preview|print(?!able)"
+                    r"|thumbnail|/epdf\b")
+_DOI_IN_URL = re.compile(r"10\.\d{4,9}/")
+_ANCESTOR_DEPTH = 40
+_AREA_DEPTH = 6
+_LONG_SUFFIXES = ("co", "ac", "com", "org", "net", "edu", "gov")
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorLink:
+    """A PDF anchor that may be the work's: in the download area or elsewhere on the
+    page, and whether it calls itself something else than the full text."""
+
+    url: str
+    area: bool = False
+    minor: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,32 +94,109 @@ class LandingPage:
     base: str
     citation_pdf_urls: list[str] = field(default_factory=list)
     alternate_pdf_urls: list[str] = field(default_factory=list)
+    #: PDF anchors that passed the page-level filters, in page order
     anchor_pdf_urls: list[str] = field(default_factory=list)
+    anchors: list[AnchorLink] = field(default_factory=list)
+    #: (url, why) of the PDF anchors dropped: `references`, `purchase`
+    dropped: list[tuple[str, str]] = field(default_factory=list)
     challenge: bool = False
     paywall: bool = False
     login_form: bool = False
     title: str = ""
     platform: str = ""  # the platform rule that read the page (web/platforms.py)
     platform_pdf_urls: list[str] = field(default_factory=list)
+    #: the page's own DOI (citation_doi, dc.identifier), lower-case
+    doi: str | None = None
 
-    def pdf_candidates(self, *, anchors: bool = True) -> list[tuple[str, str]]:
-        """(url, label) in order: the platform rule's links, citation_pdf_url, link
-        alternate, then PDF anchors."""
+    def pdf_candidates(
+        self, *, anchors: bool = True, doi: str | None = None
+    ) -> list[tuple[str, str]]:
+        """(url, label) by rank: the platform rule's links, citation_pdf_url, link
+        alternate, the download area's anchors, other anchors; full text before
+        supplements within a rank. Anchors naming another DOI than the work's (`doi`,
+        else the page's), or on another site without being the work's own download, are
+        left out."""
         out: list[tuple[str, str]] = []
         seen: set[str] = set()
-        groups = [
+        target = (doi or self.doi or "").lower() or None
+        groups: list[tuple[str, list[str]]] = [
             (f"platform:{self.platform}", self.platform_pdf_urls),
             ("citation_pdf_url", self.citation_pdf_urls),
             ("link_alternate", self.alternate_pdf_urls),
         ]
         if anchors:
-            groups.append(("anchor", self.anchor_pdf_urls))
+            kept = [a for a in self.anchors if self._own(a, target)]
+            for label, area in (("download_area", True), ("anchor", False)):
+                ranked = sorted((a for a in kept if a.area is area), key=lambda a: a.minor)
+                groups.append((label, [a.url for a in ranked]))
         for label, urls in groups:
             for u in urls:
                 if u not in seen:
                     seen.add(u)
                     out.append((u, label))
         return out
+
+    def _own(self, anchor: AnchorLink, doi: str | None) -> bool:
+        """Whether an anchor may be the work's own PDF (DOI and site rules)."""
+        flat = unquote(anchor.url).lower()
+        names_doi = doi is not None and doi in flat
+        if doi is not None and not names_doi and _DOI_IN_URL.search(flat):
+            return False  # names another work's DOI
+        if _site(anchor.url) != _site(self.url):
+            return names_doi or anchor.area
+        return True
+
+
+def _site(url: str) -> str:
+    """The registrable part of a URL's host, roughly (`onlinelibrary.wiley.com` ->
+    `wiley.com`, `www.bbc.co.uk` -> `bbc.co.uk`): enough to tell one publisher's hosts
+    from a cited site's."""
+    host = (urlsplit(url).hostname or "").lower()
+    labels = host.split(".")
+    keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _LONG_SUFFIXES else 2
+    return ".".join(labels[-keep:])
+
+
+def _words(node: LexborNode) -> str:
+    attrs = node.attributes
+    return " ".join(str(attrs.get(k) or "") for k in ("id", "class", "role")).lower()
+
+
+def _in_references(node: LexborNode) -> bool:
+    """Inside a reference list, notes, footnotes or a citation (or an in-text citation)."""
+    attrs = node.attributes
+    if (attrs.get("data-jats-ref-type") or "").lower() in ("bibr", "fn"):
+        return True
+    if "xref-bibr" in (attrs.get("class") or "").lower():
+        return True
+    current: LexborNode | None = node.parent
+    for _ in range(_ANCESTOR_DEPTH):
+        if current is None:
+            return False
+        if current.tag == "cite" or any(w in _words(current) for w in _REFERENCE_WORDS):
+            return True
+        current = current.parent
+    return False
+
+
+def _in_download_area(node: LexborNode) -> bool:
+    attrs = node.attributes
+    if "download" in attrs or "download" in (attrs.get("data-track-action") or "").lower():
+        return True
+    current: LexborNode | None = node
+    for _ in range(_AREA_DEPTH):
+        if current is None:
+            return False
+        if any(w in _words(current) for w in _AREA_WORDS):
+            return True
+        current = current.parent
+    return False
+
+
+def _is_purchase(url: str, text: str, attrs: dict[str, str | None]) -> bool:
+    label = " ".join([text, attrs.get("title") or "", attrs.get("aria-label") or "",
+                      attrs.get("data-track-action") or "", attrs.get("class") or ""]).lower()
+    return bool(_PURCHASE.search(label) or _PURCHASE_PATH.search(urlsplit(url).path.lower()))
 
 
 def _absolute(base: str, href: str | None) -> str | None:
@@ -121,9 +235,13 @@ def parse_landing(html: str, url: str) -> LandingPage:
             base = urljoin(url, href.strip())
 
     citation: list[str] = []
+    page_doi: str | None = None
     for meta in tree.css("meta"):
         attrs = meta.attributes
         name = (attrs.get("name") or attrs.get("property") or "").strip().lower()
+        if name in ("citation_doi", "dc.identifier", "prism.doi") and page_doi is None:
+            found = re.search(r"10\.\d{4,9}/\S+", attrs.get("content") or "")
+            page_doi = found.group(0).lower() if found else None
         if name in ("citation_pdf_url", "eprints.document_url", "bepress_citation_pdf_url"):
             u = _absolute(base, attrs.get("content"))
             if u and u not in citation:
@@ -139,15 +257,26 @@ def parse_landing(html: str, url: str) -> LandingPage:
             if u and u not in alternate:
                 alternate.append(u)
 
-    anchors: list[str] = []
+    anchors: list[AnchorLink] = []
+    dropped: list[tuple[str, str]] = []
+    seen: set[str] = set()
     for a in tree.css("a[href]"):
-        attrs = a.attributes
+        attrs = dict(a.attributes)
         u = _absolute(base, attrs.get("href"))
-        if not u:
+        if not u or u in seen:
             continue
         text = a.text(deep=True, separator=" ", strip=True)
-        if _is_pdf_anchor(u, text, dict(attrs)) and u not in anchors:
-            anchors.append(u)
+        if not _is_pdf_anchor(u, text, attrs):
+            continue
+        seen.add(u)
+        if _is_purchase(u, text, attrs):
+            dropped.append((u, "purchase"))
+        elif _in_references(a):
+            dropped.append((u, "references"))
+        else:
+            minor = bool(_MINOR.search(" ".join([urlsplit(u).path.lower(), text.lower(),
+                                                 (attrs.get("class") or "").lower()])))
+            anchors.append(AnchorLink(u, area=_in_download_area(a), minor=minor))
 
     title_node = tree.css_first("title")
     title = title_node.text(strip=True) if title_node is not None else ""
@@ -160,11 +289,14 @@ def parse_landing(html: str, url: str) -> LandingPage:
         base=base,
         citation_pdf_urls=citation,
         alternate_pdf_urls=alternate,
-        anchor_pdf_urls=anchors,
+        anchor_pdf_urls=[a.url for a in anchors],
+        anchors=anchors,
+        dropped=dropped,
         challenge=challenge,
         paywall=paywall,
         login_form=login,
         title=title,
+        doi=page_doi,
     )
     return _with_platform(page, tree)
 
@@ -185,5 +317,6 @@ def _with_platform(page: LandingPage, tree: LexborHTMLParser) -> LandingPage:
         platform=found.platform,
         platform_pdf_urls=found.pdf_urls,
         anchor_pdf_urls=[],
+        anchors=[],
         challenge=page.challenge and not found.pdf_urls,
     )

@@ -75,8 +75,12 @@ ROWS: dict[str, tuple[str, str | None]] = {
     "malformed_json": ("malformed_json", None),
     "robots_disallow": ("robots_disallow", None),
     "blocked": ("blocked", None),
+    "wrong_paper": ("wrong_paper", None),
 }
-assert {kind for kind, _ in ROWS.values()} == set(FAULT_KINDS)
+#: faults that are no failure for the client: `no_text` serves the work's own PDF (a
+#: scan), accepted unverified (tests/sandbox/test_sandbox_traps.py)
+NOT_FAILURES = frozenset({"no_text"})
+assert {kind for kind, _ in ROWS.values()} == set(FAULT_KINDS) - NOT_FAILURES
 
 #: (row, source) pairs where the sandbox never puts the fault on the source's path
 #: (test_fault_matrix checks this against the World's truth, so it cannot rot):
@@ -109,6 +113,9 @@ OVERRUN_REAL_S = 0.25
 #: the healthy source's requests (World ms, per the truth) must fit in its timeout:
 #: the fastest holders are preferred; slower ones (Wayback) only where no other exists
 HEALTHY_MAX_MS = (2_500.0, 10_000.0)
+#: faults after which the faulty source goes on to its next candidates (a wrong paper is
+#: refused by the right-paper check): it needs the healthy source's time for them
+GOES_ON = frozenset({"wrong_paper"})
 _TERMINAL = ("hang", "slow_body")
 #: the services that ask for 1 request/s or less (Wayback, Semantic Scholar, arXiv
 #: API, NCBI) get 10/s in matrix plans: a cell tests a fault, not the polite pace, and
@@ -134,8 +141,9 @@ SIGNS: dict[str, frozenset[str]] = {
     "malformed_json": frozenset({"bad_response"}),
     "robots_disallow": frozenset({"robots"}),
     "blocked": frozenset({"blocked"}),
+    "wrong_paper": frozenset({"wrong_paper"}),
 }
-assert set(SIGNS) == set(FAULT_KINDS)
+assert set(SIGNS) == set(FAULT_KINDS) - NOT_FAILURES
 HIDDEN = "fault hidden"
 
 
@@ -301,6 +309,8 @@ def make_plan(cell: Cell, healthy: str, filler: str | None) -> Plan:
     names = [n for t in tiers for n in t["sources"]]
     policies = {n: dict(policy) for n in names}
     policies[healthy]["timeout_ms"] = HEALTHY_TIMEOUT_MS
+    if ROWS[cell.row][0] in GOES_ON:  # its next candidates are on the same polite hosts
+        policies[s]["timeout_ms"] = HEALTHY_TIMEOUT_MS
     return plan_from_dict({
         "name": f"matrix-{cell.id}",
         "budgets": dict(BUDGET),

@@ -33,11 +33,12 @@ async def _client(faults: dict[str, Any], time_scale: float = 0.0,
 
 
 def test_every_kind_is_covered_below() -> None:
-    """This file forces each fault kind the World knows."""
+    """This file (or, for the right-paper traps, its neighbour) forces each fault kind."""
     assert set(FAULT_KINDS) == {
         "rate_limited", "server_error", "reset", "hang", "slow_body", "malformed_json",
         "oversized", "gzip_bomb", "redirect_loop", "html_as_pdf", "truncated_pdf",
-        "robots_disallow", "blocked"}
+        "robots_disallow", "blocked",
+        "wrong_paper", "no_text"}  # the right-paper traps: tests/sandbox/test_sandbox_traps.py
 
 
 async def test_rate_limited_then_normal() -> None:

@@ -115,7 +115,7 @@ def format_truth_check(t: dict[str, Any]) -> str:
         f"resolved {t['resolved_of_reachable']} of them"
         + (" (missed: " + ", ".join(f"{w} [{why}]" for w, why in list(missed.items())[:5])
            + (" ..." if len(missed) > 5 else "") + ")" if missed else "")
-        + f"; false PDFs: {len(t['false_pdfs'])}",
+        + f"; false PDFs: {len(t['false_pdfs'])}; wrong papers: {len(t.get('wrong_papers', []))}",
         "(simulated availability, not a measurement of the real web; the ideal replay "
         "leaves out rate limits and overhead, see `fallback-kit stats RUN --by reason`)",
     ]
