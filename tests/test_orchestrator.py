@@ -180,7 +180,7 @@ async def test_retry_after_beyond_deadline_gives_up_now():
     t0 = loop.time()
     res = await o.resolve(WORK)
     assert len(flaky.calls) == 1 and loop.time() - t0 < 0.01
-    assert res.status is ResolutionStatus.NOT_FOUND
+    assert res.status is ResolutionStatus.TRANSIENT  # a 429 left: no answer about the work
     assert sink.attempts[0].outcome is Outcome.RETRYABLE
 
 

@@ -6,6 +6,7 @@ benchmarks all go through `run_works`, so they behave the same.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -16,14 +17,14 @@ from typing import Any
 
 import httpx
 
-from ..contracts.events import Event, EventSink, Resolution
+from ..contracts.events import RETRIED_ON_RESUME, Event, EventSink, Resolution
 from ..contracts.plan import Plan
 from ..contracts.works import Work, WorksReport, read_works
 from ..web.edge import Fetcher, NetSettings
 from ..web.gates import Gates
 from .orchestrator import Orchestrator
 
-__all__ = ["RunResult", "arun_works", "default_out_dir", "run_works"]
+__all__ = ["RunFailed", "RunResult", "arun_works", "default_out_dir", "run_works"]
 
 NETWORKS = ("sandbox", "live")
 
@@ -40,12 +41,26 @@ class RunResult:
     resolutions: list[Resolution] = field(default_factory=list)
     bad_rows: list[str] = field(default_factory=list)
     truth_check: dict[str, Any] | None = None
+    #: how the works of this run ended, by status, with the first reason of each
+    statuses: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    reopened: int = 0
+
+    def count(self, resolution: Resolution) -> None:
+        status = str(resolution.status)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        self.reasons.setdefault(status, resolution.reason)
 
     def open(self) -> Any:
         """The run as DataFrames (`fallback_kit.open_run`)."""
         from ..insight.stored_run import open_run
 
         return open_run(self.out)
+
+
+class RunFailed(Exception):
+    """The run could not go on because of our side (the run store cannot be written);
+    every finished work is kept and the run's status says what happened."""
 
 
 class _Tee:
@@ -156,6 +171,7 @@ async def arun_works(
     download_dir: str | Path | None = None,
     demote_failed_downloads: bool = True,
     keep_resolutions: bool = True,
+    retry_statuses: Sequence[str] = (),
 ) -> RunResult:
     """Resolve `works` (CSV path, DataFrame or Works) with `plan` into the store at `out`.
 
@@ -167,8 +183,13 @@ async def arun_works(
     there and validated whole; a file that fails validation demotes the success to
     `invalid_pdf` and the plan goes on to the next candidate (unless
     `demote_failed_downloads=False`, which keeps the success and only skips the file).
+
+    A resume resolves again the works that ended `failed_local` or `transient` (no
+    answer about the work), and those of `retry_statuses` too. One run at a time per
+    `out` (a lock): a second one raises StoreError at once.
     """
-    from ..record.store import RunStore
+    from ..record.downloads import clean_stale_parts
+    from ..record.store import RunStore, StoreWriteError
 
     report = _as_report(works)
     all_works = list(report.works)
@@ -177,7 +198,7 @@ async def arun_works(
     # the contact email is the user's, not the plan's: keep it out of the store
     stored = plan.replace(**{"politeness.email": None}) if plan.politeness.email else plan
     RunStore.check_target(out_dir, plan_yaml=stored.to_yaml(), force=force)
-    async with _network(
+    async with _locked(out_dir), _network(
         network,
         all_works,
         profile=profile,
@@ -192,17 +213,20 @@ async def arun_works(
                                         force=force)
         try:
             store.add_works(all_works)
+            reopened = store.redo(RETRIED_ON_RESUME | set(retry_statuses))
             done = store.done_work_ids()
             todo = [w for w in all_works if w.work_id not in done]
-            sinks: list[EventSink] = [store] + ([sink] if sink is not None else [])
+            manifest = _Manifest(store)
+            sinks: list[EventSink] = [manifest] + ([sink] if sink is not None else [])
             accept = None
             if download_dir is not None:
+                clean_stale_parts(download_dir)
                 guard = None
                 if meta["network_mode"] == "live":  # every download hop passes the SSRF guard
                     guard = Fetcher(client, gates=Gates(), settings=NetSettings(
                         live=True, email=plan.politeness.email)).check_public_url
                 accept = _downloader(client, store, Path(download_dir), demote_failed_downloads,
-                                     guard)
+                                     guard, manifest)
             orch = Orchestrator(
                 plan,
                 client=client,
@@ -219,20 +243,26 @@ async def arun_works(
                 skipped_done=len(all_works) - len(todo),
                 resolved_now=0,
                 bad_rows=[str(e) for e in report.errors],
+                reopened=reopened,
             )
             with _progress(len(todo), progress_enabled(progress), plan.name) as step:
                 async for resolution in orch.resolve_many(todo, concurrency=concurrency):
                     if keep_resolutions:  # the store has them all; large runs need not
                         result.resolutions.append(resolution)
                     result.resolved_now += resolution.resolved
+                    result.count(resolution)
                     step(resolution)
                     if on_resolution is not None:
                         on_resolution(resolution)
             store.finish()
             if world is not None and len(all_works) <= TRUTH_CHECK_MAX_WORKS:
                 result.truth_check = truth_check(world, plan, out_dir)
+        except StoreWriteError as exc:  # our disk: end clearly, keep what is written
+            _finish_quietly(store, "disk_full" if exc.errno == errno.ENOSPC else "failed",
+                            str(exc))
+            raise RunFailed(str(exc)) from None
         except BaseException:
-            store.finish("interrupted")
+            _finish_quietly(store, "interrupted", "")
             raise
         finally:
             store.close()
@@ -288,12 +318,51 @@ def truth_check(world: Any, plan: Plan, out: Path) -> dict[str, Any]:
     }
 
 
+@asynccontextmanager
+async def _locked(out_dir: Path) -> AsyncIterator[None]:
+    """Hold `out_dir`'s run lock for the whole run (record.store.run_lock)."""
+    from ..record.store import run_lock
+
+    with run_lock(out_dir):
+        yield
+
+
+def _finish_quietly(store: Any, status: str, reason: str) -> None:
+    """Stamp the run's end status; on a full disk even that may fail: then the status
+    stays `running` and the lock, free again, tells a later run it was cut short."""
+    try:
+        store.finish(status, reason)
+    except Exception:
+        pass
+
+
+class _Manifest:
+    """The store as the run's sink, recording the download of a work's winner just
+    before its Resolution (never a losing sibling's file, never a file without it)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.pending: dict[tuple[str, str], Any] = {}
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, Resolution):
+            kept = {k: v for k, v in self.pending.items() if k[0] == event.work_id}
+            for key in kept:
+                del self.pending[key]
+            record = kept.get((event.work_id, event.source or "")) if event.resolved else None
+            if record is not None:
+                self.store.record_download(record)
+        self.store.emit(event)
+
+
 def _downloader(
     client: httpx.AsyncClient, store: Any, dest: Path, demote: bool,
-    guard: Callable[[str], Any] | None = None,
+    guard: Callable[[str], Any] | None = None, manifest: _Manifest | None = None,
 ) -> Callable[[Work, str, Any], Any]:
-    """The orchestrator's accept hook: download and validate the winner's file."""
+    """The orchestrator's accept hook: download and validate a success's file; the
+    manifest records it if this source wins."""
     from ..record.downloads import download_for_work
+    from ..record.store import DownloadRecord
 
     async def accept(work: Work, source: str, result: Any) -> str | None:
         meta = result.meta or {}
@@ -305,8 +374,14 @@ def _downloader(
             dest_dir=dest,
             source=source,
             version=meta.get("version"),
-            license=meta.get("license"), guard=guard,
+            license=meta.get("license"), guard=guard, record=manifest is None,
         )
+        if (manifest is not None and outcome.ok and outcome.path is not None
+                and outcome.sha256 is not None and outcome.reason != "already_downloaded"):
+            manifest.pending[(work.work_id, source)] = DownloadRecord(
+                work_id=work.work_id, sha256=outcome.sha256, bytes=outcome.bytes,
+                path=str(outcome.path), source=source, url=outcome.url,
+                version=meta.get("version"), license=meta.get("license"))
         if outcome.ok or not demote:
             return None
         return outcome.reason or "failed"

@@ -15,7 +15,9 @@ Recorded times are divided by it again: events are in "World" milliseconds.
 from __future__ import annotations
 
 import asyncio
+import errno
 import random
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -33,7 +35,7 @@ from ..web.redact import redact, redact_url
 if TYPE_CHECKING:  # pragma: no cover
     from ..web.edge import Fetcher
 
-__all__ = ["Orchestrator", "make_gates"]
+__all__ = ["Orchestrator", "is_transient", "local_trouble", "make_gates"]
 
 _RETRY_OUTCOMES = (Outcome.RETRYABLE, Outcome.TIMEOUT)
 _CLOCK_SLACK_S = 1e-6
@@ -381,6 +383,10 @@ class Orchestrator:
         assert self.accept is not None
         try:
             verdict = await self.accept(state.work, name, result)
+        except OSError as exc:  # our disk or folder, not the file: never a verdict on it
+            return replace(result, outcome=Outcome.FAILED_LOCAL,
+                           reason=f"download_{local_trouble(exc)}",
+                           meta={**result.meta, "error": f"{type(exc).__name__}: {exc}"[:300]})
         except Exception as exc:  # a failing hook must not lose the work
             verdict = f"accept_error:{type(exc).__name__}"
         if verdict is None:
@@ -419,7 +425,7 @@ class Orchestrator:
                                 url=_url_of(exc), host=_host_of(exc),
                                 requests=_requests_of(fetcher))
         except httpx.TransportError as exc:
-            return SourceResult(outcome=Outcome.RETRYABLE, reason="connection_error",
+            return SourceResult(outcome=Outcome.RETRYABLE, reason=_connection_reason(exc),
                                 url=_url_of(exc), host=_host_of(exc),
                                 requests=_requests_of(fetcher),
                                 meta={"error": f"{type(exc).__name__}: {exc}"})
@@ -478,6 +484,16 @@ class Orchestrator:
             return Resolution(status=ResolutionStatus.RESOLVED,
                               pdf_url=redact_url(result.url) if result.url else None,
                               source=source, tier=tier, meta=redact(dict(result.meta)), **common)
+        local = next((a for a in state.outcomes if a.outcome is Outcome.FAILED_LOCAL), None)
+        if local is not None:
+            return Resolution(status=ResolutionStatus.FAILED_LOCAL,
+                              reason=f"our side: {local.reason} ({local.source})", **common)
+        transient = min((a for a in state.outcomes if is_transient(a)), default=None,
+                        key=lambda a: a.outcome is Outcome.SKIPPED)  # a sent try first
+        if transient is not None:  # before the budgets: retries on a dead network eat them
+            return Resolution(status=ResolutionStatus.TRANSIENT,
+                              reason=f"transient: {transient.outcome}:{transient.reason} "
+                                     f"({transient.source})", **common)
         if state.stop_reason == "deadline":
             return Resolution(status=ResolutionStatus.BUDGET_EXHAUSTED, reason="deadline", **common)
         if state.budget_skips:
@@ -550,6 +566,50 @@ def _host_of(exc: httpx.HTTPError) -> str | None:
         return exc.request.url.host
     except RuntimeError:
         return None
+
+
+#: the reasons of a try that met a network state, not an answer: the host's name did
+#: not resolve, the connection was refused or reset, the gates held the try back
+_TRANSIENT_REASONS = frozenset({"connection_error", "dns_failure", "connection_refused",
+                                "breaker_open", "rate_wait", "quota"})
+
+
+def is_transient(attempt: Attempt) -> bool:
+    """True when a try ended in a passing network state rather than an answer about the
+    work: connection trouble, 429/5xx left after the retries, a gate holding it back."""
+    if attempt.outcome is Outcome.RETRYABLE:
+        status = attempt.status
+        return attempt.reason in _TRANSIENT_REASONS or (
+            status is not None and (status == 429 or status >= 500))
+    if attempt.outcome is Outcome.SKIPPED:
+        return attempt.reason in _TRANSIENT_REASONS
+    return False
+
+
+def _connection_reason(exc: BaseException) -> str:
+    """`dns_failure`, `connection_refused` or `connection_error` for a transport error."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, socket.gaierror) or "cannot resolve" in str(cur) or (
+                "Name or service not known" in str(cur)):
+            return "dns_failure"
+        if isinstance(cur, ConnectionRefusedError) or "Connection refused" in str(cur):
+            return "connection_refused"
+        cur = cur.__cause__ or cur.__context__
+    return "connection_error"
+
+
+def local_trouble(exc: OSError) -> str:
+    """A short name for an OSError on our side: `local_disk_full`,
+    `local_permission_denied` or `local_os_error`."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return "local_disk_full"
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM,
+                                                          errno.EROFS):
+        return "local_permission_denied"
+    return "local_os_error"
 
 
 def _why_not_found(attempts: list[Attempt]) -> str:

@@ -25,6 +25,7 @@ from .store import DownloadRecord, RunStore
 
 __all__ = [
     "DownloadResult",
+    "clean_stale_parts",
     "download_for_work",
     "download_pdf",
     "final_path",
@@ -147,7 +148,7 @@ async def download_pdf(
 
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
-    part = dest / f".{secrets.token_hex(8)}.part"
+    part = dest / f".{os.getpid()}-{secrets.token_hex(8)}.part"
     digest = hashlib.sha256()
     size = 0
     head = b""
@@ -214,9 +215,11 @@ async def download_for_work(
     min_bytes: int = 1024,
     max_bytes: int = 100_000_000,
     guard: Callable[[str], Awaitable[None]] | None = None,
+    record: bool = True,
 ) -> DownloadResult:
     """Download a work's PDF once: skip the GET if the manifest already has its file,
-    else download into `dest_dir` (default `<run dir>/pdfs`) and record it."""
+    else download into `dest_dir` (default `<run dir>/pdfs`) and record it (unless
+    `record=False`: the caller records it once it knows this file won)."""
     known = store.download_for(work_id)
     if known is not None and Path(known.path).is_file():
         return DownloadResult(ok=True, reason="already_downloaded", sha256=known.sha256,
@@ -225,9 +228,43 @@ async def download_for_work(
     target = dest_dir if dest_dir is not None else store.dir / "pdfs"
     result = await download_pdf(client, url, target, min_bytes=min_bytes, max_bytes=max_bytes,
                                 guard=guard)
-    if result.ok and result.path is not None and result.sha256 is not None:
+    if record and result.ok and result.path is not None and result.sha256 is not None:
         store.record_download(DownloadRecord(
             work_id=work_id, sha256=result.sha256, bytes=result.bytes, path=str(result.path),
             source=source, url=url, version=version, license=license,
         ))
     return result
+
+
+def clean_stale_parts(dest_dir: str | os.PathLike[str]) -> int:
+    """Remove the `.part` files that killed runs left in `dest_dir`; returns how many.
+
+    A `.part` name starts with the pid of its writer: one whose process is gone is
+    stale, one of a live process (another run sharing the folder) is left alone.
+    """
+    dest = Path(dest_dir)
+    if not dest.is_dir():
+        return 0
+    removed = 0
+    for part in dest.glob(".*.part"):
+        pid = part.name[1:].partition("-")[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        try:
+            part.unlink()
+            removed += 1
+        except OSError:
+            pass  # not ours to remove: leave it
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists (another user's) or cannot tell: keep its file
+    return True

@@ -133,10 +133,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     cov = summary["coverage"]
     lat = summary["latency_ms"]
     print(f"run {run.path}  (run_id {summary['run_id']}, {summary['status']}, {where})")
+    no_answer = "".join(f"  {k} {summary[k]}" for k in ("failed_local", "transient")
+                        if summary.get(k))  # shown when a resume has work to redo
     print(
         f"works {summary['works']}  done {summary['done']}  pending {summary['pending']}  "
         f"resolved {summary['resolved']}  not_found {summary['not_found']}  "
-        f"budget_exhausted {summary['budget_exhausted']}  error {summary['error']}"
+        f"budget_exhausted {summary['budget_exhausted']}  error {summary['error']}{no_answer}"
     )
     print(
         f"coverage {'n/a' if cov is None else f'{cov:.1%}'}  "

@@ -36,12 +36,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--no-demote", dest="demote", action="store_false",
                    help="keep a success whose download fails validation (default: demote it "
                         "and let the plan try the next candidate)")
+    p.add_argument("--retry-failed", nargs="?", const=",".join(DEFAULT_RETRY), default=None,
+                   metavar="STATUSES",
+                   help="resolve again the works of the existing run in --out that ended "
+                        "with these statuses (comma-separated; default: "
+                        f"{','.join(DEFAULT_RETRY)}; a plain resume already retries "
+                        "failed_local and transient)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_run)
 
 
+#: what `--retry-failed` alone retries: every ending that is not an answer or a budget
+DEFAULT_RETRY = ("failed_local", "transient", "error")
+EXIT_RUN_FAILED = 1  # the run could not do its job (bad input is 2)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from ...engine.batch import run_works
+    from ...engine.batch import RunFailed, run_works
     from ...record.store import StoreError
 
     plan = load_plan_arg(args)
@@ -54,17 +65,59 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError("--concurrency must be >= 1")
     if args.time_scale < 0:
         raise CliError("--time-scale must be >= 0")
+    retry = _retry_statuses(args)
     try:
         result = run_works(report, plan, out=args.out, network=args.network,
                            profile=args.profile, seed=args.seed, time_scale=args.time_scale,
                            concurrency=args.concurrency, force=args.force, progress=args.progress,
                            download_dir=args.download, demote_failed_downloads=args.demote,
-                           keep_resolutions=False)
+                           keep_resolutions=False, retry_statuses=retry)
+    except RunFailed as exc:
+        print(f"fallback-kit: error: the run stopped: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     except StoreError as exc:
         raise CliError(str(exc)) from None
     print_run_summary(result.out, as_json=args.json, note=_note(result),
                       truth=result.truth_check)
+    why = run_failure(result.statuses, result.reasons)
+    if why:
+        print(f"fallback-kit: error: {why}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     return 0
+
+
+def _retry_statuses(args: argparse.Namespace) -> tuple[str, ...]:
+    """The statuses `--retry-failed` names, checked; it needs an existing run."""
+    from ...contracts.events import ResolutionStatus
+    from ...record.store import DB_NAME
+
+    if args.retry_failed is None:
+        return ()
+    names = tuple(n.strip() for n in args.retry_failed.split(",") if n.strip())
+    allowed = [str(s) for s in ResolutionStatus if s is not ResolutionStatus.RESOLVED]
+    bad = [n for n in names if n not in allowed]
+    if bad or not names:
+        raise CliError(f"--retry-failed {args.retry_failed!r}: statuses are "
+                       f"{', '.join(allowed)} (comma-separated)")
+    if not args.out or not (Path(args.out) / DB_NAME).is_file():
+        raise CliError("--retry-failed re-resolves an existing run: give its --out")
+    return names
+
+
+def run_failure(statuses: dict[str, int], reasons: dict[str, str]) -> str:
+    """Why a run could not do its job, or '' when it did: a work failed on our side
+    (nothing could be written for it), or nothing resolved and most works met a dead
+    network (the rest had no source to ask)."""
+    local = statuses.get("failed_local", 0)
+    if local:
+        return (f"{local} works could not be saved on our side ({reasons['failed_local']}); "
+                "nothing was written for them: fix it and run again with the same --out")
+    transient, total = statuses.get("transient", 0), sum(statuses.values())
+    if not statuses.get("resolved") and 2 * transient > total:
+        return (f"nothing resolved: {transient} of {total} works met a network or server "
+                f"failure ({reasons['transient']}): is the network down? Run again with "
+                "the same --out to retry them")
+    return ""
 
 
 def _note(result: Any) -> str:
@@ -119,6 +172,9 @@ def format_summary(s: dict[str, Any], *, note: str = "") -> str:
     lines.append(f"resolved            {pct(s.get('resolved', 0))}")
     lines.append(f"not found           {pct(s.get('not_found', 0))}")
     lines.append(f"budget exhausted    {pct(s.get('budget_exhausted', 0))}")
+    for key, title in (("failed_local", "failed (our side)"), ("transient", "transient")):
+        if s.get(key):
+            lines.append(f"{title:<20}{pct(s[key])}")
     if s.get("error"):
         lines.append(f"error               {pct(s['error'])}")
     rpr = s.get("requests_per_resolved")
