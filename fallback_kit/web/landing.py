@@ -7,12 +7,21 @@ reads them the way a browser would.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-__all__ = ["LandingPage", "parse_landing"]
+__all__ = ["MAX_PDF_LINKS", "PARSE_OFF_LOOP_CHARS", "LandingPage", "aparse_landing",
+           "parse_landing"]
+
+#: PDF links of each kind kept from one page, in page order: no real landing page links
+#: more copies of its article, and a hostile one must not turn into 100,000 requests
+MAX_PDF_LINKS = 50
+#: pages longer than this are parsed in a worker thread: the event loop (and every
+#: other work's deadline) must not wait for a hostile page
+PARSE_OFF_LOOP_CHARS = 200_000
 
 _CHALLENGE_MARKERS = (
     "cf-chl",
@@ -102,6 +111,14 @@ def _is_pdf_anchor(href: str, text: str, attrs: dict[str, str | None]) -> bool:
     return False
 
 
+async def aparse_landing(html: str, url: str) -> LandingPage:
+    """`parse_landing`, in a worker thread when the page is long (PARSE_OFF_LOOP_CHARS):
+    a cancelled caller (its deadline) stops waiting at once."""
+    if len(html) > PARSE_OFF_LOOP_CHARS:
+        return await asyncio.to_thread(parse_landing, html, url)
+    return parse_landing(html, url)
+
+
 def parse_landing(html: str, url: str) -> LandingPage:
     """Parse a (possibly cut) landing page fetched from `url` (its final URL)."""
     tree = LexborHTMLParser(html)
@@ -112,34 +129,41 @@ def parse_landing(html: str, url: str) -> LandingPage:
         if href:
             base = urljoin(url, href.strip())
 
-    citation: list[str] = []
+    # dicts keep the first-seen order and test membership in O(1): a hostile page with
+    # 100,000 links must parse in linear time (a list's `in` made it quadratic)
+    citation: dict[str, None] = {}
     for meta in tree.css("meta"):
         attrs = meta.attributes
         name = (attrs.get("name") or attrs.get("property") or "").strip().lower()
         if name in ("citation_pdf_url", "eprints.document_url", "bepress_citation_pdf_url"):
             u = _absolute(base, attrs.get("content"))
-            if u and u not in citation:
-                citation.append(u)
+            if u and len(citation) < MAX_PDF_LINKS:
+                citation.setdefault(u)
 
-    alternate: list[str] = []
+    alternate: dict[str, None] = {}
     for link in tree.css("link[href]"):
         attrs = link.attributes
         rel = (attrs.get("rel") or "").lower().split()
         ctype = (attrs.get("type") or "").lower()
         if "alternate" in rel and "application/pdf" in ctype:
             u = _absolute(base, attrs.get("href"))
-            if u and u not in alternate:
-                alternate.append(u)
+            if u and len(alternate) < MAX_PDF_LINKS:
+                alternate.setdefault(u)
 
-    anchors: list[str] = []
+    anchors: dict[str, None] = {}
     for a in tree.css("a[href]"):
         attrs = a.attributes
-        u = _absolute(base, attrs.get("href"))
-        if not u:
-            continue
         text = a.text(deep=True, separator=" ", strip=True)
-        if _is_pdf_anchor(u, text, dict(attrs)) and u not in anchors:
-            anchors.append(u)
+        # every test of _is_pdf_anchor needs "pdf" somewhere: skip the URL join otherwise
+        if "pdf" not in " ".join([text, *(v or "" for v in attrs.values())]).lower():
+            continue
+        u = _absolute(base, attrs.get("href"))
+        if not u or u in anchors:
+            continue
+        if _is_pdf_anchor(u, text, dict(attrs)):
+            anchors.setdefault(u)
+            if len(anchors) >= MAX_PDF_LINKS:
+                break
 
     title_node = tree.css_first("title")
     title = title_node.text(strip=True) if title_node is not None else ""
@@ -150,9 +174,9 @@ def parse_landing(html: str, url: str) -> LandingPage:
     return LandingPage(
         url=url,
         base=base,
-        citation_pdf_urls=citation,
-        alternate_pdf_urls=alternate,
-        anchor_pdf_urls=anchors,
+        citation_pdf_urls=list(citation),
+        alternate_pdf_urls=list(alternate),
+        anchor_pdf_urls=list(anchors),
         challenge=challenge,
         paywall=paywall,
         login_form=login,
