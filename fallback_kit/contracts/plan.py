@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .safe_yaml import YamlRefused, load_yaml
 
 __all__ = [
     "KNOWN_SOURCES",
@@ -57,6 +60,9 @@ KNOWN_SOURCES = (
 )
 OFFLINE_BEHAVIORS = ("metadata_only", "block_all", "cache_only")
 ENV_PREFIX = "FALLBACK_KIT_"
+#: the largest integer or number a plan takes (ms, counts, rates): a year in ms is 3e10;
+#: beyond this, times overflow the event loop and SQLite
+MAX_INTEGER = 10**12
 _ENV_SECTIONS = ("NAME", "BUDGETS", "SOURCES", "GATES", "THRESHOLDS", "POLITENESS")
 
 
@@ -228,8 +234,9 @@ def load_plan(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PlanError([("", f"no such plan file: {path}")], source=str(path)) from None
-    except (IsADirectoryError, UnicodeDecodeError) as exc:
-        raise PlanError([("", f"cannot read plan file: {exc}")], source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, no permission, ...
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise PlanError([("", f"cannot read plan file: {why}")], source=str(path)) from None
     return load_plan_text(
         text, env=os.environ if env is None else env, overrides=overrides, source=str(path)
     )
@@ -244,12 +251,13 @@ def load_plan_text(
 ) -> Plan:
     """Load a plan from YAML text (see `load_plan`). `env=None` ignores the environment."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise PlanError([("", f"YAML syntax error at {where}{problem}")], source=source) from None
+        kind = "refused" if isinstance(exc, YamlRefused) else "syntax error"
+        raise PlanError([("", f"YAML {kind} at {where}{problem}")], source=source) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -282,14 +290,19 @@ def _env_overrides(env: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
             continue
         parts = rest.split("__")
         if parts[0] not in _ENV_SECTIONS:
+            if len(parts) > 1:  # a plan path with a misspelt section: say so
+                raise PlanError([(key, "is not a plan section"
+                                  + _suggest(parts[0], _ENV_SECTIONS))], "environment")
             continue
         path = ".".join(p.lower() for p in parts)
+        if not env[key].strip():
+            raise PlanError([(key, "is empty; give a value or unset it")], "environment")
         yield path, _parse_scalar(env[key])
 
 
 def _parse_scalar(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 
@@ -378,12 +391,17 @@ class _Reader:
     ) -> int | None:
         value = raw.get(key, default)
         if value is None:
-            return None
+            if default is not None:  # null where a number is needed: not "the default"
+                self.fail(_join(path, key), "must be an integer, got null")
+            return default
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(_join(path, key), f"must be an integer, got {_type_name(value)} {value!r}")
             return default
         if value < minimum:
             self.fail(_join(path, key), f"must be >= {minimum}")
+            return default
+        if value > MAX_INTEGER:
+            self.fail(_join(path, key), f"must be <= {MAX_INTEGER:,}")
             return default
         return value
 
@@ -391,6 +409,10 @@ class _Reader:
         value = raw.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(_join(path, key), f"must be a number, got {_type_name(value)} {value!r}")
+            return default
+        if not math.isfinite(value) or value > MAX_INTEGER:
+            self.fail(_join(path, key), f"must be a finite number <= {MAX_INTEGER:,},"
+                                        f" got {value!r}")
             return default
         if value <= 0:
             self.fail(_join(path, key), "must be > 0")

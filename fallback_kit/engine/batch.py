@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -75,8 +76,11 @@ class _Tee:
 
 
 def default_out_dir(plan: Plan) -> Path:
+    """`runs/<plan name>-<UTC time>`; the name is made a plain file name first, so that
+    an absolute name or one with `..` never steers the run outside `runs/`."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path("runs") / f"{plan.name}-{stamp}"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", plan.name).strip("._-")[:80] or "plan"
+    return Path("runs") / f"{name}-{stamp}"
 
 
 def progress_enabled(flag: bool | None = None) -> bool:

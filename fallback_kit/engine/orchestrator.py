@@ -30,7 +30,7 @@ from ..contracts.plan import Plan, SourcePolicy, Tier
 from ..contracts.works import Work
 from ..sources.base import Source, SourceContext, SourceResult
 from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, backoff_delay
-from ..web.redact import redact, redact_url
+from ..web.redact import SECRET_PARAMS, redact, redact_url, secret_pattern
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..web.edge import Fetcher
@@ -124,6 +124,8 @@ class Orchestrator:
         #: file); a returned reason demotes the success to invalid_pdf and the plan goes on
         self.accept = accept
         self._rng = rng or random.Random()
+        #: the contact email and secret source options, hidden by value in every record
+        self._secrets = secret_pattern([self.email, *_secret_options(plan)])
         self._sources = dict(sources) if sources is not None else _registry(plan)
         missing = [s for s in plan.source_names if s not in self._sources]
         if missing:
@@ -168,7 +170,8 @@ class Orchestrator:
             resolution = Resolution(
                 run_id=self.run_id, work_id=work.work_id, status=ResolutionStatus.ERROR,
                 elapsed_ms=self._world_ms(loop.time() - start), attempts=len(state.outcomes),
-                requests=state.requests, reason=f"{type(exc).__name__}: {exc}",
+                requests=state.requests,
+                reason=redact(f"{type(exc).__name__}: {exc}", self._secrets),
             )
         self.sink.emit(resolution)
         return resolution
@@ -290,12 +293,13 @@ class Orchestrator:
         def emit(result: SourceResult, retries: int = 0, started: float = t0) -> None:
             attempt = Attempt(
                 run_id=self.run_id, work_id=state.work.work_id, tier=tier.name, source=name,
-                outcome=result.outcome, reason=result.reason,
-                url=redact_url(result.url) if result.url else None,
+                outcome=result.outcome, reason=redact(result.reason, self._secrets),
+                url=redact_url(result.url, self._secrets) if result.url else None,
                 status=result.status, host=result.host, retries=retries,
                 t_start_ms=self._world_ms(started - state.start),
                 t_end_ms=self._world_ms(loop.time() - state.start),
-                bytes=result.bytes, meta={**redact(dict(result.meta)), "requests": result.requests},
+                bytes=result.bytes,
+                meta={**redact(dict(result.meta), self._secrets), "requests": result.requests},
             )
             state.outcomes.append(attempt)
             state.requests += result.requests
@@ -482,8 +486,9 @@ class Orchestrator:
         if state.winner is not None:
             tier, source, result = state.winner
             return Resolution(status=ResolutionStatus.RESOLVED,
-                              pdf_url=redact_url(result.url) if result.url else None,
-                              source=source, tier=tier, meta=redact(dict(result.meta)), **common)
+                              pdf_url=redact_url(result.url, self._secrets) if result.url else None,
+                              source=source, tier=tier,
+                              meta=redact(dict(result.meta), self._secrets), **common)
         local = next((a for a in state.outcomes if a.outcome is Outcome.FAILED_LOCAL), None)
         if local is not None:
             return Resolution(status=ResolutionStatus.FAILED_LOCAL,
@@ -536,6 +541,13 @@ def _default_limits() -> Mapping[str, RateLimit]:
     except ImportError:  # pragma: no cover - politeness arrives with the sources
         return {}
     return DEFAULT_RATE_LIMITS
+
+
+def _secret_options(plan: Plan) -> list[str]:
+    """Values of source options named like secrets (`api_key`, `token`, ...)."""
+    names = {n.lower() for n in SECRET_PARAMS}
+    return [str(v) for name in plan.source_names for k, v in plan.policy(name).options.items()
+            if k.lower() in names and isinstance(v, str)]
 
 
 def _first(items: tuple[str, ...]) -> str | None:

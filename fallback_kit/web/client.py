@@ -117,7 +117,7 @@ def make_client(
     `timeout_s` is a ceiling only: the orchestrator's per-try budget is what cuts a
     slow request in practice.
     """
-    install_log_redaction()
+    install_log_redaction(secrets=(settings.email,))
     warn_missing_email_once(settings)
     headers = {
         "User-Agent": user_agent(settings.email),

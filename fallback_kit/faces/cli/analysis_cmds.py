@@ -208,6 +208,22 @@ def _export_frames(run: Run) -> dict[str, pd.DataFrame]:
     }
 
 
+#: how a spreadsheet recognises a formula (OWASP "CSV injection"): a cell starting so
+#: is prefixed with a quote, which shows the text as it is
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(df: Any) -> Any:
+    """A copy of `df` whose text cells cannot run as spreadsheet formulas: a server's
+    title or URL like `=HYPERLINK(...)` must not act when the CSV is opened."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or str(out[col].dtype) in ("category", "string"):
+            out[col] = [f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+                        for v in out[col].astype(object)]
+    return out
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     run = _open(args.run)
     out = Path(args.out) if args.out else run.path / "export"
@@ -226,7 +242,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             if args.format == "parquet":
                 df.to_parquet(path, index=False)
             elif args.format == "csv":
-                df.to_csv(path, index=False)
+                neutralise_formulas(df).to_csv(path, index=False)
             else:
                 df.to_json(path, orient="records", lines=True, date_format="iso")
         except OSError as exc:

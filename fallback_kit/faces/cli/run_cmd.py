@@ -61,10 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"skipped: {error}", file=sys.stderr)
     if not report.works:
         raise CliError(f"{args.works}: no usable works ({len(report.errors)} bad rows)")
-    if args.concurrency < 1:
-        raise CliError("--concurrency must be >= 1")
-    if args.time_scale < 0:
-        raise CliError("--time-scale must be >= 0")
+    _check_run_options(args)
     retry = _retry_statuses(args)
     try:
         result = run_works(report, plan, out=args.out, network=args.network,
@@ -84,6 +81,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"fallback-kit: error: {why}", file=sys.stderr)
         return EXIT_RUN_FAILED
     return 0
+
+
+def _check_run_options(args: argparse.Namespace) -> None:
+    """The numbers and names of `run`, checked before anything starts (exit 2)."""
+    import math
+
+    from ...sandbox.profiles import PROFILES
+
+    if args.concurrency < 1:
+        raise CliError("--concurrency must be >= 1")
+    if not math.isfinite(args.time_scale) or args.time_scale < 0:
+        raise CliError(f"--time-scale must be a finite number >= 0, got {args.time_scale}")
+    if not 0 <= args.seed < 2**63:
+        raise CliError(f"--seed must be an integer from 0 to 2**63-1, got {args.seed}")
+    if args.network == "sandbox" and args.profile not in PROFILES:
+        raise CliError(f"--profile {args.profile!r}: sandbox profiles are "
+                       f"{', '.join(PROFILES)}")
 
 
 def _retry_statuses(args: argparse.Namespace) -> tuple[str, ...]:
