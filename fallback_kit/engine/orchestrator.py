@@ -29,7 +29,7 @@ from ..contracts.events import Attempt, EventSink, Outcome, Resolution, Resoluti
 from ..contracts.plan import Plan, SourcePolicy, Tier
 from ..contracts.works import Work
 from ..sources.base import Source, SourceContext, SourceResult
-from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, backoff_delay
+from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, WorkGates, backoff_delay
 from ..web.redact import SECRET_PARAMS, redact, redact_url, secret_pattern
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,6 +38,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Orchestrator", "is_transient", "local_trouble", "make_gates"]
 
 _RETRY_OUTCOMES = (Outcome.RETRYABLE, Outcome.TIMEOUT)
+#: requests one work may send to one host, all its sources and retries together: a
+#: real work needs a handful; a page with 100,000 PDF links must not get them all
+MAX_REQUESTS_PER_HOST = 60
+#: the key of `politeness.rate_limits` that sets the rate of every host not listed
+ANY_HOST = "*"
 _CLOCK_SLACK_S = 1e-6
 
 
@@ -52,11 +57,16 @@ def make_gates(
     time_scale: float = 1.0,
     default_limits: Mapping[str, RateLimit] | None = None,
     on_event: Callable[[Any], None] | None = None,
+    quota: Any = None,
 ) -> Gates:
-    """Build the run's breakers and rate limits from the plan, scaled to the time scale."""
+    """Build the run's breakers and rate limits from the plan, scaled to the time scale.
+
+    Every host has a rate: the listed ones theirs, the others the plan's `"*"` entry
+    (default: web.client.DEFAULT_HOST_RATE)."""
     scale = time_scale if time_scale > 0 else 0.0
     br = plan.gates.breaker
     limits: dict[str, RateLimit] = {}
+    default_rate: RateLimit | None = None
     if scale > 0:
         merged = dict(default_limits or {})
         merged.update(
@@ -65,6 +75,7 @@ def make_gates(
         )
         limits = {h: RateLimit(per_second=lim.per_second / scale, burst=lim.burst)
                   for h, lim in merged.items()}
+        default_rate = limits.pop(ANY_HOST, None)
     return Gates(
         breaker=BreakerConfig(
             failure_threshold=br.failure_threshold,
@@ -76,6 +87,8 @@ def make_gates(
         max_rate_wait_ms=int(plan.gates.skip_if_rate_wait_exceeds_ms * scale),
         skip_if_breaker_open=plan.gates.skip_if_breaker_open,
         on_event=on_event,
+        default_rate=default_rate,
+        quota=quota,
     )
 
 
@@ -92,6 +105,7 @@ class _WorkState:
     stop_reason: str | None = None  # "won" or "deadline" once the work is stopping
     budget_skips: int = 0
     outcomes: list[Attempt] = field(default_factory=list)
+    gates: Any = None  # the work's WorkGates (its per-host request cap)
 
 
 class Orchestrator:
@@ -132,7 +146,7 @@ class Orchestrator:
             raise ValueError(f"no implementation for sources: {', '.join(missing)}")
         self.gates = gates or make_gates(
             plan, time_scale=time_scale, default_limits=_default_limits(),
-            on_event=self.sink.emit,
+            on_event=self.sink.emit, quota=_quota_book(self.email) if live else None,
         )
         self._fetcher_factory = fetcher_factory or self._default_fetcher_factory()
         self._work_semaphore_size = plan.budgets.max_concurrent
@@ -162,6 +176,7 @@ class Orchestrator:
             start=start,
             deadline=start + self._scaled(self.plan.budgets.total_timeout_ms),
             attempts_left=self.plan.budgets.total_attempts,
+            gates=WorkGates(self.gates, MAX_REQUESTS_PER_HOST),
         )
         try:
             await self._walk_tiers(state)
@@ -344,6 +359,8 @@ class Orchestrator:
                     return
                 state.attempts_left -= 1
                 fetcher = self._fetcher_factory(policy)
+                if getattr(fetcher, "gates", None) is self.gates:
+                    fetcher.gates = state.gates  # the run's gates, with this work's cap
                 try:
                     result = await self._one_try(state, source, policy, fetcher)
                     if (result.outcome is Outcome.SUCCESS and self.accept is not None
@@ -536,11 +553,16 @@ def _registry(plan: Plan) -> dict[str, Source]:
 
 
 def _default_limits() -> Mapping[str, RateLimit]:
-    try:
-        from ..web.client import DEFAULT_RATE_LIMITS
-    except ImportError:  # pragma: no cover - politeness arrives with the sources
-        return {}
-    return DEFAULT_RATE_LIMITS
+    from ..web.client import DEFAULT_HOST_RATE, DEFAULT_RATE_LIMITS
+
+    return {ANY_HOST: DEFAULT_HOST_RATE, **DEFAULT_RATE_LIMITS}
+
+
+def _quota_book(email: str | None) -> Any:
+    """The user's daily-quota book for live runs (web.quota)."""
+    from ..web.quota import QuotaBook
+
+    return QuotaBook(email=email)
 
 
 def _secret_options(plan: Plan) -> list[str]:

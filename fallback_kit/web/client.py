@@ -18,6 +18,7 @@ from .gates import RateLimit
 from .redact import install_log_redaction
 
 __all__ = [
+    "DEFAULT_HOST_RATE",
     "DEFAULT_RATE_LIMITS",
     "HOMEPAGE",
     "make_client",
@@ -28,6 +29,11 @@ __all__ = [
 log = logging.getLogger("fallback_kit")
 
 HOMEPAGE = "https://github.com/fallback-kit/fallback-kit"
+
+#: The rate of every host the list below and the plan do not name (publishers, CDNs,
+#: repositories): a polite pace for a site that publishes none. A plan sets its own
+#: with the `"*"` key of `politeness.rate_limits`.
+DEFAULT_HOST_RATE = RateLimit(per_second=5, burst=5)
 
 #: Keyed by host suffix (resilience.Gates picks the most specific suffix).
 DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {

@@ -750,7 +750,7 @@ class Fetcher:
                 body, complete, raw = await self._read(response, cap, sniff_pdf=sniff_pdf)
             finally:
                 await response.aclose()
-            self.gates.after_response(host, ok=status < 500 and status != 429)
+            self.gates.after_response(host, ok=status < 500 and status != 429, status=status)
             verdict = True
         except (httpx.TimeoutException, httpx.TransportError):
             self.gates.after_response(host, ok=False)

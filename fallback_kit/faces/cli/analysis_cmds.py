@@ -104,6 +104,17 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def _print_quota_use() -> None:
+    """Today's use of the services' daily quotas (live runs count them; web.quota)."""
+    from ...web.quota import QuotaBook, default_quota_path
+
+    if not default_quota_path().is_file():
+        return
+    for use in QuotaBook().usage():
+        print(f"quota today ({use.day} UTC): {use.service} {use.used:,} of {use.limit:,}"
+              f" calls (contact {use.contact})")
+
+
 def _breakdown(run: Run, by: str) -> pd.DataFrame:
     from ...insight import analysis as an
 
@@ -132,6 +143,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         where += f", profile {m['sandbox_profile']}, seed {m.get('sandbox_seed')}"
     cov = summary["coverage"]
     lat = summary["latency_ms"]
+    _print_quota_use()
     print(f"run {run.path}  (run_id {summary['run_id']}, {summary['status']}, {where})")
     no_answer = "".join(f"  {k} {summary[k]}" for k in ("failed_local", "transient")
                         if summary.get(k))  # shown when a resume has work to redo
