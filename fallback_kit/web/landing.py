@@ -13,8 +13,8 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-__all__ = ["MAX_PDF_LINKS", "PARSE_OFF_LOOP_CHARS", "LandingPage", "aparse_landing",
-           "parse_landing"]
+__all__ = ["MAX_PARSE_TAGS", "MAX_PDF_LINKS", "PARSE_OFF_LOOP_CHARS", "LandingPage",
+           "aparse_landing", "parse_landing"]
 
 #: PDF links of each kind kept from one page, in page order: no real landing page links
 #: more copies of its article, and a hostile one must not turn into 100,000 requests
@@ -22,6 +22,11 @@ MAX_PDF_LINKS = 50
 #: pages longer than this are parsed in a worker thread: the event loop (and every
 #: other work's deadline) must not wait for a hostile page
 PARSE_OFF_LOOP_CHARS = 200_000
+#: tags of a page given to the parser; the rest is cut, as the size cap cuts a page.
+#: lexbor holds the GIL while it parses (about 3 us a tag, far more on a loaded
+#: machine), so this bounds how long a hostile page can stall the event loop; real
+#: landing pages have a few thousand tags
+MAX_PARSE_TAGS = 30_000
 
 _CHALLENGE_MARKERS = (
     "cf-chl",
@@ -86,6 +91,16 @@ class LandingPage:
         return out
 
 
+def _first_tags(html: str, limit: int) -> str:
+    """`html` cut just before its `limit`-th `<` (the whole text when it has fewer)."""
+    at = -1
+    for _ in range(limit):
+        at = html.find("<", at + 1)
+        if at < 0:
+            return html
+    return html[:at]
+
+
 def _absolute(base: str, href: str | None) -> str | None:
     if not href:
         return None
@@ -121,7 +136,7 @@ async def aparse_landing(html: str, url: str) -> LandingPage:
 
 def parse_landing(html: str, url: str) -> LandingPage:
     """Parse a (possibly cut) landing page fetched from `url` (its final URL)."""
-    tree = LexborHTMLParser(html)
+    tree = LexborHTMLParser(_first_tags(html, MAX_PARSE_TAGS))
     base = url
     base_node = tree.css_first("base[href]")
     if base_node is not None:
