@@ -350,12 +350,17 @@ class Orchestrator:
             emit(SourceResult(outcome=Outcome.CANCELLED, reason="not_started"), 0, loop.time())
             return
         started = loop.time()
+        last: SourceResult | None = None  # the previous try's result, when retrying
         try:
             while True:
                 if state.attempts_left <= 0:
                     state.budget_skips += 1
+                    # keep what the last try met: a 503 cut short by the budget is no answer
+                    meta = {} if last is None else {
+                        "last": last.reason, "last_outcome": str(last.outcome),
+                        "last_status": last.status}
                     emit(SourceResult(outcome=Outcome.SKIPPED, reason="attempt_budget",
-                                      requests=requests), retries, started)
+                                      requests=requests, meta=meta), retries, started)
                     return
                 state.attempts_left -= 1
                 fetcher = self._fetcher_factory(policy)
@@ -386,6 +391,7 @@ class Orchestrator:
                 if delay is None:
                     emit(result, retries, started)
                     return
+                last = result
                 try:
                     await asyncio.sleep(delay)
                 except asyncio.CancelledError:
@@ -513,9 +519,11 @@ class Orchestrator:
         transient = min((a for a in state.outcomes if is_transient(a)), default=None,
                         key=lambda a: a.outcome is Outcome.SKIPPED)  # a sent try first
         if transient is not None:  # before the budgets: retries on a dead network eat them
+            what = f"{transient.outcome}:{transient.reason}"
+            if transient.reason == "attempt_budget":
+                what = f"retryable:{transient.meta.get('last')}, then the attempt budget"
             return Resolution(status=ResolutionStatus.TRANSIENT,
-                              reason=f"transient: {transient.outcome}:{transient.reason} "
-                                     f"({transient.source})", **common)
+                              reason=f"transient: {what} ({transient.source})", **common)
         if state.stop_reason == "deadline":
             return Resolution(status=ResolutionStatus.BUDGET_EXHAUSTED, reason="deadline", **common)
         if state.budget_skips:
@@ -612,12 +620,19 @@ def is_transient(attempt: Attempt) -> bool:
     """True when a try ended in a passing network state rather than an answer about the
     work: connection trouble, 429/5xx left after the retries, a gate holding it back."""
     if attempt.outcome is Outcome.RETRYABLE:
-        status = attempt.status
-        return attempt.reason in _TRANSIENT_REASONS or (
-            status is not None and (status == 429 or status >= 500))
+        return _transient_try(attempt.reason, attempt.status)
     if attempt.outcome is Outcome.SKIPPED:
+        meta = attempt.meta or {}
+        if attempt.reason == "attempt_budget":  # the budget cut a retry short
+            return meta.get("last_outcome") == str(Outcome.RETRYABLE) and _transient_try(
+                str(meta.get("last", "")), meta.get("last_status"))
         return attempt.reason in _TRANSIENT_REASONS
     return False
+
+
+def _transient_try(reason: str, status: Any) -> bool:
+    return reason in _TRANSIENT_REASONS or (
+        isinstance(status, int) and (status == 429 or status >= 500))
 
 
 def _connection_reason(exc: BaseException) -> str:
