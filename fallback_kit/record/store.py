@@ -165,6 +165,9 @@ class StoreWriteError(StoreError, OSError):
     An OSError too (errno ENOSPC when the disk is full), so callers that classify local
     trouble by errno see it as such."""
 
+    def __str__(self) -> str:
+        return str(self.strerror or super().__str__())
+
 
 def plan_hash(plan_yaml: str) -> str:
     """sha256 of the plan text, blind to line endings and trailing blanks (a re-saved file
@@ -364,9 +367,13 @@ class RunStore:
                 _move_aside(db)
             os.replace(tmp, db)
         except sqlite3.Error as exc:
-            raise StoreError(f"{d}: cannot create the run store: {_why(exc, d)}") from None
+            why = _why(exc, d)
+            raise StoreWriteError(errno.ENOSPC if why.startswith("the disk is full") else errno.EIO,
+                                  f"{d}: cannot create the run store: {why}") from None
         except OSError as exc:
-            raise StoreError(f"{d}: cannot write the run store: {exc.strerror or exc}") from None
+            raise StoreWriteError(exc.errno or errno.EIO,
+                                  f"{d}: cannot write the run store: {exc.strerror or exc}"
+                                  ) from None
         finally:
             for leftover in (tmp, Path(f"{tmp}-journal"), Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
                 leftover.unlink(missing_ok=True)
@@ -651,8 +658,11 @@ def run_lock(directory: str | os.PathLike[str]) -> Iterator[None]:
                 f"{d}: another run is using this directory (pid {holder}); wait for it to"
                 " end or choose another --out"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:  # who holds it, for the message of a second run (a full disk may refuse)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError:
+            pass
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

@@ -308,6 +308,20 @@ def test_full_disk_at_creation_leaves_no_torn_store(kib):
             conn.close()
 
 
+def test_run_on_a_full_disk_is_exit_1_with_one_line(tmp_path, capsys, network):
+    """`run --out` on a real full disk: one line saying so, exit 1 (our side, not bad
+    input), no traceback, no torn store."""
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"no request may be sent: {request.url}")
+
+    network["transport"] = httpx.MockTransport(refuse)
+    with tiny_disk(60) as disk:
+        code, err = run_cli(capsys, str(csv_of(tmp_path)), "--out", str(disk / "run"))
+        assert not (disk / "run" / "run.sqlite").exists()
+    assert code == 1 and "disk is full" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
 def test_a_second_run_on_the_same_out_ends_at_once(tmp_path, capsys, network):
     def refuse(request: httpx.Request) -> httpx.Response:
         raise AssertionError(f"no request may be sent: {request.url}")

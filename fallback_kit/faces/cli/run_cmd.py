@@ -53,7 +53,7 @@ EXIT_RUN_FAILED = 1  # the run could not do its job (bad input is 2)
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ...engine.batch import RunFailed, run_works
-    from ...record.store import StoreError
+    from ...record.store import StoreError, StoreWriteError
 
     plan = load_plan_arg(args)
     report = load_works_arg(args.works)
@@ -71,6 +71,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                            keep_resolutions=False, retry_statuses=retry)
     except RunFailed as exc:
         print(f"fallback-kit: error: the run stopped: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except StoreWriteError as exc:  # our disk, not the user's input
+        print(f"fallback-kit: error: {exc}", file=sys.stderr)
         return EXIT_RUN_FAILED
     except StoreError as exc:
         raise CliError(str(exc)) from None
