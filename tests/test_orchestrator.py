@@ -134,7 +134,7 @@ async def test_attempts_cap_is_exact():
     assert len(flaky.calls) + len(other.calls) == 3
     # every try met a 503: no answer about the work, though the budget ended it
     assert res.status is ResolutionStatus.TRANSIENT and "http_503" in res.reason
-    assert "attempt budget" in res.reason
+    assert "attempt_budget" in res.reason
 
 
 async def test_retry_only_on_retryable():

@@ -102,7 +102,8 @@ class _WorkState:
     attempts_left: int
     requests: int = 0
     winner: tuple[str, str, SourceResult] | None = None  # (tier, source, result)
-    stop_reason: str | None = None  # "won" or "deadline" once the work is stopping
+    #: "won", "deadline" or "local" (our side failed: the next sources would fail alike)
+    stop_reason: str | None = None
     budget_skips: int = 0
     outcomes: list[Attempt] = field(default_factory=list)
     gates: Any = None  # the work's WorkGates (its per-host request cap)
@@ -252,6 +253,8 @@ class Orchestrator:
                 if state.winner is not None:
                     state.stop_reason = "won"
                     break
+                if state.stop_reason == "local":
+                    break
                 # asyncio may wake a timer up to its clock resolution early: compare with
                 # a tolerance, or a wake-up just before the instant would spin forever
                 now = loop.time() + _CLOCK_SLACK_S
@@ -282,7 +285,7 @@ class Orchestrator:
             pending = set(tasks)
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                if state.winner is not None:
+                if state.winner is not None or state.stop_reason == "local":
                     break
         finally:
             for task in tasks:
@@ -355,12 +358,9 @@ class Orchestrator:
             while True:
                 if state.attempts_left <= 0:
                     state.budget_skips += 1
-                    # keep what the last try met: a 503 cut short by the budget is no answer
-                    meta = {} if last is None else {
-                        "last": last.reason, "last_outcome": str(last.outcome),
-                        "last_status": last.status}
                     emit(SourceResult(outcome=Outcome.SKIPPED, reason="attempt_budget",
-                                      requests=requests, meta=meta), retries, started)
+                                      requests=requests, meta=_last_meta(last)),
+                         retries, started)
                     return
                 state.attempts_left -= 1
                 fetcher = self._fetcher_factory(policy)
@@ -376,12 +376,16 @@ class Orchestrator:
                     if state.stop_reason == "deadline" or loop.time() >= state.deadline:
                         outcome, reason = Outcome.TIMEOUT, "work_deadline"
                     else:
-                        outcome, reason = Outcome.CANCELLED, "sibling_won"
+                        outcome, reason = Outcome.CANCELLED, _stopped_by(state)
                     emit(SourceResult(outcome=outcome, reason=reason, requests=requests),
                          retries, started)
                     raise
                 requests += result.requests
                 result = _with_requests(result, requests)
+                if last is not None and result.outcome is Outcome.SKIPPED:
+                    result = replace(result, meta={**result.meta, **_last_meta(last)})
+                if result.outcome is Outcome.FAILED_LOCAL and state.stop_reason is None:
+                    state.stop_reason = "local"  # no other source can save it either
                 if result.outcome is Outcome.SUCCESS:
                     if state.winner is None:
                         state.winner = (tier.name, name, result)
@@ -397,7 +401,7 @@ class Orchestrator:
                 except asyncio.CancelledError:
                     outcome = (Outcome.TIMEOUT if state.stop_reason == "deadline"
                                else Outcome.CANCELLED)
-                    reason = "work_deadline" if outcome is Outcome.TIMEOUT else "sibling_won"
+                    reason = "work_deadline" if outcome is Outcome.TIMEOUT else _stopped_by(state)
                     emit(SourceResult(outcome=outcome, reason=reason, requests=requests,
                                       meta={"last": result.reason}), retries, started)
                     raise
@@ -517,11 +521,12 @@ class Orchestrator:
             return Resolution(status=ResolutionStatus.FAILED_LOCAL,
                               reason=f"our side: {local.reason} ({local.source})", **common)
         transient = min((a for a in state.outcomes if is_transient(a)), default=None,
-                        key=lambda a: a.outcome is Outcome.SKIPPED)  # a sent try first
+                        key=lambda a: (a.outcome is Outcome.SKIPPED, "last" not in a.meta))
         if transient is not None:  # before the budgets: retries on a dead network eat them
             what = f"{transient.outcome}:{transient.reason}"
-            if transient.reason == "attempt_budget":
-                what = f"retryable:{transient.meta.get('last')}, then the attempt budget"
+            if transient.meta.get("last"):  # a retry held back: name what the try met
+                what = (f"{transient.meta.get('last_outcome')}:{transient.meta['last']}, "
+                        f"then {transient.reason}")
             return Resolution(status=ResolutionStatus.TRANSIENT,
                               reason=f"transient: {what} ({transient.source})", **common)
         if state.stop_reason == "deadline":
@@ -571,6 +576,19 @@ def _quota_book(email: str | None) -> Any:
     from ..web.quota import QuotaBook
 
     return QuotaBook(email=email)
+
+
+def _last_meta(last: SourceResult | None) -> dict[str, Any]:
+    """What the previous try met, kept on a retry the gates or the budget held back: a
+    503 or a refused connection cut short is still no answer about the work."""
+    if last is None:
+        return {}
+    return {"last": last.reason, "last_outcome": str(last.outcome), "last_status": last.status}
+
+
+def _stopped_by(state: _WorkState) -> str:
+    """Why a running try was cancelled (not the deadline)."""
+    return "local_failure" if state.stop_reason == "local" else "sibling_won"
 
 
 def _secret_options(plan: Plan) -> list[str]:
