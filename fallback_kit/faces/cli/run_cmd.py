@@ -138,8 +138,10 @@ def run_failure(statuses: dict[str, int], reasons: dict[str, str]) -> str:
 
 
 def _note(result: Any) -> str:
-    done = result.skipped_done
+    done, redo = result.skipped_done, result.reopened
     resumed = f"; resumed: {done} works were already done" if done else ""
+    if redo:
+        resumed += f"; {redo} works without an answer (failed_local, transient) tried again"
     return f"run {result.run_id} in {result.out}{resumed}"
 
 
