@@ -27,7 +27,7 @@ import pytest
 from fallback_kit.contracts.events import Outcome, ResolutionStatus
 from fallback_kit.contracts.plan import plan_from_dict
 from fallback_kit.contracts.works import Work, read_works
-from fallback_kit.engine.batch import RunFailed, arun_works
+from fallback_kit.engine.batch import arun_works
 from fallback_kit.faces.cli import main
 from fallback_kit.insight.stored_run import open_run
 from fallback_kit.record.store import RunStore, StoreError, run_lock
@@ -402,9 +402,6 @@ async def test_the_manifest_records_the_winners_file(tmp_path):
     assert rec is not None and rec.source == res.source and rec.url == res.pdf_url
     store.close()
 
-
-def test_run_failed_is_exported() -> None:
-    assert issubclass(RunFailed, Exception)
 
 
 def test_a_redone_work_keeps_its_old_record_until_the_new_one_is_written(tmp_path):
