@@ -566,6 +566,8 @@ class RunStore:
             names = [c[0] for c in cur.description]
         info = dict(zip(names, row, strict=True))
         info.pop("id", None)
+        if info["status"] == "running" and _abandoned(self.dir):
+            info["status"] = "interrupted"  # its process died before it could say so
         info["versions"] = json.loads(info["versions"] or "{}")
         info["extra"] = json.loads(info["extra"] or "{}")
         return info
@@ -666,6 +668,26 @@ def run_lock(directory: str | os.PathLike[str]) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _abandoned(d: Path) -> bool:
+    """True when `d` was run under its lock and no process holds it now (the run was
+    killed, or its disk was too full to record its end)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return False
+    try:
+        fd = os.open(d / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # held: the run is going on
+    finally:
+        os.close(fd)
+    return True
 
 
 def _ensure_dir(d: Path) -> None:

@@ -429,3 +429,15 @@ def test_a_redone_work_keeps_its_old_record_until_the_new_one_is_written(tmp_pat
     store.redo([])
     assert store.done_work_ids() == {"w1"}
     store.close()
+
+
+def test_a_run_killed_while_running_reads_as_interrupted(tmp_path):
+    """A run whose process died (or could not record its end on a full disk) is not
+    reported as still `running` once nobody holds its directory."""
+    out = tmp_path / "run"
+    with run_lock(out):
+        RunStore.create(out, plan_yaml="name: x\n").close()
+        with RunStore.open(out, read_only=True) as store:
+            assert store.run_info()["status"] == "running"  # its process is alive
+    with RunStore.open(out, read_only=True) as store:
+        assert store.run_info()["status"] == "interrupted"
