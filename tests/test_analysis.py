@@ -48,7 +48,7 @@ def test_tiers_follow_plan_order(run: Run) -> None:
     assert run.tiers == ["fast", "slow"]
     assert list(run.resolutions["tier"].cat.categories) == ["fast", "slow"]
     assert list(run.resolutions["status"].cat.categories) == [
-        "resolved", "not_found", "budget_exhausted", "error"]
+        "resolved", "not_found", "budget_exhausted", "failed_local", "transient", "error"]
 
 
 def test_meta_and_plan_text(run: Run) -> None:
@@ -74,7 +74,8 @@ def test_summary_figures(run: Run) -> None:
     s = run.summary_dict()
     p = s.pop("latency_ms")
     assert s == {"run_id": "run-a", "status": "finished", "works": 5, "done": 5, "pending": 0,
-                 "resolved": 3, "not_found": 1, "budget_exhausted": 1, "error": 0,
+                 "resolved": 3, "not_found": 1, "budget_exhausted": 1, "failed_local": 0,
+                 "transient": 0, "error": 0,
                  "coverage": 0.6, "attempts": 12, "requests": 15,
                  "requests_per_resolved": 5.0, "by_tier": {"fast": 2, "slow": 1},
                  "by_source": {"arxiv": 1, "unpaywall": 1, "wayback": 1}}

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from fallback_kit import load_plan, read_works, run_works
+from fallback_kit.contracts.events import RETRIED_ON_RESUME
 from fallback_kit.faces.cli import main
 
 ROOT = Path(__file__).parent.parent
@@ -44,11 +45,17 @@ def test_every_work_recorded_once(sample_run):
 
 
 def test_resume_tries_nothing_again(sample_run):
-    """Running again on the same out resolves nothing twice."""
+    """Running again on the same out resolves nothing twice: only the works that got
+    no answer (transient, failed_local) are tried again."""
+    before = sample_run.open().resolutions
     plan = sample_run.open().plan
+    retried = set(before.loc[before["status"].astype(str).isin(
+        [str(s) for s in RETRIED_ON_RESUME]), "work_id"])
     again = run_works(read_works(ROOT / "sample_works.csv"), plan, out=sample_run.out,
                       time_scale=0.1, progress=False, seed=7)
-    assert (again.skipped_done, again.resolved_now, len(again.resolutions)) == (104, 0, 0)
+    assert again.reopened == len(retried)
+    assert again.skipped_done == 104 - len(retried)
+    assert {r.work_id for r in again.resolutions} == retried
     assert again.run_id == sample_run.run_id
 
 

@@ -554,9 +554,9 @@ class RecordingGates(Gates):
         self.released.append(host)
         super().release(host)
 
-    def after_response(self, host: str, *, ok: bool) -> None:
+    def after_response(self, host: str, *, ok: bool, status: int | None = None) -> None:
         self.verdicts.append((host, ok))
-        super().after_response(host, ok=ok)
+        super().after_response(host, ok=ok, status=status)
 
 
 @pytest.mark.looptime

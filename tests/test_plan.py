@@ -212,12 +212,16 @@ def test_each_default_is_written_once_in_plan_py():
 
 
 @pytest.mark.parametrize("section", ["budgets", "gates", "thresholds"])
-def test_an_absent_or_null_value_is_the_dataclass_default(section):
+def test_an_absent_value_is_the_dataclass_default_and_a_null_is_a_fault(section):
+    """A key left out takes the field's default; a null (which once became 1) is named."""
     empty = load_plan_text(MINIMAL)
     cls = type(getattr(empty, section))
     assert getattr(empty, section) == cls()
-    nulls = "\n".join(f"  {f.name}:" for f in fields(cls) if "kind" in f.metadata)
-    assert getattr(load_plan_text(f"{MINIMAL}{section}:\n{nulls}\n"), section) == cls()
+    ruled = [f for f in fields(cls) if "kind" in f.metadata and not f.metadata.get("optional")]
+    nulls = "\n".join(f"  {f.name}:" for f in ruled)
+    with pytest.raises(PlanError) as info:
+        load_plan_text(f"{MINIMAL}{section}:\n{nulls}\n")
+    assert {path for path, _ in info.value.problems} == {f"{section}.{f.name}" for f in ruled}
 
 
 def test_the_gates_use_the_plans_config_shapes():

@@ -23,6 +23,7 @@ __all__ = [
     "ListSink",
     "Outcome",
     "Resolution",
+    "RETRIED_ON_RESUME",
     "ResolutionStatus",
 ]
 
@@ -39,6 +40,8 @@ class Outcome(StrEnum):
     NONRETRYABLE = "nonretryable"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
+    #: our side failed (disk full, permission denied): says nothing about the work
+    FAILED_LOCAL = "failed_local"
     ERROR = "error"
 
 
@@ -46,20 +49,35 @@ class Outcome(StrEnum):
 #: SUCCESS, CANCELLED, or in exactly one of these two groups.
 #: No request was made: the source lacked an identifier, or a gate stopped the try.
 NOT_TRIED = frozenset({Outcome.NOT_APPLICABLE, Outcome.SKIPPED})
-#: The source was asked and the try ended without a PDF.
+#: The source was asked and the try ended without a PDF (on our side, too).
 FAILED = frozenset({
     Outcome.NO_PDF, Outcome.INVALID_PDF, Outcome.RETRYABLE, Outcome.NONRETRYABLE,
-    Outcome.TIMEOUT, Outcome.ERROR,
+    Outcome.TIMEOUT, Outcome.ERROR, Outcome.FAILED_LOCAL,
 })
 
 
 class ResolutionStatus(StrEnum):
-    """How a whole work ended."""
+    """How a whole work ended.
+
+    `failed_local` (our side: disk full, permission denied) and `transient` (the network
+    or a server was down: DNS failure, connection refused, 429/5xx left after the
+    retries, breakers open) are not answers about the work: a resumed run tries them
+    again (`RETRIED_ON_RESUME`), unlike `not_found`, which is final.
+    """
 
     RESOLVED = "resolved"
     NOT_FOUND = "not_found"
     BUDGET_EXHAUSTED = "budget_exhausted"
+    FAILED_LOCAL = "failed_local"
+    TRANSIENT = "transient"
     ERROR = "error"
+
+
+#: Statuses a resumed run resolves again by default: trouble on our side or in the
+#: network, never a final answer about the work.
+RETRIED_ON_RESUME: frozenset[ResolutionStatus] = frozenset(
+    {ResolutionStatus.FAILED_LOCAL, ResolutionStatus.TRANSIENT}
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -27,6 +28,7 @@ from typing import Any
 import yaml
 
 from .registry import SOURCE_NAMES, SOURCE_SPECS
+from .safe_yaml import YamlRefused, load_yaml
 
 __all__ = [
     "KNOWN_SOURCES",
@@ -57,6 +59,9 @@ OFFLINE_BEHAVIORS = ("metadata_only", "block_all", "cache_only")
 #: the versions of a work's PDF (Unpaywall's and OpenAlex's vocabulary), best first
 PDF_VERSIONS = ("publishedVersion", "acceptedVersion", "submittedVersion")
 ENV_PREFIX = "FALLBACK_KIT_"
+#: the largest integer or number a plan takes (ms, counts, rates): a year in ms is 3e10;
+#: beyond this, times overflow the event loop and SQLite
+MAX_INTEGER = 10**12
 _ENV_SECTIONS = ("NAME", "BUDGETS", "SOURCES", "GATES", "THRESHOLDS", "POLITENESS", "CACHE",
                  "ACCEPT")
 
@@ -301,8 +306,9 @@ def _plan_source(path: str | Path) -> tuple[str, str]:
     except FileNotFoundError:
         hint = f" (packaged plans: {', '.join(packaged_plans())})"
         raise PlanError([("", f"no such plan file: {where}{hint}")], source=str(where)) from None
-    except (IsADirectoryError, UnicodeDecodeError) as exc:
-        raise PlanError([("", f"cannot read plan file: {exc}")], source=str(where)) from None
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, no permission, ...
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise PlanError([("", f"cannot read plan file: {why}")], source=str(where)) from None
 
 
 def load_plan(
@@ -330,12 +336,13 @@ def load_plan_text(
 ) -> Plan:
     """Load a plan from YAML text (see `load_plan`). `env=None` ignores the environment."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise PlanError([("", f"YAML syntax error at {where}{problem}")], source=source) from None
+        kind = "refused" if isinstance(exc, YamlRefused) else "syntax error"
+        raise PlanError([("", f"YAML {kind} at {where}{problem}")], source=source) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -368,14 +375,19 @@ def _env_overrides(env: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
             continue
         parts = rest.split("__")
         if parts[0] not in _ENV_SECTIONS:
+            if len(parts) > 1:  # a plan path with a misspelt section: say so
+                raise PlanError([(key, "is not a plan section"
+                                  + _suggest(parts[0], _ENV_SECTIONS))], "environment")
             continue
         path = ".".join(p.lower() for p in parts)
+        if not env[key].strip():
+            raise PlanError([(key, "is empty; give a value or unset it")], "environment")
         yield path, _parse_scalar(env[key])
 
 
 def _parse_scalar(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 
@@ -464,12 +476,17 @@ class _Reader:
     ) -> int | None:
         value = raw.get(key, default)
         if value is None:
-            return None
+            if default is not None:  # null where a number is needed: not "the default"
+                self.fail(_join(path, key), "must be an integer, got null")
+            return default
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(_join(path, key), f"must be an integer, got {_type_name(value)} {value!r}")
             return default
         if value < minimum:
             self.fail(_join(path, key), f"must be >= {minimum}")
+            return default
+        if value > MAX_INTEGER:
+            self.fail(_join(path, key), f"must be <= {MAX_INTEGER:,}")
             return default
         return value
 
@@ -477,6 +494,10 @@ class _Reader:
         value = raw.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(_join(path, key), f"must be a number, got {_type_name(value)} {value!r}")
+            return default
+        if not math.isfinite(value) or value > MAX_INTEGER:
+            self.fail(_join(path, key), f"must be a finite number <= {MAX_INTEGER:,},"
+                                        f" got {value!r}")
             return default
         if value <= 0:
             self.fail(_join(path, key), "must be > 0")
@@ -578,14 +599,23 @@ def plan_from_dict(
 _TOP_KEYS = tuple(f.name for f in fields(Plan) if f.name != "origins")
 #: a stand-in of each kind for a required field that is missing (the plan fails anyway)
 _PLACEHOLDERS = {"int": 1, "number": 1.0, "bool": False, "str": "", "statuses": ()}
+#: what each kind of field must be, as an error message says it
+_KIND_NAMES = {"int": "an integer", "number": "a number", "bool": "true or false",
+               "str": "a string", "choice": "one of its choices",
+               "statuses": "a list of HTTP statuses"}
 
 
 def _read_fields(r: _Reader, cls: type, raw: Mapping[str, Any], path: str) -> dict[str, Any]:
     """The values of `cls`'s ruled fields (see `_rule`) found in `raw`; a field absent
-    (or null) keeps its dataclass default, so defaults are written only on the fields."""
+    keeps its dataclass default, so defaults are written only on the fields. A null is
+    a fault (it once became 1 silently), unless the field is optional."""
     out: dict[str, Any] = {}
     for f in fields(cls):
         if "kind" not in f.metadata:
+            continue
+        if f.name in raw and raw[f.name] is None and not f.metadata.get("optional"):
+            r.fail(_join(path, f.name), f"must be {_KIND_NAMES[f.metadata['kind']]}, got null"
+                   " (leave the key out for the default)")
             continue
         if raw.get(f.name) is None:
             if f.default is MISSING:

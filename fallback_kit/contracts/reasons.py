@@ -39,6 +39,8 @@ class Reason(StrEnum):
     # the gates in front of a request (web/gates.py, web/edge.py)
     BREAKER_OPEN = "breaker_open"
     RATE_WAIT = "rate_wait"
+    QUOTA = "quota"  # the service's daily quota for this email is used up
+    HOST_CAP = "host_cap"  # the work has sent its share of requests to this host
     ROBOTS = "robots"
     OFFLINE = "offline"
     OFFLINE_METADATA_ONLY = "offline_metadata_only"
@@ -53,6 +55,8 @@ class Reason(StrEnum):
     REDIRECT_LOOP = "redirect_loop"
     TOO_MANY_REDIRECTS = "too_many_redirects"
     CONNECTION_ERROR = "connection_error"
+    DNS_FAILURE = "dns_failure"  # the host's name did not resolve
+    CONNECTION_REFUSED = "connection_refused"
     HTTP_TIMEOUT = "http_timeout"
     SOURCE_TIMEOUT = "source_timeout"
     # what a source found (sources/)
@@ -77,6 +81,7 @@ class Reason(StrEnum):
     WORK_DEADLINE = "work_deadline"
     NOT_STARTED = "not_started"
     SIBLING_WON = "sibling_won"
+    LOCAL_FAILURE = "local_failure"  # a sibling failed on our side: no source can do better
     ATTEMPT_BUDGET = "attempt_budget"
     # a whole work (Resolution.reason)
     DEADLINE = "deadline"

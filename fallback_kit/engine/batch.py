@@ -8,7 +8,9 @@ benchmarks all reach it through `fallback_kit.run_works`, so they behave the sam
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from ..contracts.events import Event, EventSink, Resolution
+from ..contracts.events import RETRIED_ON_RESUME, Event, EventSink, Resolution
 from ..contracts.plan import Plan
 from ..contracts.timescale import REAL_TIME, TimeScale
 from ..contracts.works import Work, WorksReport, read_works
@@ -33,6 +35,7 @@ __all__ = [
     "Connection",
     "LiveNetwork",
     "Network",
+    "RunFailed",
     "TransportNetwork",
     "arun_batch",
     "as_works_report",
@@ -54,6 +57,17 @@ class BatchResult:
     bad_rows: list[str] = field(default_factory=list)
     #: what the network checked after the run (the sandbox compares with its truth)
     truth_check: dict[str, Any] | None = None
+    #: how the works of this run ended, by status, with the first reason of each
+    statuses: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    #: works of an earlier round resolved again (failed on our side, transient, chosen)
+    reopened: int = 0
+
+    def count(self, resolution: Resolution) -> None:
+        status = str(resolution.status)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        self.reasons.setdefault(status, resolution.reason)
+
 
     def _repr_html_(self) -> str:
         """What this call did, in a few lines (notebooks); `.open()` has the rest."""
@@ -72,6 +86,11 @@ class BatchResult:
         return fields(rows, caption=f"RunResult {self.run_id}")
 
 
+class RunFailed(Exception):
+    """The run could not go on because of our side (the run store cannot be written);
+    every finished work is kept and the run's status says what happened."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BatchOptions:
     """How a batch runs, apart from its works, plan and network."""
@@ -88,6 +107,9 @@ class BatchOptions:
     demote_failed_downloads: bool = True
     #: keep every Resolution in memory (the store has them all; large runs need not)
     keep_resolutions: bool = True
+    #: statuses of an earlier round to resolve again, beyond those a resume always redoes
+    #: (failed_local, transient: no answer about the work)
+    retry_statuses: tuple[str, ...] = ()
     #: the metadata APIs' answers kept on disk (`http_cache`); None asks them every time
     http_cache: HttpCache | None = None
 
@@ -184,8 +206,11 @@ def http_cache(directory: str | Path, plan: Plan) -> HttpCache:
 
 
 def default_out_dir(plan: Plan) -> Path:
+    """`runs/<plan name>-<UTC time>`; the name is made a plain file name first, so that
+    an absolute name or one with `..` never steers the run outside `runs/`."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path("runs") / f"{plan.name}-{stamp}"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", plan.name).strip("._-")[:80] or "plan"
+    return Path("runs") / f"{name}-{stamp}"
 
 
 def progress_enabled(flag: bool | None = None) -> bool:
@@ -226,8 +251,12 @@ async def arun_batch(
     storage and validated whole; a file that fails validation demotes the success to
     `invalid_pdf` and the plan goes on to the next candidate (unless
     `demote_failed_downloads=False`, which keeps the success and only skips the file).
+
+    A resume resolves again the works that ended `failed_local` or `transient` (no
+    answer about the work), and those of `retry_statuses` too. One run at a time per
+    `out` (a lock): a second one raises StoreError at once.
     """
-    from ..record.store import RunStore
+    from ..record.store import RunStore, StoreWriteError
 
     opts = options or BatchOptions()
     all_works = list(works.works)
@@ -236,27 +265,33 @@ async def arun_batch(
     stored = plan.replace(**{"politeness.email": None}) if plan.politeness.email else plan
     RunStore.check_target(out_dir, plan_yaml=stored.to_yaml(), force=opts.force)
     cache = {"cache": opts.http_cache} if opts.http_cache is not None else {}
-    async with network.connect(all_works, plan.politeness.email, **cache) as conn:
+    async with _locked(out_dir), network.connect(all_works, plan.politeness.email,
+                                                 **cache) as conn:
         meta = {**conn.meta, "works_source": works.source, "plan_name": plan.name,
                 "works_input": _input_meta(works)}
         store = RunStore.open_or_create(out_dir, plan_yaml=stored.to_yaml(), meta=meta,
                                         force=opts.force)
         try:
             store.add_works(all_works)
+            reopened = store.redo(RETRIED_ON_RESUME | set(opts.retry_statuses))
             done = store.done_work_ids()
             todo = [w for w in all_works if w.work_id not in done]
             result = BatchResult(
                 out=out_dir, run_id=store.run_id, works_total=len(all_works),
                 skipped_done=len(all_works) - len(todo), resolved_now=0,
-                bad_rows=[str(e) for e in works.errors],
+                bad_rows=[str(e) for e in works.errors], reopened=reopened,
             )
             orch = _orchestrator(plan, conn, store, opts)
             await _resolve_into(orch, todo, result, opts, plan.name)
             store.finish()
             if conn.after_run is not None:
                 result.truth_check = conn.after_run(plan, out_dir)
+        except StoreWriteError as exc:  # our disk: end clearly, keep what is written
+            _finish_quietly(store, "disk_full" if exc.errno == errno.ENOSPC else "failed",
+                            str(exc))
+            raise RunFailed(str(exc)) from None
         except BaseException:
-            store.finish("interrupted")
+            _finish_quietly(store, "interrupted", "")
             raise
         finally:
             store.close()
@@ -266,13 +301,26 @@ async def arun_batch(
 def _orchestrator(plan: Plan, conn: Connection, store: Any, opts: BatchOptions) -> Orchestrator:
     """The run's orchestrator: events to the store (and the caller's sink), downloads
     through the accept hook."""
-    sinks: list[EventSink] = [store] + ([opts.sink] if opts.sink is not None else [])
+    from ..record.downloads import clean_stale_parts
+
+    manifest = _Manifest(store)
+    sinks: list[EventSink] = [manifest] + ([opts.sink] if opts.sink is not None else [])
     accept = None
     if opts.download_dir is not None:
-        accept = _downloader(store, Path(opts.download_dir), opts.demote_failed_downloads)
+        clean_stale_parts(opts.download_dir)
+        accept = _downloader(store, Path(opts.download_dir), opts.demote_failed_downloads,
+                             manifest)
     return Orchestrator(plan, client=conn.client, sink=_Tee(*sinks), time_scale=conn.time_scale,
                         run_id=store.run_id, trust_transport=conn.trust_transport,
-                        accept=accept)
+                        accept=accept, quota=_quota_book(plan) if conn.live else None)
+
+
+def _quota_book(plan: Plan) -> Any:
+    """The user's daily-quota book (web.quota), for live runs: the services' quotas are
+    per contact email and day."""
+    from ..web.quota import QuotaBook
+
+    return QuotaBook(email=plan.politeness.email)
 
 
 async def _resolve_into(orch: Orchestrator, todo: list[Work], result: BatchResult,
@@ -282,15 +330,55 @@ async def _resolve_into(orch: Orchestrator, todo: list[Work], result: BatchResul
             if opts.keep_resolutions:
                 result.resolutions.append(resolution)
             result.resolved_now += resolution.resolved
+            result.count(resolution)
             step(resolution)
             if opts.on_resolution is not None:
                 opts.on_resolution(resolution)
 
 
-def _downloader(store: Any, dest: Path, demote: bool) -> Callable[..., Any]:
-    """The orchestrator's accept hook: download and validate the winner's file through
-    the try's Edge (its gates, guard, counters and the source's timeout)."""
+@asynccontextmanager
+async def _locked(out_dir: Path) -> AsyncIterator[None]:
+    """Hold `out_dir`'s run lock for the whole run (record.store.run_lock)."""
+    from ..record.store import run_lock
+
+    with run_lock(out_dir):
+        yield
+
+
+def _finish_quietly(store: Any, status: str, reason: str) -> None:
+    """Stamp the run's end status; on a full disk even that may fail: then the status
+    stays `running` and the lock, free again, tells a later run it was cut short."""
+    try:
+        store.finish(status, reason)
+    except Exception:
+        pass
+
+
+class _Manifest:
+    """The store as the run's sink, recording the download of a work's winner just
+    before its Resolution (never a losing sibling's file, never a file without it)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.pending: dict[tuple[str, str], Any] = {}
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, Resolution):
+            kept = {k: v for k, v in self.pending.items() if k[0] == event.work_id}
+            for key in kept:
+                del self.pending[key]
+            record = kept.get((event.work_id, event.source or "")) if event.resolved else None
+            if record is not None:
+                self.store.record_download(record)
+        self.store.emit(event)
+
+
+def _downloader(store: Any, dest: Path, demote: bool, manifest: _Manifest) -> Callable[..., Any]:
+    """The orchestrator's accept hook: download and validate a success's file through
+    the try's Edge (its gates, guard, counters and the source's timeout); the manifest
+    records it if this source wins."""
     from ..record.downloads import download_for_work
+    from ..record.store import DownloadRecord
 
     async def accept(work: Work, source: str, result: Any, edge: Any) -> str | None:
         meta = result.meta or {}
@@ -304,7 +392,14 @@ def _downloader(store: Any, dest: Path, demote: bool) -> Callable[..., Any]:
             version=meta.get("version"),
             license=meta.get("license"),
             body=getattr(result, "body", None),  # the checked bytes: no second GET
+            record=False,
         )
+        if (outcome.ok and outcome.path is not None
+                and outcome.sha256 is not None and outcome.reason != "already_downloaded"):
+            manifest.pending[(work.work_id, source)] = DownloadRecord(
+                work_id=work.work_id, sha256=outcome.sha256, bytes=outcome.bytes,
+                path=str(outcome.path), source=source, url=outcome.url,
+                version=meta.get("version"), license=meta.get("license"))
         if outcome.ok or not demote:
             return None
         return outcome.reason or "failed"

@@ -15,7 +15,9 @@ Recorded times are divided by it again: events are in "World" milliseconds.
 from __future__ import annotations
 
 import asyncio
+import errno
 import random
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -30,17 +32,22 @@ from ..contracts.timescale import TimeScale
 from ..contracts.works import Work
 from ..sources.base import Source, SourceContext, SourceResult
 from ..web.edge import Edge, Fetcher, HttpStatusError
-from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, backoff_delay
-from ..web.redact import redact, redact_url
+from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, WorkGates, backoff_delay
+from ..web.redact import SECRET_PARAMS, redact, redact_url, secret_pattern
 from .slots import PrioritySlots, PrioritySlotsView
 
 #: The accept hook: (work, source name, its success, the try's Edge) -> None to accept,
 #: or the reason the file is refused. Downloads go through the Edge it is handed.
 AcceptHook = Callable[[Work, str, SourceResult, Edge], Awaitable[str | None]]
 
-__all__ = ["Orchestrator", "make_gates"]
+__all__ = ["Orchestrator", "is_transient", "local_trouble", "make_gates"]
 
 _RETRY_OUTCOMES = (Outcome.RETRYABLE, Outcome.TIMEOUT)
+#: requests one work may send to one host, all its sources and retries together: a
+#: real work needs a handful; a page with 100,000 PDF links must not get them all
+MAX_REQUESTS_PER_HOST = 60
+#: the key of `politeness.rate_limits` that sets the rate of every host not listed
+ANY_HOST = "*"
 _CLOCK_SLACK_S = 1e-6
 
 
@@ -55,8 +62,12 @@ def make_gates(
     time_scale: float | TimeScale = 1.0,
     default_limits: Mapping[str, RateLimit] | None = None,
     on_event: Callable[[Any], None] | None = None,
+    quota: Any = None,
 ) -> Gates:
-    """Build the run's breakers and rate limits from the plan, on the run's time scale."""
+    """Build the run's breakers and rate limits from the plan, on the run's time scale.
+
+    Every host has a rate: the listed ones theirs, the others the plan's `"*"` entry
+    (default: web.client.DEFAULT_HOST_RATE)."""
     scale = as_time_scale(time_scale)
     br = plan.gates.breaker
     merged: dict[str, Any] = dict(default_limits or {})  # the plan's win over defaults
@@ -66,6 +77,7 @@ def make_gates(
         per_second = scale.rate(lim.per_second)
         if per_second is not None:
             limits[host] = RateLimit(per_second=per_second, burst=lim.burst)
+    default_rate = limits.pop(ANY_HOST, None)
     return Gates(
         breaker=BreakerConfig(
             failure_threshold=br.failure_threshold,
@@ -77,6 +89,8 @@ def make_gates(
         max_rate_wait_ms=int(scale.wait_ms(plan.gates.skip_if_rate_wait_exceeds_ms)),
         skip_if_breaker_open=plan.gates.skip_if_breaker_open,
         on_event=on_event,
+        default_rate=default_rate,
+        quota=quota,
     )
 
 
@@ -95,9 +109,11 @@ class _WorkState:
     attempts_left: int
     requests: int = 0
     winner: tuple[str, str, SourceResult] | None = None  # (tier, source, result)
-    stop_reason: str | None = None  # "won" or "deadline" once the work is stopping
+    #: "won", "deadline" or "local" (our side failed: the next sources would fail alike)
+    stop_reason: str | None = None
     budget_skips: int = 0
     outcomes: list[Attempt] = field(default_factory=list)
+    gates: Any = None  # the work's WorkGates (its per-host request cap)
 
 
 @dataclass(slots=True)
@@ -130,7 +146,9 @@ class Orchestrator:
         trust_transport: bool = False,
         rng: random.Random | None = None,
         accept: AcceptHook | None = None,
+        quota: Any = None,
     ) -> None:
+        """`quota` is the user's daily-quota book (web.quota.QuotaBook), for live runs."""
         self.plan = plan
         self.client = client
         self.sink: EventSink = sink or _NullSink()
@@ -144,13 +162,15 @@ class Orchestrator:
         #: file); a returned reason demotes the success to invalid_pdf and the plan goes on
         self.accept = accept
         self._rng = rng or random.Random()
+        #: the contact email and secret source options, hidden by value in every record
+        self._secrets = secret_pattern([self.email, *_secret_options(plan)])
         self._sources = dict(sources) if sources is not None else _registry(plan)
         missing = [s for s in plan.source_names if s not in self._sources]
         if missing:
             raise ValueError(f"no implementation for sources: {', '.join(missing)}")
         self.gates = gates or make_gates(
             plan, time_scale=self.clock, default_limits=_default_limits(),
-            on_event=self.sink.emit,
+            on_event=self.sink.emit, quota=quota,
         )
         self._fetcher_factory = fetcher_factory or self._default_fetcher_factory()
         self._work_semaphore_size = plan.budgets.max_concurrent
@@ -176,6 +196,7 @@ class Orchestrator:
             start=start,
             deadline=start + self._scaled(self.plan.budgets.total_timeout_ms),
             attempts_left=self.plan.budgets.total_attempts,
+            gates=WorkGates(self.gates, MAX_REQUESTS_PER_HOST),
         )
         try:
             await self._walk_tiers(state)
@@ -184,7 +205,8 @@ class Orchestrator:
             resolution = Resolution(
                 run_id=self.run_id, work_id=work.work_id, status=ResolutionStatus.ERROR,
                 elapsed_ms=self._world_ms(loop.time() - start), attempts=len(state.outcomes),
-                requests=state.requests, reason=f"{type(exc).__name__}: {exc}",
+                requests=state.requests,
+                reason=redact(f"{type(exc).__name__}: {exc}", self._secrets),
             )
         self.sink.emit(resolution)
         return resolution
@@ -250,6 +272,8 @@ class Orchestrator:
                 if state.winner is not None:
                     state.stop_reason = "won"
                     break
+                if state.stop_reason == "local":
+                    break
                 # asyncio may wake a timer up to its clock resolution early: compare with
                 # a tolerance, or a wake-up just before the instant would spin forever
                 now = loop.time() + _CLOCK_SLACK_S
@@ -280,7 +304,7 @@ class Orchestrator:
             pending = set(tasks)
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                if state.winner is not None:
+                if state.winner is not None or state.stop_reason == "local":
                     break
         finally:
             for task in tasks:
@@ -317,12 +341,14 @@ class Orchestrator:
         started, retries = (loop.time(), 0) if fresh else (run.started, run.retries)
         attempt = Attempt(
             run_id=self.run_id, work_id=state.work.work_id, tier=run.tier.name,
-            source=run.source.name, outcome=result.outcome, reason=result.reason,
-            url=redact_url(result.url) if result.url else None,
+            source=run.source.name, outcome=result.outcome,
+            reason=redact(result.reason, self._secrets),
+            url=redact_url(result.url, self._secrets) if result.url else None,
             status=result.status, host=result.host, retries=retries,
             t_start_ms=self._world_ms(started - state.start),
             t_end_ms=self._world_ms(loop.time() - state.start),
-            bytes=result.bytes, meta={**redact(dict(result.meta)), "requests": result.requests},
+            bytes=result.bytes,
+            meta={**redact(dict(result.meta), self._secrets), "requests": result.requests},
         )
         state.outcomes.append(attempt)
         state.requests += result.requests
@@ -375,14 +401,19 @@ class Orchestrator:
         transient failure is retried after a backoff while the budgets allow."""
         state, name = run.state, run.source.name
         policy = self.plan.policy(name)
+        last: SourceResult | None = None  # the previous try's result, when retrying
         while True:
             if state.attempts_left <= 0:
                 state.budget_skips += 1
                 self._emit(run, SourceResult(outcome=Outcome.SKIPPED, reason=Reason.ATTEMPT_BUDGET,
-                                             requests=run.requests))
+                                             requests=run.requests, meta=_last_meta(last)))
                 return
             state.attempts_left -= 1
             result = await self._counted_try(run, policy)
+            if last is not None and result.outcome is Outcome.SKIPPED:
+                result = replace(result, meta={**result.meta, **_last_meta(last)})
+            if result.outcome is Outcome.FAILED_LOCAL and state.stop_reason is None:
+                state.stop_reason = "local"  # no other source can save it either
             if result.outcome is Outcome.SUCCESS:
                 if state.winner is None:
                     state.winner = (run.tier.name, name, result)
@@ -392,6 +423,7 @@ class Orchestrator:
             if delay is None:
                 self._emit(run, result)
                 return
+            last = result
             await self._backoff(run, delay, result)
             run.retries += 1
 
@@ -401,6 +433,8 @@ class Orchestrator:
         loop = asyncio.get_running_loop()
         state = run.state
         fetcher = self._fetcher_factory(policy)
+        if getattr(fetcher, "gates", None) is self.gates:
+            fetcher.gates = state.gates  # the run's gates, with this work's per-host cap
         try:
             result = await self._one_try(state, run.source, policy, fetcher)
             if (result.outcome is Outcome.SUCCESS and self.accept is not None
@@ -411,7 +445,7 @@ class Orchestrator:
             if state.stop_reason == "deadline" or loop.time() >= state.deadline:
                 outcome, reason = Outcome.TIMEOUT, Reason.WORK_DEADLINE
             else:
-                outcome, reason = Outcome.CANCELLED, Reason.SIBLING_WON
+                outcome, reason = Outcome.CANCELLED, _stopped_by(state)
             self._emit(run, SourceResult(outcome=outcome, reason=reason, requests=run.requests))
             raise
         run.requests += result.requests
@@ -424,7 +458,7 @@ class Orchestrator:
         except asyncio.CancelledError:
             timeout = run.state.stop_reason == "deadline"
             outcome = Outcome.TIMEOUT if timeout else Outcome.CANCELLED
-            reason = Reason.WORK_DEADLINE if timeout else Reason.SIBLING_WON
+            reason = Reason.WORK_DEADLINE if timeout else _stopped_by(run.state)
             self._emit(run, SourceResult(outcome=outcome, reason=reason, requests=run.requests,
                                          meta={"last": last.reason}))
             raise
@@ -439,6 +473,10 @@ class Orchestrator:
         fetcher.timeout_s = self._try_timeout(state, source)
         try:
             verdict = await self.accept(state.work, source.name, result, fetcher)
+        except OSError as exc:  # our disk or folder, not the file: never a verdict on it
+            return replace(result, outcome=Outcome.FAILED_LOCAL,
+                           reason=f"download_{local_trouble(exc)}",
+                           meta={**result.meta, "error": f"{type(exc).__name__}: {exc}"[:300]})
         except Exception as exc:  # a failing hook must not lose the work
             verdict = f"accept_error:{type(exc).__name__}"
         result = _with_requests(result, result.requests + _requests_of(fetcher) - before)
@@ -478,7 +516,7 @@ class Orchestrator:
                                 url=_url_of(exc), host=_host_of(exc),
                                 requests=_requests_of(fetcher))
         except httpx.TransportError as exc:
-            return SourceResult(outcome=Outcome.RETRYABLE, reason=Reason.CONNECTION_ERROR,
+            return SourceResult(outcome=Outcome.RETRYABLE, reason=_connection_reason(exc),
                                 url=_url_of(exc), host=_host_of(exc),
                                 requests=_requests_of(fetcher),
                                 meta={"error": f"{type(exc).__name__}: {exc}"})
@@ -541,8 +579,22 @@ class Orchestrator:
         if state.winner is not None:
             tier, source, result = state.winner
             return Resolution(status=ResolutionStatus.RESOLVED,
-                              pdf_url=redact_url(result.url) if result.url else None,
-                              source=source, tier=tier, meta=redact(dict(result.meta)), **common)
+                              pdf_url=redact_url(result.url, self._secrets) if result.url else None,
+                              source=source, tier=tier,
+                              meta=redact(dict(result.meta), self._secrets), **common)
+        local = next((a for a in state.outcomes if a.outcome is Outcome.FAILED_LOCAL), None)
+        if local is not None:
+            return Resolution(status=ResolutionStatus.FAILED_LOCAL,
+                              reason=f"our side: {local.reason} ({local.source})", **common)
+        transient = min((a for a in state.outcomes if is_transient(a)), default=None,
+                        key=lambda a: (a.outcome is Outcome.SKIPPED, "last" not in a.meta))
+        if transient is not None:  # before the budgets: retries on a dead network eat them
+            what = f"{transient.outcome}:{transient.reason}"
+            if transient.meta.get("last"):  # a retry held back: name what the try met
+                what = (f"{transient.meta.get('last_outcome')}:{transient.meta['last']}, "
+                        f"then {transient.reason}")
+            return Resolution(status=ResolutionStatus.TRANSIENT,
+                              reason=f"transient: {what} ({transient.source})", **common)
         if state.stop_reason == "deadline":
             return Resolution(status=ResolutionStatus.BUDGET_EXHAUSTED, reason=Reason.DEADLINE,
                               **common)
@@ -582,11 +634,29 @@ def _registry(plan: Plan) -> dict[str, Source]:
 
 
 def _default_limits() -> Mapping[str, RateLimit]:
-    try:
-        from ..web.client import DEFAULT_RATE_LIMITS
-    except ImportError:  # pragma: no cover - politeness arrives with the sources
+    from ..web.client import DEFAULT_HOST_RATE, DEFAULT_RATE_LIMITS
+
+    return {ANY_HOST: DEFAULT_HOST_RATE, **DEFAULT_RATE_LIMITS}
+
+
+def _last_meta(last: SourceResult | None) -> dict[str, Any]:
+    """What the previous try met, kept on a retry the gates or the budget held back: a
+    503 or a refused connection cut short is still no answer about the work."""
+    if last is None:
         return {}
-    return DEFAULT_RATE_LIMITS
+    return {"last": last.reason, "last_outcome": str(last.outcome), "last_status": last.status}
+
+
+def _stopped_by(state: _WorkState) -> Reason:
+    """Why a running try was cancelled (not the deadline)."""
+    return Reason.LOCAL_FAILURE if state.stop_reason == "local" else Reason.SIBLING_WON
+
+
+def _secret_options(plan: Plan) -> list[str]:
+    """Values of source options named like secrets (`api_key`, `token`, ...)."""
+    names = {n.lower() for n in SECRET_PARAMS}
+    return [str(v) for name in plan.source_names for k, v in plan.policy(name).options.items()
+            if k.lower() in names and isinstance(v, str)]
 
 
 def _first(items: tuple[str, ...]) -> str | None:
@@ -617,6 +687,59 @@ def _host_of(exc: httpx.HTTPError) -> str | None:
         return exc.request.url.host
     except RuntimeError:
         return None
+
+
+#: the reasons of a try that met a network state, not an answer: the host's name did
+#: not resolve, the connection was refused or reset, the gates held the try back
+_TRANSIENT_REASONS = frozenset({
+    Reason.CONNECTION_ERROR, Reason.DNS_FAILURE, Reason.CONNECTION_REFUSED,
+    Reason.BREAKER_OPEN, Reason.RATE_WAIT, Reason.QUOTA,
+})
+
+
+def is_transient(attempt: Attempt) -> bool:
+    """True when a try ended in a passing network state rather than an answer about the
+    work: connection trouble, 429/5xx left after the retries, a gate holding it back."""
+    if attempt.outcome is Outcome.RETRYABLE:
+        return _transient_try(attempt.reason, attempt.status)
+    if attempt.outcome is Outcome.SKIPPED:
+        meta = attempt.meta or {}
+        if attempt.reason == Reason.ATTEMPT_BUDGET:  # the budget cut a retry short
+            return meta.get("last_outcome") == str(Outcome.RETRYABLE) and _transient_try(
+                str(meta.get("last", "")), meta.get("last_status"))
+        return attempt.reason in _TRANSIENT_REASONS
+    return False
+
+
+def _transient_try(reason: str, status: Any) -> bool:
+    return reason in _TRANSIENT_REASONS or (
+        isinstance(status, int) and (status == 429 or status >= 500))
+
+
+def _connection_reason(exc: BaseException) -> Reason:
+    """`dns_failure`, `connection_refused` or `connection_error` for a transport error."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, socket.gaierror) or "cannot resolve" in str(cur) or (
+                "Name or service not known" in str(cur)):
+            return Reason.DNS_FAILURE
+        if isinstance(cur, ConnectionRefusedError) or "Connection refused" in str(cur):
+            return Reason.CONNECTION_REFUSED
+        cur = cur.__cause__ or cur.__context__
+    return Reason.CONNECTION_ERROR
+
+
+def local_trouble(exc: OSError) -> str:
+    """A short name for an OSError on our side: `local_disk_full`,
+    `local_permission_denied` or `local_os_error`."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return "local_disk_full"
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM,
+                                                          errno.EROFS):
+        return "local_permission_denied"
+    return "local_os_error"
 
 
 def _why_not_found(attempts: list[Attempt]) -> str:

@@ -78,6 +78,7 @@ async def arun_works(
     keep_resolutions: bool = True,
     cache: str | Path | bool | None = None,
     trust_transport: bool = False,
+    retry_statuses: Sequence[str] = (),
 ) -> RunResult:
     """Resolve `works` (a CSV path, a DataFrame or Works) with `plan` into the run store
     at `out`, on the sandbox unless `network` says otherwise.
@@ -90,8 +91,11 @@ async def arun_works(
     not be mistaken for the services'.
 
     A `transport` is a web of your own, on the same time scale (`trust_transport=True`
-    when it is a simulated one, see the module docstring). See `BatchOptions` for the
-    rest.
+    when it is a simulated one, see the module docstring).
+
+    A resume resolves again the works that ended `failed_local` or `transient` (no answer
+    about the work), and those of `retry_statuses` too. One run at a time per `out` (a
+    lock): a second one raises StoreError at once. See `BatchOptions` for the rest.
     """
     chosen = network_for(transport if transport is not None else network,
                          profile=profile, seed=seed, time_scale=time_scale,
@@ -100,7 +104,7 @@ async def arun_works(
         out=out, concurrency=concurrency, force=force, progress=progress, sink=sink,
         on_resolution=on_resolution, download_dir=download_dir,
         demote_failed_downloads=demote_failed_downloads, keep_resolutions=keep_resolutions,
-        http_cache=_cache_for(cache, chosen, plan),
+        http_cache=_cache_for(cache, chosen, plan), retry_statuses=tuple(retry_statuses),
     )
     batch = await arun_batch(as_works_report(works), plan, chosen, options)
     return RunResult(**{f.name: getattr(batch, f.name) for f in fields(BatchResult)})

@@ -57,12 +57,15 @@ OUTCOME_COLORS: dict[str, str] = {
     "nonretryable": "#d62728",
     "timeout": "#9467bd",
     "cancelled": "#7f7f7f",
+    "failed_local": "#6d4c41",
     "error": "#8c1c13",
 }
 #: Colours of the work endings that are not "resolved" in coverage figures.
 STATUS_COLORS: dict[str, str] = {
     "not_found": "#bdbdbd",
     "budget_exhausted": "#9467bd",
+    "failed_local": "#6d4c41",
+    "transient": "#fdd835",
     "error": "#d62728",
 }
 CANCELLED_STYLE: dict[str, Any] = {"hatch": "///", "alpha": 0.45}

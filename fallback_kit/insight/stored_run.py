@@ -46,9 +46,9 @@ def _tier_order(plan_yaml: str, seen: Sequence[Any]) -> list[str]:
     """Tiers in plan order (from the YAML when it parses), then any others as first seen."""
     order: list[str] = []
     try:
-        import yaml
+        from ..contracts.safe_yaml import load_yaml
 
-        doc = yaml.safe_load(plan_yaml)
+        doc = load_yaml(plan_yaml)
         for tier in (doc or {}).get("tiers") or []:
             name = tier.get("name") if isinstance(tier, dict) else None
             if isinstance(name, str) and name not in order:

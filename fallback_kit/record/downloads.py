@@ -29,6 +29,7 @@ from .store import DownloadRecord, RunStore
 
 __all__ = [
     "DownloadResult",
+    "clean_stale_parts",
     "download_for_work",
     "download_pdf",
     "final_path",
@@ -151,7 +152,7 @@ async def download_pdf(
     """
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
-    part = dest / f".{secrets.token_hex(8)}.part"
+    part = _part_path(dest)
     got = _Streamed()
     try:
         failure = await _fetch_into(edge, url, part, got, max_bytes=max_bytes,
@@ -208,6 +209,12 @@ def _keep(part: Path, dest: Path, got: _Streamed, url: str) -> DownloadResult:
     os.replace(part, final)
     return DownloadResult(ok=True, sha256=sha, bytes=got.size, path=final, url=url,
                           status=got.status)
+def _part_path(dest: Path) -> Path:
+    """A fresh `.part` name in `dest`, led by this process's id so that a later run can
+    tell a killed writer's leftovers (`clean_stale_parts`) from a live one's."""
+    return dest / f".{os.getpid()}-{secrets.token_hex(8)}.part"
+
+
 def save_pdf_bytes(
     body: bytes, dest_dir: str | os.PathLike[str], *, url: str = "", min_bytes: int = 1024
 ) -> DownloadResult:
@@ -215,7 +222,7 @@ def save_pdf_bytes(
     under the same checks and the same atomic rename as `download_pdf`."""
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
-    part = dest / f".{secrets.token_hex(8)}.part"
+    part = _part_path(dest)
     try:
         part.write_bytes(body)
         reason = validate_pdf_file(part, head=body[:1024], tail=body[-_TAIL:], size=len(body),
@@ -247,9 +254,11 @@ async def download_for_work(
     min_bytes: int = 1024,
     max_bytes: int = 100_000_000,
     body: bytes | None = None,
+    record: bool = True,
 ) -> DownloadResult:
     """Download a work's PDF once: skip the GET if the manifest already has its file,
-    else download into `dest_dir` (default `<run dir>/pdfs`) and record it. `body`, the
+    else download into `dest_dir` (default `<run dir>/pdfs`) and record it (unless
+    `record=False`: the caller records it once it knows this file won). `body`, the
     bytes the right-paper check already read, is kept without a second GET."""
     known = store.download_for(work_id)
     if known is not None and Path(known.path).is_file():
@@ -262,9 +271,43 @@ async def download_for_work(
                                          min_bytes=min_bytes)
     else:
         result = await download_pdf(edge, url, target, min_bytes=min_bytes, max_bytes=max_bytes)
-    if result.ok and result.path is not None and result.sha256 is not None:
+    if record and result.ok and result.path is not None and result.sha256 is not None:
         store.record_download(DownloadRecord(
             work_id=work_id, sha256=result.sha256, bytes=result.bytes, path=str(result.path),
             source=source, url=url, version=version, license=license,
         ))
     return result
+
+
+def clean_stale_parts(dest_dir: str | os.PathLike[str]) -> int:
+    """Remove the `.part` files that killed runs left in `dest_dir`; returns how many.
+
+    A `.part` name starts with the pid of its writer: one whose process is gone is
+    stale, one of a live process (another run sharing the folder) is left alone.
+    """
+    dest = Path(dest_dir)
+    if not dest.is_dir():
+        return 0
+    removed = 0
+    for part in dest.glob(".*.part"):
+        pid = part.name[1:].partition("-")[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        try:
+            part.unlink()
+            removed += 1
+        except OSError:
+            pass  # not ours to remove: leave it
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists (another user's) or cannot tell: keep its file
+    return True

@@ -11,11 +11,13 @@ Layering: sqlite3 and the package's bottom floor only; no pandas here (see run.p
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import platform
 import secrets
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,12 +36,16 @@ __all__ = [
     "DownloadRecord",
     "RunStore",
     "StoreError",
+    "StoreWriteError",
     "plan_hash",
+    "run_lock",
 ]
 
 DB_NAME = "run.sqlite"
 SCHEMA_VERSION = 1
-RUN_STATUSES = ("running", "finished", "interrupted", "failed")
+RUN_STATUSES = ("running", "finished", "interrupted", "failed", "disk_full")
+LOCK_NAME = ".run.lock"
+_FULL_BELOW = 1 << 20  # free bytes under which a failed write is put down to a full disk
 
 _SCHEMA = """
 CREATE TABLE run (
@@ -154,6 +160,16 @@ class StoreError(Exception):
     """The run store cannot be created, opened or written; the message names the path."""
 
 
+class StoreWriteError(StoreError, OSError):
+    """A write to the store failed on our side (disk full, I/O error, read-only file):
+    the transaction was rolled back, so the store still holds every finished work.
+    An OSError too (errno ENOSPC when the disk is full), so callers that classify local
+    trouble by errno see it as such."""
+
+    def __str__(self) -> str:
+        return str(self.strerror or super().__str__())
+
+
 def plan_hash(plan_yaml: str) -> str:
     """sha256 of the plan text, blind to line endings and trailing blanks (a re-saved file
     is the same plan)."""
@@ -218,6 +234,7 @@ class RunStore:
         self._conn = conn
         self._lock = threading.Lock()
         self._pending: dict[str, list[tuple[Any, ...]]] = {}
+        self._redo: tuple[str, ...] = ()  # statuses resolved again (see `redo`)
         self._closed = False
         row = conn.execute("SELECT run_id, plan_hash, status FROM run WHERE id = 1").fetchone()
         self.run_id: str = row[0]
@@ -333,9 +350,10 @@ class RunStore:
         row = _run_row(plan_yaml, meta)
         tmp = d / f".{DB_NAME}.new-{secrets.token_hex(4)}"
         try:
+            # a rollback journal while building: every failed write raises (a WAL file's
+            # checkpoint at close fails silently on a full disk and leaves a torn file)
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(_SCHEMA)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 cols = ", ".join(row)
@@ -343,6 +361,8 @@ class RunStore:
                 conn.execute(
                     f"INSERT INTO run (id, {cols}) VALUES (1, {marks})", tuple(row.values())
                 )
+                if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                    raise sqlite3.DatabaseError("the new file does not check out")
             finally:
                 conn.close()
             db = d / DB_NAME
@@ -350,13 +370,22 @@ class RunStore:
                 _move_aside(db)
             os.replace(tmp, db)
         except sqlite3.Error as exc:
-            raise StoreError(f"{d}: cannot create the run store: {exc}") from None
+            why = _why(exc, d)
+            raise StoreWriteError(errno.ENOSPC if why.startswith("the disk is full") else errno.EIO,
+                                  f"{d}: cannot create the run store: {why}") from None
         except OSError as exc:
-            raise StoreError(f"{d}: cannot write the run store: {exc.strerror or exc}") from None
+            raise StoreWriteError(exc.errno or errno.EIO,
+                                  f"{d}: cannot write the run store: {exc.strerror or exc}"
+                                  ) from None
         finally:
-            for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            for leftover in (tmp, Path(f"{tmp}-journal"), Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
                 leftover.unlink(missing_ok=True)
-        return cls.open(d)
+        try:
+            return cls.open(d)
+        except StoreError:  # e.g. no room for the WAL: leave no empty run behind
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{d / DB_NAME}{suffix}").unlink(missing_ok=True)
+            raise
 
     # ---- writing -------------------------------------------------------------------
 
@@ -384,6 +413,8 @@ class RunStore:
         marks = ", ".join("?" for _ in _ATTEMPT_COLS)
         try:
             with self._tx():
+                if self._redo:
+                    self._forget(res.work_id)
                 self._conn.executemany(f"INSERT INTO attempts ({cols}) VALUES ({marks})", attempts)
                 self._conn.execute(
                     f"INSERT INTO resolutions ({', '.join(_RESOLUTION_COLS)}) "
@@ -395,6 +426,16 @@ class RunStore:
                 f"{self.path}: work {res.work_id!r} already has a resolution in this run;"
                 " skip the works in done_work_ids() when resuming"
             ) from None
+
+    def _forget(self, work_id: str) -> None:
+        """Inside a transaction: drop `work_id`'s old record if its status is redone."""
+        marks = ", ".join("?" for _ in self._redo)
+        row = self._conn.execute(
+            f"SELECT 1 FROM resolutions WHERE work_id = ? AND status IN ({marks})",
+            (work_id, *self._redo)).fetchone()
+        if row is not None:
+            self._conn.execute("DELETE FROM attempts WHERE work_id = ?", (work_id,))
+            self._conn.execute("DELETE FROM resolutions WHERE work_id = ?", (work_id,))
 
     def add_works(self, works: Iterable[Work]) -> int:
         """Remember the run's works (ids and identifiers); known ones are left as they are."""
@@ -418,8 +459,8 @@ class RunStore:
         path = Path(record.path)
         try:
             stored = str(path.resolve().relative_to(self.dir.resolve()))
-        except ValueError:
-            stored = str(path)
+        except ValueError:  # outside the run: absolute, so it resolves from any cwd
+            stored = str(path.resolve())
         values = (
             record.work_id, record.sha256, record.bytes, record.source, record.url, stored,
             record.version, record.license, record.at or _now(),
@@ -444,15 +485,32 @@ class RunStore:
         rec["path"] = str(path if path.is_absolute() else self.dir / path)
         return DownloadRecord(**rec)
 
-    def finish(self, status: str = "finished") -> None:
-        """Mark the run ended (`finished`, `interrupted` or `failed`) and stamp ended_at."""
+    def finish(self, status: str = "finished", reason: str = "") -> None:
+        """Mark the run ended (`finished`, `interrupted`, `failed` or `disk_full`) and
+        stamp ended_at; `reason` (why it failed) goes to the run's extra `end_reason`."""
         if status not in RUN_STATUSES:
             raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
         self._check_writable()
         with self._tx():
             self._conn.execute(
-                "UPDATE run SET status = ?, ended_at = ? WHERE id = 1", (status, _now())
+                "UPDATE run SET status = ?, ended_at = ?,"
+                " extra = json_set(extra, '$.end_reason', ?) WHERE id = 1",
+                (status, _now(), reason),
             )
+
+    def redo(self, statuses: Iterable[str]) -> int:
+        """Resolve again, in this session, the works that ended with one of `statuses`
+        (e.g. `transient`): `done_work_ids` leaves them out, and each one's new
+        Resolution replaces the old one and its attempts in one transaction, so a kill
+        before that keeps the old record. Returns how many works that is."""
+        self._redo = tuple(sorted({str(s) for s in statuses}))
+        if not self._redo:
+            return 0
+        marks = ", ".join("?" for _ in self._redo)
+        with self._lock:
+            return int(self._conn.execute(
+                f"SELECT count(*) FROM resolutions WHERE status IN ({marks})", self._redo
+            ).fetchone()[0])
 
     def close(self) -> None:
         """Close the file; attempts of works without a Resolution are dropped (they are
@@ -473,13 +531,17 @@ class RunStore:
     def _tx(self) -> Iterator[None]:
         """One explicit transaction (the connection is in autocommit mode otherwise)."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise _write_error(self.path, exc) from None
 
     def _check_writable(self) -> None:
         if self._closed:
@@ -490,9 +552,12 @@ class RunStore:
     # ---- reading -------------------------------------------------------------------
 
     def done_work_ids(self) -> set[str]:
-        """Works that have a Resolution: a resumed run does not try them again."""
+        """Works that have a Resolution: a resumed run does not try them again (but for
+        those whose status is `redo`ne, e.g. `transient`)."""
+        marks = ", ".join("?" for _ in self._redo)
         with self._lock:
-            return {r[0] for r in self._conn.execute("SELECT work_id FROM resolutions")}
+            return {r[0] for r in self._conn.execute(
+                f"SELECT work_id FROM resolutions WHERE status NOT IN ({marks})", self._redo)}
 
     def work_ids(self) -> list[str]:
         """The run's works as added with `add_works`, in insertion order."""
@@ -507,6 +572,8 @@ class RunStore:
             names = [c[0] for c in cur.description]
         info = dict(zip(names, row, strict=True))
         info.pop("id", None)
+        if info["status"] == "running" and _abandoned(self.dir):
+            info["status"] = "interrupted"  # its process died before it could say so
         info["versions"] = json.loads(info["versions"] or "{}")
         info["extra"] = json.loads(info["extra"] or "{}")
         return info
@@ -541,9 +608,92 @@ class RunStore:
 # ---- helpers --------------------------------------------------------------------------
 
 
+def _why(exc: sqlite3.Error, where: Path | None = None) -> str:
+    """SQLite's message, saying "the disk is full" when it is (SQLite often reports a
+    full disk as a mere "disk I/O error")."""
+    text = str(exc)
+    if "full" in text:
+        return f"the disk is full ({text})"
+    if where is not None:
+        try:
+            if shutil.disk_usage(where).free < _FULL_BELOW:
+                return f"the disk is full ({text})"
+        except OSError:
+            pass
+    return text
+
+
+def _write_error(path: Path, exc: sqlite3.Error) -> StoreWriteError:
+    """The store's one-line error for a failed write, with errno ENOSPC for a full disk."""
+    text = _why(exc, path.parent)
+    if text.startswith("the disk is full"):
+        return StoreWriteError(errno.ENOSPC, f"{path}: {text}; every finished work is"
+                               " kept: free some space and run again to resume")
+    return StoreWriteError(errno.EIO, f"{path}: cannot write the run store ({text})")
+
+
 def _other_plan(d: Path) -> StoreError:
     return StoreError(f"{d}: holds a run of another plan; use --force to overwrite"
                       " or choose another --out")
+
+
+@contextmanager
+def run_lock(directory: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the run directory for this process: a second run on the same `--out` ends
+    at once with StoreError instead of interleaving its requests and writes.
+
+    An advisory `flock` on `DIR/.run.lock` (released by the OS if the process dies, so a
+    killed run never leaves a stale lock); a no-op where `fcntl` does not exist.
+    """
+    d = Path(directory)
+    _ensure_dir(d)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = d / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"{d}: cannot lock the run directory ({exc.strerror or exc})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise StoreError(
+                f"{d}: another run is using this directory (pid {holder}); wait for it to"
+                " end or choose another --out"
+            ) from None
+        try:  # who holds it, for the message of a second run (a full disk may refuse)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _abandoned(d: Path) -> bool:
+    """True when `d` was run under its lock and no process holds it now (the run was
+    killed, or its disk was too full to record its end)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return False
+    try:
+        fd = os.open(d / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # held: the run is going on
+    finally:
+        os.close(fd)
+    return True
 
 
 def _ensure_dir(d: Path) -> None:
@@ -568,6 +718,8 @@ def _connect(db: Path, *, read_only: bool) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
+    except sqlite3.OperationalError as exc:  # the file is fine; the disk or the folder not
+        raise StoreError(f"{db}: cannot open the run store: {_why(exc, db.parent)}") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{db}: not a run store ({exc})") from None
     if read_only:
@@ -579,6 +731,8 @@ def _check_schema(conn: sqlite3.Connection, db: Path) -> None:
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"{db}: cannot open the run store: {_why(exc, db.parent)}") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{db}: not a run store ({exc})") from None
     missing = [t for t in TABLES if t not in names]

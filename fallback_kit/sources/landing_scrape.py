@@ -8,7 +8,7 @@ from typing import Any
 from ..contracts.events import Outcome
 from ..contracts.reasons import Reason
 from ..contracts.works import Work
-from ..web.landing import parse_landing
+from ..web.landing import aparse_landing
 from ._common import ApiSource, Candidate, Candidates, quote_doi, result
 from .base import SourceContext, SourceResult
 
@@ -29,7 +29,7 @@ class LandingScrape(ApiSource):
         if page.status == 404:
             return result(ctx, Outcome.NO_PDF, Reason.NOT_IN_SERVICE,
                           url=page.url, status=404, **meta)
-        landing = parse_landing(page.text, page.url)
+        landing = await aparse_landing(page.text, page.url)
         walled = Reason.BLOCKED if (landing.challenge or landing.login_form) else None
         if page.status in (401, 403):
             reason = walled or Reason.PAYWALL

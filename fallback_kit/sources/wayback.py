@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ from ..contracts.events import Outcome
 from ..contracts.reasons import Reason
 from ..contracts.works import Work
 from ..web.edge import BadResponse, ResponseTooLarge
-from ..web.landing import parse_landing
+from ..web.landing import PARSE_OFF_LOOP_CHARS, aparse_landing
 from ._common import ApiSource, Candidate, Candidates, quote_doi, result
 from .base import SourceContext, SourceResult
 
@@ -86,8 +87,10 @@ class Wayback(ApiSource):
         if resp.truncated:  # cut at the size cap: what is left is not the CDX answer
             raise ResponseTooLarge("CDX answer larger than the cap", url=resp.url)
         try:
+            if len(resp.text) > PARSE_OFF_LOOP_CHARS:
+                return await asyncio.to_thread(parse_cdx, resp.text)
             return parse_cdx(resp.text)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             raise BadResponse("CDX answer is not valid CDX", url=resp.url) from None
 
     async def search(self, work: Work, ctx: SourceContext) -> SourceResult:
@@ -111,7 +114,7 @@ class Wayback(ApiSource):
                 ctx, Outcome.NO_PDF, Reason.NO_SNAPSHOT, url=page.url, status=page.status, **meta
             )
         # links in an id_ capture are the original's: resolve them against the original URL
-        links = parse_landing(page.text, page_capture.original).citation_pdf_urls
+        links = (await aparse_landing(page.text, page_capture.original)).citation_pdf_urls
         if not links:
             return result(ctx, Outcome.NO_PDF, Reason.NO_PDF_LINK, url=page.url, **meta)
         candidates = []

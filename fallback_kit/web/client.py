@@ -21,6 +21,7 @@ from .gates import RateLimit
 from .redact import install_log_redaction
 
 __all__ = [
+    "DEFAULT_HOST_RATE",
     "DEFAULT_RATE_LIMITS",
     "HOMEPAGE",
     "install_lazy_cookies",
@@ -32,6 +33,11 @@ __all__ = [
 log = logging.getLogger("fallback_kit")
 
 HOMEPAGE = "https://github.com/fallback-kit/fallback-kit"
+
+#: The rate of every host the list below and the plan do not name (publishers, CDNs,
+#: repositories): a polite pace for a site that publishes none. A plan sets its own
+#: with the `"*"` key of `politeness.rate_limits`.
+DEFAULT_HOST_RATE = RateLimit(per_second=5, burst=5)
 
 #: Keyed by host suffix (gates.Gates picks the most specific suffix); the numbers and
 #: their sources are in each source's entry of the registry (contracts/registry.py).
@@ -95,7 +101,7 @@ def make_client(
     `timeout_s` is a ceiling only: the orchestrator's per-try budget is what cuts a
     slow request in practice.
     """
-    install_log_redaction()
+    install_log_redaction(secrets=(settings.email,))
     warn_missing_email_once(settings)
     headers = {
         "User-Agent": user_agent(settings.email),

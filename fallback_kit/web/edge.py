@@ -574,8 +574,8 @@ class Edge:
                 url=hop.url,
             )
         try:
-            data = json.loads(hop.body) if hop.body.strip() else None
-        except (ValueError, UnicodeDecodeError):
+            data = await _load_json(hop.body)
+        except (ValueError, RecursionError):  # not JSON, or nested beyond the parser
             if hop.status == 404:
                 data = None
             else:
@@ -617,11 +617,7 @@ class Edge:
         )
         if hop.status not in ok_statuses and hop.status not in (401, 403, 404):
             raise HttpStatusError(hop.status, hop.url, _retry_after(hop.headers))
-        charset = _charset(hop.headers) or "utf-8"
-        try:
-            text = hop.body.decode(charset, "replace")
-        except LookupError:
-            text = hop.body.decode("utf-8", "replace")
+        text = _decode_text(hop.body, _charset(hop.headers))
         is_pdf = pdf_header_at(hop.body) >= 0
         return HtmlResponse(
             hop.status, hop.url, text, hop.headers, truncated=not hop.complete, is_pdf=is_pdf
@@ -968,7 +964,7 @@ class Edge:
                 yield response
             finally:
                 await response.aclose()
-            self.gates.after_response(host, ok=status < 500 and status != 429)
+            self.gates.after_response(host, ok=status < 500 and status != 429, status=status)
             verdict = True
         except (httpx.TimeoutException, httpx.TransportError):
             if not verdict:
@@ -1058,6 +1054,30 @@ def _small_length(headers: httpx.Headers, limit: int) -> int:
     if headers.get("content-encoding", "identity") != "identity" or not length.isdigit():
         return 0
     return int(length) if int(length) <= limit else 0
+
+
+#: JSON bodies longer than this are parsed in a worker thread, off the event loop
+JSON_OFF_LOOP_BYTES = 256 * 1024
+
+
+async def _load_json(body: bytes) -> Any:
+    """The JSON value of `body` (None when blank). Raises ValueError or RecursionError
+    (nested deeper than the parser goes) for a bad body; a long one is parsed off the
+    event loop so that no other work waits for it."""
+    if not body.strip():
+        return None
+    if len(body) > JSON_OFF_LOOP_BYTES:
+        return await asyncio.to_thread(json.loads, body)
+    return json.loads(body)
+
+
+def _decode_text(body: bytes, charset: str | None) -> str:
+    """`body` as text in the declared charset, else UTF-8 with replacements: a charset
+    that is no text encoding (`idna`, `rot13`, unknown) never raises."""
+    try:
+        return body.decode(charset or "utf-8", "replace")
+    except (LookupError, ValueError):  # UnicodeError is a ValueError
+        return body.decode("utf-8", "replace")
 
 
 def _charset(headers: httpx.Headers) -> str | None:

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from aiolimiter import AsyncLimiter
 
@@ -29,6 +30,7 @@ __all__ = [
     "Gates",
     "HostRateLimiter",
     "RateLimit",
+    "WorkGates",
     "backoff_delay",
     "parse_retry_after",
 ]
@@ -46,7 +48,8 @@ class GateClosed(Exception):
     """A gate refused a request before it was sent; the try is recorded as `skipped`.
 
     `reason` is one of `breaker_open`, `rate_wait`, `robots`, `offline`,
-    `offline_metadata_only`, `offline_not_cached`, `unsafe_url`.
+    `offline_metadata_only`, `offline_not_cached`, `unsafe_url`, `quota` (the service's
+    daily quota is used up), `host_cap` (this work sent its share to the host).
     """
 
     def __init__(self, reason: str, host: str | None = None, detail: str = ""):
@@ -199,6 +202,10 @@ class HostRateLimiter:
         )
 
 
+#: refusals (4xx but 404/410) in a row from one host after which each one is a failure
+STORM_4XX = 20
+
+
 class Gates:
     """The breakers and limiters of one run, keyed by host, shared by all its works."""
 
@@ -212,8 +219,12 @@ class Gates:
         skip_if_breaker_open: bool = True,
         on_event: Callable[[BreakerEvent], None] | None = None,
         clock: Callable[[], float] = _loop_time,
+        quota: Any = None,
     ) -> None:
         self.breaker_config = breaker
+        #: daily quotas of services (web.quota.QuotaBook), live runs only
+        self.quota = quota
+        self._streaks: dict[str, int] = {}
         self.rate_limits = dict(rate_limits or {})
         self.default_rate = default_rate
         self.max_rate_wait_s = None if max_rate_wait_ms is None else max_rate_wait_ms / 1000
@@ -255,6 +266,9 @@ class Gates:
         breaker = self.breaker(host)
         if self.skip_if_breaker_open and not breaker.allow():
             raise GateClosed(Reason.BREAKER_OPEN, host)
+        if self.quota is not None and not self.quota.take(host):
+            breaker.release_probe()
+            raise GateClosed(Reason.QUOTA, host, "the service's daily quota is used up")
         limiter = self.limiter(host)
         if limiter is not None:
             try:
@@ -266,9 +280,20 @@ class Gates:
             if self.skip_if_breaker_open and breaker.state is BreakerState.OPEN:
                 raise GateClosed(Reason.BREAKER_OPEN, host, "opened during the rate-limit wait")
 
-    def after_response(self, host: str, *, ok: bool) -> None:
-        """Tell the host's breaker how the request went (ok: the host answered sanely)."""
+    def after_response(self, host: str, *, ok: bool, status: int | None = None) -> None:
+        """Tell the host's breaker how the request went (ok: the host answered sanely).
+
+        A refusal (4xx, but for 404/410 "no such thing", which is an answer) is sane
+        once; a storm of them in a row (STORM_4XX, no success between) counts as
+        failures, so a host that refuses everything trips its breaker."""
         b = self.breaker(host)
+        if ok and status is not None and 400 <= status < 500 and status not in (404, 410):
+            streak = self._streaks[host] = self._streaks.get(host, 0) + 1
+            if streak >= STORM_4XX:
+                b.record_failure()
+                return
+        elif ok:
+            self._streaks.pop(host, None)
         if ok:
             b.record_success()
         else:
@@ -281,6 +306,25 @@ class Gates:
     def __repr__(self) -> str:
         open_hosts = [h for h, b in self._breakers.items() if b.state is not BreakerState.CLOSED]
         return f"<Gates breakers={len(self._breakers)} not_closed={open_hosts}>"
+
+
+class WorkGates:
+    """One work's view of the run's Gates: at most `cap` requests to any one host, so
+    that a hostile page cannot send thousands of requests to one host for one work."""
+
+    def __init__(self, gates: Gates, cap: int) -> None:
+        self.gates = gates
+        self.cap = cap
+        self.sent: dict[str, int] = {}
+
+    async def before_request(self, host: str) -> None:
+        if self.sent.get(host, 0) >= self.cap:
+            raise GateClosed(Reason.HOST_CAP, host, f"{self.cap} requests of this work")
+        await self.gates.before_request(host)
+        self.sent[host] = self.sent.get(host, 0) + 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.gates, name)
 
 
 def backoff_delay(

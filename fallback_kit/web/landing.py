@@ -15,6 +15,7 @@ that are neither in the download area nor name the work's DOI.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urljoin, urlsplit
@@ -23,7 +24,21 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .platforms import platform_links
 
-__all__ = ["CHALLENGE_MARKERS", "AnchorLink", "LandingPage", "parse_landing"]
+__all__ = ["CHALLENGE_MARKERS", "MAX_PARSE_TAGS", "MAX_PDF_LINKS", "PARSE_OFF_LOOP_CHARS",
+           "AnchorLink", "LandingPage", "aparse_landing", "parse_landing"]
+
+#: PDF links of each kind kept from one page, in page order: no real landing page links
+#: more copies of its article, and a hostile one must not turn into 100,000 requests
+MAX_PDF_LINKS = 50
+#: pages longer than this are parsed in a worker thread: the event loop (and every
+#: other work's deadline) must not wait for a hostile page
+PARSE_OFF_LOOP_CHARS = 200_000
+#: tags of a page given to the parser; the rest is cut, as the size cap cuts a page.
+#: lexbor holds the GIL while it parses (about 3 us a tag, far more on a loaded
+#: machine), so this bounds how long a hostile page can stall the event loop; real
+#: landing pages have a few thousand tags
+MAX_PARSE_TAGS = 30_000
+
 
 #: words of bot-challenge and block pages (Cloudflare, captchas, WAFs), lower case: the
 #: one list, read by the landing parser and by the PDF gate (web/edge.py)
@@ -199,6 +214,16 @@ def _is_purchase(url: str, text: str, attrs: dict[str, str | None]) -> bool:
     return bool(_PURCHASE.search(label) or _PURCHASE_PATH.search(urlsplit(url).path.lower()))
 
 
+def _first_tags(html: str, limit: int) -> str:
+    """`html` cut just before its `limit`-th `<` (the whole text when it has fewer)."""
+    at = -1
+    for _ in range(limit):
+        at = html.find("<", at + 1)
+        if at < 0:
+            return html
+    return html[:at]
+
+
 def _absolute(base: str, href: str | None) -> str | None:
     if not href:
         return None
@@ -224,9 +249,17 @@ def _is_pdf_anchor(href: str, text: str, attrs: dict[str, str | None]) -> bool:
     return False
 
 
+async def aparse_landing(html: str, url: str) -> LandingPage:
+    """`parse_landing`, in a worker thread when the page is long (PARSE_OFF_LOOP_CHARS):
+    a cancelled caller (its deadline) stops waiting at once."""
+    if len(html) > PARSE_OFF_LOOP_CHARS:
+        return await asyncio.to_thread(parse_landing, html, url)
+    return parse_landing(html, url)
+
+
 def parse_landing(html: str, url: str) -> LandingPage:
     """Parse a (possibly cut) landing page fetched from `url` (its final URL)."""
-    tree = LexborHTMLParser(html)
+    tree = LexborHTMLParser(_first_tags(html, MAX_PARSE_TAGS))
     base = url
     base_node = tree.css_first("base[href]")
     if base_node is not None:
@@ -234,7 +267,9 @@ def parse_landing(html: str, url: str) -> LandingPage:
         if href:
             base = urljoin(url, href.strip())
 
-    citation: list[str] = []
+    # dicts keep the first-seen order and test membership in O(1): a hostile page with
+    # 100,000 links must parse in linear time (a list's `in` made it quadratic)
+    citation: dict[str, None] = {}
     page_doi: str | None = None
     for meta in tree.css("meta"):
         attrs = meta.attributes
@@ -244,31 +279,36 @@ def parse_landing(html: str, url: str) -> LandingPage:
             page_doi = found.group(0).lower() if found else None
         if name in ("citation_pdf_url", "eprints.document_url", "bepress_citation_pdf_url"):
             u = _absolute(base, attrs.get("content"))
-            if u and u not in citation:
-                citation.append(u)
+            if u and len(citation) < MAX_PDF_LINKS:
+                citation.setdefault(u)
 
-    alternate: list[str] = []
+    alternate: dict[str, None] = {}
     for link in tree.css("link[href]"):
         attrs = link.attributes
         rel = (attrs.get("rel") or "").lower().split()
         ctype = (attrs.get("type") or "").lower()
         if "alternate" in rel and "application/pdf" in ctype:
             u = _absolute(base, attrs.get("href"))
-            if u and u not in alternate:
-                alternate.append(u)
+            if u and len(alternate) < MAX_PDF_LINKS:
+                alternate.setdefault(u)
 
     anchors: list[AnchorLink] = []
     dropped: list[tuple[str, str]] = []
     seen: set[str] = set()
     for a in tree.css("a[href]"):
         attrs = dict(a.attributes)
+        text = a.text(deep=True, separator=" ", strip=True)
+        # every test of _is_pdf_anchor needs "pdf" somewhere: skip the URL join otherwise
+        if "pdf" not in " ".join([text, *(v or "" for v in attrs.values())]).lower():
+            continue
         u = _absolute(base, attrs.get("href"))
         if not u or u in seen:
             continue
-        text = a.text(deep=True, separator=" ", strip=True)
         if not _is_pdf_anchor(u, text, attrs):
             continue
         seen.add(u)
+        if len(seen) > MAX_PDF_LINKS:
+            break
         if _is_purchase(u, text, attrs):
             dropped.append((u, "purchase"))
         elif _in_references(a):
@@ -287,8 +327,8 @@ def parse_landing(html: str, url: str) -> LandingPage:
     page = LandingPage(
         url=url,
         base=base,
-        citation_pdf_urls=citation,
-        alternate_pdf_urls=alternate,
+        citation_pdf_urls=list(citation),
+        alternate_pdf_urls=list(alternate),
         anchor_pdf_urls=[a.url for a in anchors],
         anchors=anchors,
         dropped=dropped,

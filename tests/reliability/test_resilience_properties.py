@@ -459,10 +459,8 @@ def test_requests_under_total_failure_stay_within_the_retry_budget(
     assert tries == min(total_attempts, budget)
     assert res.requests == tries
     assert all(len(s.calls) <= retries[s.name] + 1 for s in srcs)
-    if total_attempts < budget:
-        assert (res.status, res.reason) == (ResolutionStatus.BUDGET_EXHAUSTED, "attempts")
-    else:
-        assert res.status is ResolutionStatus.NOT_FOUND
+    # every try met a passing failure: no answer about the work, whatever the budget did
+    assert res.status is ResolutionStatus.TRANSIENT
     assert {a.outcome for a in sink.attempts} <= {Outcome.RETRYABLE, Outcome.SKIPPED}
 
 

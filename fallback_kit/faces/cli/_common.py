@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from ...contracts.safe_yaml import load_yaml
+
 
 class CliError(Exception):
     """A problem the user can fix (bad path, bad plan, bad row): printed in one line, exit 2."""
@@ -40,7 +42,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             raise CliError(f"--set {item!r}: expected PATH=VALUE, e.g. budgets.total_attempts=5")
         key, _, raw = item.partition("=")
         try:
-            out[key.strip()] = yaml.safe_load(raw)
+            out[key.strip()] = load_yaml(raw)
         except yaml.YAMLError:
             out[key.strip()] = raw
     return out
@@ -78,3 +80,5 @@ def load_works_arg(path: str, *, format: str | None = None, key: str | None = No
         return read_works(path, format=format, key=key)
     except WorksFileError as exc:
         raise CliError(str(exc)) from None
+    except OSError as exc:  # no permission, a device, ...: the file cannot be read
+        raise CliError(f"{path}: cannot read the works file ({exc.strerror or exc})") from None

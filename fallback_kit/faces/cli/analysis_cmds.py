@@ -124,6 +124,17 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def _print_quota_use() -> None:
+    """Today's use of the services' daily quotas (live runs count them; web.quota)."""
+    from ...web.quota import QuotaBook, default_quota_path
+
+    if not default_quota_path().is_file():
+        return
+    for use in QuotaBook().usage():
+        print(f"quota today ({use.day} UTC): {use.service} {use.used:,} of {use.limit:,}"
+              f" calls (contact {use.contact})")
+
+
 def _breakdown(run: Run, by: str) -> pd.DataFrame:
     from ...insight import analysis as an
 
@@ -152,11 +163,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
         where += f", profile {m['sandbox_profile']}, seed {m.get('sandbox_seed')}"
     cov = summary["coverage"]
     lat = summary["latency_ms"]
+    _print_quota_use()
     print(f"run {run.path}  (run_id {summary['run_id']}, {summary['status']}, {where})")
+    no_answer = "".join(f"  {k} {summary[k]}" for k in ("failed_local", "transient")
+                        if summary.get(k))  # shown when a resume has work to redo
     print(
         f"works {summary['works']}  done {summary['done']}  pending {summary['pending']}  "
         f"resolved {summary['resolved']}  not_found {summary['not_found']}  "
-        f"budget_exhausted {summary['budget_exhausted']}  error {summary['error']}"
+        f"budget_exhausted {summary['budget_exhausted']}  error {summary['error']}{no_answer}"
     )
     print(
         f"coverage {'n/a' if cov is None else f'{cov:.1%}'}  "
@@ -228,6 +242,20 @@ def _export_frames(run: Run) -> dict[str, pd.DataFrame]:
 
 _FAILURE_SUFFIX = {"csv": ".csv", "bibtex": ".bib", "ris": ".ris", "csl-json": ".json",
                    "ids": ".txt"}
+#: how a spreadsheet recognises a formula (OWASP "CSV injection"): a cell starting so
+#: is prefixed with a quote, which shows the text as it is
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(df: Any) -> Any:
+    """A copy of `df` whose text cells cannot run as spreadsheet formulas: a server's
+    title or URL like `=HYPERLINK(...)` must not act when the CSV is opened."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or str(out[col].dtype) in ("category", "string"):
+            out[col] = [f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+                        for v in out[col].astype(object)]
+    return out
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -256,7 +284,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             if args.format == "parquet":
                 df.to_parquet(path, index=False)
             elif args.format == "csv":
-                df.to_csv(path, index=False)
+                neutralise_formulas(df).to_csv(path, index=False)
             else:
                 df.to_json(path, orient="records", lines=True, date_format="iso")
         except OSError as exc:

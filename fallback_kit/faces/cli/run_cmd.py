@@ -51,12 +51,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                             "directory on --live, none on the sandbox)")
     cache.add_argument("--no-cache", dest="cache", action="store_const", const=False,
                        help="ask the metadata APIs every time")
+    p.add_argument("--retry-failed", nargs="?", const=",".join(DEFAULT_RETRY), default=None,
+                   metavar="STATUSES",
+                   help="resolve again the works of the existing run in --out that ended "
+                        "with these statuses (comma-separated; default: "
+                        f"{','.join(DEFAULT_RETRY)}; a plain resume already retries "
+                        "failed_local and transient)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_run)
 
 
+#: what `--retry-failed` alone retries: every ending that is not an answer or a budget
+DEFAULT_RETRY = ("failed_local", "transient", "error")
+EXIT_RUN_FAILED = 1  # the run could not do its job (bad input is 2)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from ...record.store import StoreError
+    from ...engine.batch import RunFailed
+    from ...record.store import StoreError, StoreWriteError
     from ...web.cache import CacheError
     from ..api import run_works
 
@@ -66,26 +78,87 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"skipped: {error}", file=sys.stderr)
     if not report.works:
         raise CliError(f"{args.works}: no usable works ({len(report.errors)} bad rows)")
-    if args.concurrency < 1:
-        raise CliError("--concurrency must be >= 1")
-    if args.time_scale < 0:
-        raise CliError("--time-scale must be >= 0")
+    _check_run_options(args)
+    retry = _retry_statuses(args)
     try:
         result = run_works(report, plan, out=args.out, network=args.network,
                            profile=args.profile, seed=args.seed, time_scale=args.time_scale,
                            concurrency=args.concurrency, force=args.force, progress=args.progress,
                            download_dir=args.download, demote_failed_downloads=args.demote,
-                           keep_resolutions=False, cache=args.cache)
+                           keep_resolutions=False, cache=args.cache, retry_statuses=retry)
+    except RunFailed as exc:
+        print(f"fallback-kit: error: the run stopped: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except StoreWriteError as exc:  # our disk, not the user's input
+        print(f"fallback-kit: error: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     except (StoreError, CacheError) as exc:
         raise CliError(str(exc)) from None
     print_run_summary(result.out, as_json=args.json, note=_note(result),
                       truth=result.truth_check)
+    why = run_failure(result.statuses, result.reasons)
+    if why:
+        print(f"fallback-kit: error: {why}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     return 0
 
 
+def _check_run_options(args: argparse.Namespace) -> None:
+    """The numbers and names of `run`, checked before anything starts (exit 2)."""
+    import math
+
+    from ...sandbox.profiles import PROFILES
+
+    if args.concurrency < 1:
+        raise CliError("--concurrency must be >= 1")
+    if not math.isfinite(args.time_scale) or args.time_scale < 0:
+        raise CliError(f"--time-scale must be a finite number >= 0, got {args.time_scale}")
+    if not 0 <= args.seed < 2**63:
+        raise CliError(f"--seed must be an integer from 0 to 2**63-1, got {args.seed}")
+    if args.network == "sandbox" and args.profile not in PROFILES:
+        raise CliError(f"--profile {args.profile!r}: sandbox profiles are "
+                       f"{', '.join(PROFILES)}")
+
+
+def _retry_statuses(args: argparse.Namespace) -> tuple[str, ...]:
+    """The statuses `--retry-failed` names, checked; it needs an existing run."""
+    from ...contracts.events import ResolutionStatus
+    from ...record.store import DB_NAME
+
+    if args.retry_failed is None:
+        return ()
+    names = tuple(n.strip() for n in args.retry_failed.split(",") if n.strip())
+    allowed = [str(s) for s in ResolutionStatus if s is not ResolutionStatus.RESOLVED]
+    bad = [n for n in names if n not in allowed]
+    if bad or not names:
+        raise CliError(f"--retry-failed {args.retry_failed!r}: statuses are "
+                       f"{', '.join(allowed)} (comma-separated)")
+    if not args.out or not (Path(args.out) / DB_NAME).is_file():
+        raise CliError("--retry-failed re-resolves an existing run: give its --out")
+    return names
+
+
+def run_failure(statuses: dict[str, int], reasons: dict[str, str]) -> str:
+    """Why a run could not do its job, or '' when it did: a work failed on our side
+    (nothing could be written for it), or nothing resolved and most works met a dead
+    network (the rest had no source to ask)."""
+    local = statuses.get("failed_local", 0)
+    if local:
+        return (f"{local} works could not be saved on our side ({reasons['failed_local']}); "
+                "nothing was written for them: fix it and run again with the same --out")
+    transient, total = statuses.get("transient", 0), sum(statuses.values())
+    if not statuses.get("resolved") and 2 * transient > total:
+        return (f"nothing resolved: {transient} of {total} works met a network or server "
+                f"failure ({reasons['transient']}): is the network down? Run again with "
+                "the same --out to retry them")
+    return ""
+
+
 def _note(result: Any) -> str:
-    done = result.skipped_done
+    done, redo = result.skipped_done, result.reopened
     resumed = f"; resumed: {done} works were already done" if done else ""
+    if redo:
+        resumed += f"; {redo} works without an answer (failed_local, transient) tried again"
     return f"run {result.run_id} in {result.out}{resumed}"
 
 
@@ -135,6 +208,9 @@ def format_summary(s: dict[str, Any], *, note: str = "") -> str:
     lines.append(f"resolved            {pct(s.get('resolved', 0))}")
     lines.append(f"not found           {pct(s.get('not_found', 0))}")
     lines.append(f"budget exhausted    {pct(s.get('budget_exhausted', 0))}")
+    for key, title in (("failed_local", "failed (our side)"), ("transient", "transient")):
+        if s.get(key):
+            lines.append(f"{title:<20}{pct(s[key])}")
     if s.get("error"):
         lines.append(f"error               {pct(s['error'])}")
     rpr = s.get("requests_per_resolved")
