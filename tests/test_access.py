@@ -99,3 +99,59 @@ def test_a_recorded_proxy_has_no_credentials():
     assert redacted_proxy(None) is None
     with pytest.raises(AccessError, match="needs a scheme and a host"):
         redacted_proxy("proxy.univ.edu")
+
+
+async def test_the_run_client_carries_the_users_access(tmp_path):
+    """make_client sends covered publishers through EZproxy and the user's cookies with
+    them; the metadata APIs go out as they are."""
+    from fallback_kit.web.access import Access
+    from fallback_kit.web.client import make_client
+    from fallback_kit.web.edge import NetSettings
+
+    path = tmp_path / "cookies.txt"
+    path.write_text(COOKIES_TXT)
+    seen: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("cookie", "")))
+        return httpx.Response(200)
+
+    access = Access(ezproxy=EzproxyRule(proxy="ezproxy.univ.edu", hosts=("sciencedirect.com",)),
+                    cookies=load_cookies_txt(path, hosts=["sciencedirect.com"]))
+    async with make_client(NetSettings(), httpx.MockTransport(handler), access=access) as c:
+        await c.get("https://www.sciencedirect.com/science/article/pii/S1")
+        await c.get("https://api.unpaywall.org/v2/10.1/x")
+    assert seen[0][0] == "https://www-sciencedirect-com.ezproxy.univ.edu/science/article/pii/S1"
+    assert "EUID=abc123" in seen[0][1]
+    assert seen[1] == ("https://api.unpaywall.org/v2/10.1/x", "")
+
+
+def test_a_plan_proxy_is_checked_and_stored_without_its_password():
+    """politeness.proxy must be a proxy URL; what a run stores has no credentials."""
+    from fallback_kit.contracts.plan import PlanError, load_plan_text
+
+    base = "name: p\ntiers: [{name: t, sources: [unpaywall]}]\n"
+    plan = load_plan_text(base + "politeness: {proxy: 'http://alice:s3cret@proxy.univ.edu:3128'}\n")
+    assert plan.politeness.proxy == "http://alice:s3cret@proxy.univ.edu:3128"
+    stored = plan.replace(**{"politeness.proxy": redacted_proxy(plan.politeness.proxy)})
+    assert "s3cret" not in stored.to_yaml() and "proxy.univ.edu:3128" in stored.to_yaml()
+    with pytest.raises(PlanError, match="politeness.proxy must be a proxy URL") as info:
+        load_plan_text(base + "politeness: {proxy: 'alice:s3cret@proxy.univ.edu'}\n")
+    assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--cookies", "c.txt"], "--ezproxy and --cookies are for --live runs"),
+    (["--live", "--ezproxy", "ezproxy.univ.edu"], "--ezproxy needs --ezproxy-hosts"),
+    (["--live", "--cookies", "missing.txt"], "cookies file missing.txt: not found"),
+])
+def test_access_options_are_checked_in_one_line(tmp_path, capsys, monkeypatch, argv, message):
+    """Bad institutional-access options end in one line and exit 2, before anything runs."""
+    from fallback_kit.faces.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "works.csv").write_text("work_id,doi\nw1,10.1000/a\n")
+    code = main(["run", "works.csv", "--out", "run", "--no-progress", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

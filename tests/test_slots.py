@@ -56,7 +56,9 @@ async def test_a_cancelled_waiter_leaves_the_queue():
     stays = asyncio.create_task(slots.acquire(1))
     await asyncio.sleep(0)
     gone.cancel()
-    await asyncio.gather(gone, return_exceptions=True)
+    (ended,) = await asyncio.gather(gone, return_exceptions=True)
+    assert isinstance(ended, asyncio.CancelledError)  # cancelled cleanly, nothing else
+    assert repr(slots) == "<PrioritySlots free=0 waiting=1>"  # it left the queue at once
     slots.release()
     await asyncio.wait_for(stays, 1)
     assert repr(slots) == "<PrioritySlots free=0 waiting=0>"

@@ -172,6 +172,9 @@ class Politeness:
 
     email: str | None = _rule(None, "str", optional=True)
     rate_limits: Mapping[str, RateLimitPolicy] = field(default_factory=dict)
+    #: an HTTP(S) proxy for live runs (http://[user:pass@]host:port); the environment's
+    #: HTTPS_PROXY and friends are honoured too. A run stores it without its password
+    proxy: str | None = _rule(None, "str", optional=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -707,7 +710,14 @@ def _read_politeness(r: _Reader, raw: Any) -> Politeness:
                             rate_limits=limits)
     if politeness.email is not None and "@" not in politeness.email:
         r.fail("politeness.email", f"{politeness.email!r} is not an email address")
+    if politeness.proxy is not None and not politeness.proxy.startswith(_PROXY_SCHEMES):
+        r.fail("politeness.proxy", f"must be a proxy URL like http://proxy.univ.edu:3128, not "
+               f"{politeness.proxy.split('@')[-1]!r}")
     return politeness
+
+
+#: the proxy URLs a plan may name (httpx's proxy schemes)
+_PROXY_SCHEMES = ("http://", "https://", "socks5://")
 
 
 def _read_options(r: _Reader, source: str, raw: Any, path: str) -> dict[str, Any]:

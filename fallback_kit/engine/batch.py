@@ -24,6 +24,7 @@ from ..contracts.events import RETRIED_ON_RESUME, Event, EventSink, Resolution
 from ..contracts.plan import Plan
 from ..contracts.timescale import REAL_TIME, TimeScale
 from ..contracts.works import Work, WorksReport, read_works
+from ..web.access import Access, redacted_proxy
 from ..web.cache import HttpCache
 from ..web.client import make_client
 from ..web.edge import NetSettings
@@ -143,12 +144,16 @@ class Network(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LiveNetwork:
-    """The real web, with polite headers and the SSRF guard."""
+    """The real web, with polite headers and the SSRF guard; `access` is the user's
+    institutional access (a proxy, EZproxy, their browser's cookies), if any."""
+
+    access: Access | None = None
 
     def connect(
         self, works: Sequence[Work], email: str | None, *, cache: HttpCache | None = None
     ) -> AbstractAsyncContextManager[Connection]:
-        return _connect(NetSettings(live=True, email=email), "live", REAL_TIME, None, cache)
+        return _connect(NetSettings(live=True, email=email), "live", REAL_TIME, None, cache,
+                        access=self.access)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +179,9 @@ class TransportNetwork:
 async def _connect(
     settings: NetSettings, mode: str, scale: TimeScale,
     transport: httpx.AsyncBaseTransport | None, cache: HttpCache | None = None, *,
-    trust_transport: bool = False,
+    trust_transport: bool = False, access: Access | None = None,
 ) -> AsyncIterator[Connection]:
-    async with make_client(settings, transport=transport, cache=cache) as client:
+    async with make_client(settings, transport=transport, cache=cache, access=access) as client:
         yield Connection(client=client, mode=mode, time_scale=scale,
                          meta={"network_mode": mode, "time_scale": scale.factor},
                          trust_transport=trust_transport)
@@ -262,7 +267,8 @@ async def arun_batch(
     all_works = list(works.works)
     out_dir = Path(opts.out) if opts.out is not None else default_out_dir(plan)
     # the contact email is the user's, not the plan's: keep it out of the store
-    stored = plan.replace(**{"politeness.email": None}) if plan.politeness.email else plan
+    stored = plan.replace(**{"politeness.email": None,
+                             "politeness.proxy": redacted_proxy(plan.politeness.proxy)})
     RunStore.check_target(out_dir, plan_yaml=stored.to_yaml(), force=opts.force)
     cache = {"cache": opts.http_cache} if opts.http_cache is not None else {}
     async with _locked(out_dir), network.connect(all_works, plan.politeness.email,

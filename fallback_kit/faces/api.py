@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from ..engine.batch import (
 )
 from ..engine.orchestrator import Orchestrator
 from ..engine.sync import run_sync, synced
+from ..web.access import Access
 from ..web.cache import HttpCache, default_cache_dir
 from .networks import network_for
 
@@ -79,6 +80,7 @@ async def arun_works(
     cache: str | Path | bool | None = None,
     trust_transport: bool = False,
     retry_statuses: Sequence[str] = (),
+    access: Access | None = None,
 ) -> RunResult:
     """Resolve `works` (a CSV path, a DataFrame or Works) with `plan` into the run store
     at `out`, on the sandbox unless `network` says otherwise.
@@ -95,11 +97,15 @@ async def arun_works(
 
     A resume resolves again the works that ended `failed_local` or `transient` (no answer
     about the work), and those of `retry_statuses` too. One run at a time per `out` (a
-    lock): a second one raises StoreError at once. See `BatchOptions` for the rest.
+    lock): a second one raises StoreError at once. `access` is the user's institutional
+    access on the live web (a proxy, EZproxy, their browser's cookies; the plan's
+    `politeness.proxy` too). See `BatchOptions` for the rest.
     """
     chosen = network_for(transport if transport is not None else network,
                          profile=profile, seed=seed, time_scale=time_scale,
                          trust_transport=trust_transport)
+    if isinstance(chosen, LiveNetwork):
+        chosen = LiveNetwork(access=_with_plan_proxy(access, plan))
     options = BatchOptions(
         out=out, concurrency=concurrency, force=force, progress=progress, sink=sink,
         on_resolution=on_resolution, download_dir=download_dir,
@@ -206,3 +212,11 @@ async def _given(
     """A client of the caller's: the SSRF guard stays on unless it is trusted."""
     yield Connection(client=client, mode=mode, time_scale=REAL_TIME, meta={"network_mode": mode},
                      trust_transport=trust_transport)
+
+
+def _with_plan_proxy(access: Access | None, plan: Plan) -> Access | None:
+    """The caller's access, with the plan's proxy when the caller names none."""
+    proxy = plan.politeness.proxy
+    if access is None:
+        return Access(proxy=proxy) if proxy else None
+    return access if access.proxy or not proxy else replace(access, proxy=proxy)

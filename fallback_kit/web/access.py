@@ -26,6 +26,7 @@ import httpx
 
 __all__ = [
     "EZPROXY_STYLES",
+    "Access",
     "AccessError",
     "EzproxyRule",
     "EzproxyTransport",
@@ -94,6 +95,19 @@ class EzproxyTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """The user's institutional access for a live run: all optional, none by default."""
+
+    proxy: str | None = None  # http(s)://[user:pass@]host:port
+    ezproxy: EzproxyRule | None = None
+    cookies: httpx.Cookies | None = None  # from the user's own cookies.txt
+
+    def transport(self, base: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        """`base` with EZproxy rewriting around it, when a rule is set."""
+        return EzproxyTransport(base, self.ezproxy) if self.ezproxy is not None else base
 
 
 def load_cookies_txt(path: str | Path, *, hosts: Iterable[str] | None = None) -> httpx.Cookies:

@@ -15,6 +15,7 @@ from importlib import metadata
 import httpx
 
 from ..contracts.registry import SOURCE_SPECS
+from .access import Access
 from .cache import HttpCache
 from .edge import NetSettings
 from .gates import RateLimit
@@ -93,10 +94,12 @@ def make_client(
     timeout_s: float = 30.0,
     max_connections: int = 100,
     cache: HttpCache | None = None,
+    access: Access | None = None,
 ) -> httpx.AsyncClient:
     """The one client of a run: polite headers, timeouts, pool limits, no automatic
     redirects (the Fetcher follows them hop by hop, through the gates), and with
-    `cache` the metadata APIs' answers kept on disk around the transport.
+    `cache` the metadata APIs' answers kept on disk around the transport. `access` is
+    the user's institutional access (a proxy, EZproxy, their browser's cookies).
 
     `timeout_s` is a ceiling only: the orchestrator's per-try budget is what cuts a
     slow request in practice.
@@ -112,6 +115,9 @@ def make_client(
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections // 5 or 1
     )
+    if access is not None:
+        transport = access.transport(transport or httpx.AsyncHTTPTransport(
+            limits=limits, trust_env=settings.live, proxy=access.proxy))
     if cache is not None:
         transport = cache.wrap(
             transport or httpx.AsyncHTTPTransport(limits=limits, trust_env=settings.live)
@@ -123,6 +129,7 @@ def make_client(
         limits=limits,
         follow_redirects=False,
         trust_env=settings.live,
+        cookies=access.cookies if access is not None else None,
     )
     install_lazy_cookies(client)
     return client
@@ -152,9 +159,13 @@ def install_lazy_cookies(client: httpx.AsyncClient) -> bool:
         known = _HTTPX_COOKIES_KNOWN[0] <= _release(httpx.__version__) < _HTTPX_COOKIES_KNOWN[1]
     except ValueError:
         known = False
-    if not known or type(getattr(client, "_cookies", None)) is not httpx.Cookies:
+    current = getattr(client, "_cookies", None)
+    if not known or type(current) is not httpx.Cookies:
         return False
-    client._cookies = _Cookies()
+    lazy = _Cookies()
+    for cookie in current.jar:  # the cookies the client was given (the user's, if any)
+        lazy.jar.set_cookie(cookie)
+    client._cookies = lazy
     return True
 
 

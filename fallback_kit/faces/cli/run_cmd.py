@@ -7,6 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ...web.access import (
+    EZPROXY_STYLES,
+    Access,
+    AccessError,
+    EzproxyRule,
+    load_cookies_txt,
+)
 from ._common import (
     CliError,
     add_plan_arguments,
@@ -57,6 +64,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         "with these statuses (comma-separated; default: "
                         f"{','.join(DEFAULT_RETRY)}; a plain resume already retries "
                         "failed_local and transient)")
+    access = p.add_argument_group("institutional access (--live only; see the README)")
+    access.add_argument("--ezproxy", metavar="HOST",
+                        help="your library's EZproxy host, e.g. ezproxy.univ.edu")
+    access.add_argument("--ezproxy-hosts", metavar="HOSTS", default="",
+                        help="comma-separated publisher hosts to send through it")
+    access.add_argument("--ezproxy-style", default="hyphen", choices=EZPROXY_STYLES,
+                        help="how the proxy rewrites a URL (default: hyphen)")
+    access.add_argument("--cookies", metavar="FILE",
+                        help="a cookies.txt (Netscape format) exported from your own browser")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_run)
 
@@ -85,7 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                            profile=args.profile, seed=args.seed, time_scale=args.time_scale,
                            concurrency=args.concurrency, force=args.force, progress=args.progress,
                            download_dir=args.download, demote_failed_downloads=args.demote,
-                           keep_resolutions=False, cache=args.cache, retry_statuses=retry)
+                           keep_resolutions=False, cache=args.cache, retry_statuses=retry,
+                           access=_access(args))
     except RunFailed as exc:
         print(f"fallback-kit: error: the run stopped: {exc}", file=sys.stderr)
         return EXIT_RUN_FAILED
@@ -101,6 +118,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"fallback-kit: error: {why}", file=sys.stderr)
         return EXIT_RUN_FAILED
     return 0
+
+
+def _access(args: argparse.Namespace) -> Access | None:
+    """The user's institutional access from --ezproxy and --cookies (live runs only)."""
+    if not (args.ezproxy or args.cookies):
+        return None
+    if args.network != "live":
+        raise CliError("--ezproxy and --cookies are for --live runs")
+    try:
+        rule = None
+        if args.ezproxy:
+            hosts = tuple(h.strip() for h in args.ezproxy_hosts.split(",") if h.strip())
+            if not hosts:
+                raise CliError("--ezproxy needs --ezproxy-hosts (the publishers it serves)")
+            rule = EzproxyRule(proxy=args.ezproxy, hosts=hosts, style=args.ezproxy_style)
+        cookies = load_cookies_txt(args.cookies) if args.cookies else None
+    except AccessError as exc:
+        raise CliError(str(exc)) from None
+    return Access(ezproxy=rule, cookies=cookies)
 
 
 def _check_run_options(args: argparse.Namespace) -> None:
