@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lab lint bench clean
+.PHONY: run test lab lint bench mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check fallback_kit tests benchmarks notebooks
 	$(BIN)/mypy fallback_kit
 
+# Mutation testing of the core (pyproject.toml [tool.mutmut]); not part of `make test`.
+mutate: $(STAMP)
+	$(BIN)/mutmut run
+	$(BIN)/mutmut results
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/resolve.py --profile mixed --n 2000
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) runs build *.egg-info mutants

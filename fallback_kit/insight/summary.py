@@ -55,6 +55,8 @@ def summarize(
         "resolved": resolved,
         "not_found": int(counts.get("not_found", 0)),
         "budget_exhausted": int(counts.get("budget_exhausted", 0)),
+        "failed_local": int(counts.get("failed_local", 0)),
+        "transient": int(counts.get("transient", 0)),
         "error": int(counts.get("error", 0)),
         "coverage": _ratio(resolved, done),
         "attempts": int(len(attempts)) if attempts is not None else int(res["attempts"].sum()),

@@ -439,6 +439,7 @@ async def run_cells(specs: list[CellSpec], sandbox: Sandbox, out: Path) -> list[
             res.problems.append(f"exception escaped: {type(exc).__name__}: {exc}")
         res.seconds = time.perf_counter() - t0
 
+    gc.collect()  # what earlier tests left for the collector is not these cells' doing
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
