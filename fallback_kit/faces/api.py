@@ -135,11 +135,13 @@ async def aresolve(
     """Resolve one work, on the sandbox unless `network` says otherwise. `client` is a
     client of your own (used as it is, the SSRF guard on unless `trust_transport`);
     `options` go to the Orchestrator."""
-    async with _opened(network, client, [work], plan, profile, seed, time_scale,
-                       trust_transport) as conn:
-        orch = Orchestrator(plan, client=conn.client, sink=sink, time_scale=conn.time_scale,
-                            trust_transport=conn.trust_transport, **options)
-        return await orch.resolve(work)
+    async for resolution in aresolve_many(
+        [work], plan, concurrency=1, network=network, client=client, sink=sink,
+        profile=profile, seed=seed, time_scale=time_scale, trust_transport=trust_transport,
+        **options,
+    ):
+        return resolution
+    raise AssertionError("aresolve_many yields one Resolution per work")  # pragma: no cover
 
 
 async def aresolve_many(

@@ -8,18 +8,13 @@ a stand-in for the runner's network guards that (the sandbox is never started).
 from __future__ import annotations
 
 import time
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from fallback_kit.contracts.plan import PlanError, load_plan, load_plan_text
 from fallback_kit.contracts.works import WorkError, WorksFileError, read_works
-from fallback_kit.engine.batch import Connection, LiveNetwork
 from fallback_kit.faces.cli import main
-from fallback_kit.faces.networks import SandboxNetwork
 from fallback_kit.record.store import RunStore, plan_hash
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,26 +41,6 @@ def tree(path: Path) -> dict[str, tuple[int, int]]:
     """Every file under `path` with its size and mtime, to prove nothing was written."""
     return {str(p.relative_to(path)): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in sorted(path.rglob("*"))}
-
-
-@pytest.fixture
-def network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Stand in for the runner's network: records that it was opened, sends nothing."""
-    opened: list[str] = []
-
-    @asynccontextmanager
-    async def fake_connect(self: Any, works: Any, email: Any) -> Any:
-        opened.append(type(self).__name__)
-
-        def refuse(request: httpx.Request) -> httpx.Response:
-            raise AssertionError(f"no request may be sent: {request.url}")
-
-        async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
-            yield Connection(client=client, mode="custom", meta={"network_mode": "custom"})
-
-    for network_class in (SandboxNetwork, LiveNetwork):
-        monkeypatch.setattr(network_class, "connect", fake_connect)
-    return opened
 
 
 # ---- works CSV -------------------------------------------------------------------------

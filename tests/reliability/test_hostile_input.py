@@ -8,12 +8,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import time
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-import httpx
 import pytest
 import yaml
 
@@ -21,35 +19,14 @@ from fallback_kit.contracts.events import Attempt, Resolution, ResolutionStatus
 from fallback_kit.contracts.plan import PlanError, load_plan, load_plan_text
 from fallback_kit.contracts.safe_yaml import MAX_DEPTH, YamlRefused, load_yaml
 from fallback_kit.contracts.works import Work
-from fallback_kit.engine.batch import Connection, LiveNetwork, default_out_dir
+from fallback_kit.engine.batch import default_out_dir
 from fallback_kit.faces.cli import main
-from fallback_kit.faces.networks import SandboxNetwork
 from fallback_kit.record.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PLAN = "default"  # the packaged plan
 GOOD_CSV = "work_id,doi\nw1,10.1000/a\nw2,10.1000/b\n"
 MINI = "name: mini\ntiers:\n  - name: t\n    sources: [unpaywall]\n"
-
-
-@pytest.fixture
-def network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Stand in for the runner's network: records that it was opened, sends nothing."""
-    opened: list[str] = []
-
-    @asynccontextmanager
-    async def fake_connect(self: Any, works: Any, email: Any, **kw: Any) -> Any:
-        opened.append(type(self).__name__)
-
-        def refuse(request: httpx.Request) -> httpx.Response:
-            raise AssertionError(f"no request may be sent: {request.url}")
-
-        async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
-            yield Connection(client=client, mode="custom", meta={"network_mode": "custom"})
-
-    for network_class in (SandboxNetwork, LiveNetwork):
-        monkeypatch.setattr(network_class, "connect", fake_connect)
-    return opened
 
 
 def run(capsys: pytest.CaptureFixture[str], tmp_path: Path, *argv: str,
