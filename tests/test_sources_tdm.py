@@ -9,6 +9,7 @@ around the test kit's small PDF."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import httpx
@@ -25,7 +26,8 @@ from fallback_kit.sources.crossref import crossref_tdm_links
 from fallback_kit.web.client import DEFAULT_RATE_LIMITS
 
 SERVICES = Path(__file__).parent / "fixtures" / "services"
-WILEY_CROSSREF = SERVICES / "wiley/crossref_works_10.2903_j.efsa.2014.3550_tdm_links_to_api.wiley.com.json"
+WILEY_CROSSREF = (SERVICES / "wiley/"
+                  "crossref_works_10.2903_j.efsa.2014.3550_tdm_links_to_api.wiley.com.json")
 WILEY_HEADERS = SERVICES / "wiley/tdm_v1_articles_10.2903_j.efsa.2014.3550_pdf_HEADERS_ONLY.json"
 ELSEVIER_CROSSREF = (SERVICES / "elsevier/"
                      "crossref_works_10.1016_j.intacc.2003.09.001_tdm_links_to_api.elsevier.com.json")
@@ -159,3 +161,15 @@ async def test_token_never_recorded_in_attempts_or_resolutions(no_token, monkeyp
     assert resolution.status == "resolved"
     recorded = repr(sink.attempts) + repr(sink.resolutions)
     assert TOKEN not in recorded and "REDACTED" in recorded
+
+
+def test_environment_keys_are_hidden_in_the_logs(no_token, monkeypatch, caplog):
+    """Once a run's orchestrator exists, a log line that carries the token (or CORE's key)
+    shows REDACTED: the keys come from the environment, so they are registered from it."""
+    monkeypatch.setenv("WILEY_TDM_TOKEN", TOKEN)
+    monkeypatch.setenv("CORE_API_KEY", "core-key-77aa")
+    Orchestrator(make_plan([{"name": "t", "sources": ["wiley_tdm", "core"]}]),
+                 client=httpx.AsyncClient(transport=httpx.MockTransport(Router())))
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        logging.getLogger("httpx").info("sent %s and %s", TOKEN, "core-key-77aa")
+    assert caplog.messages == ["sent REDACTED and REDACTED"]
