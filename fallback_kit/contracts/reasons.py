@@ -69,6 +69,7 @@ class Reason(StrEnum):
     CLOSED_ACCESS = "closed_access"
     NO_PDF_FILE = "no_pdf_file"
     NO_API_KEY = "no_api_key"  # a source that needs the user's key has none
+    NO_TDM_LINK = "no_tdm_link"  # Crossref lists no text-mining link on the publisher's API
     NO_LANDING_URL = "no_landing_url"
     NO_SNAPSHOT = "no_snapshot"
     PDF_NOT_ARCHIVED = "pdf_not_archived"

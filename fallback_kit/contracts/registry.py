@@ -21,7 +21,8 @@ from typing import Any
 
 from .works import Work
 
-__all__ = ["SOURCE_NAMES", "SOURCE_SPECS", "SourceOption", "SourceSpec", "spec_of"]
+__all__ = ["KEY_HEADERS", "SOURCE_NAMES", "SOURCE_SPECS", "SourceOption", "SourceSpec",
+           "source_key", "spec_of"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +47,12 @@ class SourceSpec:
     rate_limits: Mapping[str, tuple[float, int]] = field(default_factory=dict)
     options: Mapping[str, SourceOption] = field(default_factory=dict)
     summary: str = ""
+    #: the environment variables that hold the user's key, first set one wins (after the
+    #: one the plan option `key_env` names); never a plan value: plans are stored in runs
+    key_envs: tuple[str, ...] = ()
+    #: the request header that carries the key (sent to the API's host only; web/edge.py
+    #: drops it when a redirect leaves that host)
+    key_header: str = ""
 
     def applicable(self, work: Work) -> bool:
         """True if the work has an identifier this source can start from."""
@@ -221,6 +228,37 @@ _SPECS = (
         },
         summary="CORE API v3 (free key): downloadUrl, then the repositories' "
         "sourceFulltextUrls",
+        key_envs=("FALLBACK_KIT_CORE_KEY", "CORE_API_KEY"),
+        key_header="Authorization",
+    ),
+    SourceSpec(
+        name="wiley_tdm",
+        needs=("doi",),
+        # Crossref first (the work's text-mining link); the PDF comes from api.wiley.com.
+        # api.wiley.com is deliberately not a declared host: declared hosts are the
+        # metadata cache's, and nothing sent with the user's token is ever cached.
+        hosts=("api.crossref.org",),
+        rate_limits={
+            # Wiley TDM: "up to 3 articles per second; up to 60 requests per 10 minutes".
+            # Found ONLY in third-party code (paper-search-mcp-nodejs WileySearcher,
+            # https://app.unpkg.com/paper-search-mcp-nodejs@0.2.5/files/dist/platforms/
+            # WileySearcher.js); Wiley's own page
+            # (https://onlinelibrary.wiley.com/library-info/resources/text-and-datamining)
+            # as stored gives no number. 60 per 10 minutes is the binding one: 0.1/s.
+            "api.wiley.com": (0.1, 1),
+        },
+        options={
+            "key_env": SourceOption(
+                type=str, default="",
+                doc="the environment variable holding the Wiley TDM token (default: "
+                "FALLBACK_KIT_WILEY_TDM_TOKEN, then WILEY_TDM_TOKEN); the token itself "
+                "never goes in a plan, which runs store",
+            ),
+        },
+        summary="Wiley TDM API (the user's token): the Crossref text-mining link on "
+        "api.wiley.com, fetched with Wiley-TDM-Client-Token",
+        key_envs=("FALLBACK_KIT_WILEY_TDM_TOKEN", "WILEY_TDM_TOKEN"),
+        key_header="Wiley-TDM-Client-Token",
     ),
 )
 
@@ -232,3 +270,20 @@ SOURCE_NAMES: tuple[str, ...] = tuple(SOURCE_SPECS)
 def spec_of(name: str) -> SourceSpec:
     """The registry entry of `name` (KeyError for an unknown source)."""
     return SOURCE_SPECS[name]
+
+
+#: every header that carries a user's key, lower-case: web/edge.py never sends one to
+#: another host than the first request's
+KEY_HEADERS: frozenset[str] = frozenset(s.key_header.lower() for s in _SPECS if s.key_header)
+
+
+def source_key(
+    name: str, key_env: str = "", environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The user's key for source `name`: the variable the plan's `key_env` names, else the
+    source's `key_envs`, from the environment only (None when none is set)."""
+    import os
+
+    env = os.environ if environ is None else environ
+    names = ([key_env] if key_env else []) + list(SOURCE_SPECS[name].key_envs)
+    return next((env[n].strip() for n in names if env.get(n, "").strip()), None)

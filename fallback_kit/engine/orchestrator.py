@@ -28,12 +28,19 @@ import httpx
 from ..contracts.events import Attempt, EventSink, Outcome, Resolution, ResolutionStatus
 from ..contracts.plan import Plan, SourcePolicy, Tier
 from ..contracts.reasons import Reason, download_reason, http_reason
+from ..contracts.registry import SOURCE_SPECS, source_key
 from ..contracts.timescale import TimeScale
 from ..contracts.works import Work
 from ..sources.base import Source, SourceContext, SourceResult
 from ..web.edge import Edge, Fetcher, HttpStatusError
 from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, WorkGates, backoff_delay
-from ..web.redact import SECRET_PARAMS, redact, redact_url, secret_pattern
+from ..web.redact import (
+    SECRET_PARAMS,
+    install_log_redaction,
+    redact,
+    redact_url,
+    secret_pattern,
+)
 from .slots import PrioritySlots, PrioritySlotsView
 
 #: The accept hook: (work, source name, its success, the try's Edge) -> None to accept,
@@ -164,6 +171,8 @@ class Orchestrator:
         self._rng = rng or random.Random()
         #: the contact email and secret source options, hidden by value in every record
         self._secrets = secret_pattern([self.email, *_secret_options(plan)])
+        if _env_keys(plan):  # the users' keys are hidden in the logs too
+            install_log_redaction(secrets=_env_keys(plan))
         self._sources = dict(sources) if sources is not None else _registry(plan)
         missing = [s for s in plan.source_names if s not in self._sources]
         if missing:
@@ -653,10 +662,20 @@ def _stopped_by(state: _WorkState) -> Reason:
 
 
 def _secret_options(plan: Plan) -> list[str]:
-    """Values of source options named like secrets (`api_key`, `token`, ...)."""
+    """Values of source options named like secrets (`api_key`, `token`, ...), and the
+    users' keys the plan's sources read from the environment (CORE, Wiley TDM)."""
     names = {n.lower() for n in SECRET_PARAMS}
-    return [str(v) for name in plan.source_names for k, v in plan.policy(name).options.items()
-            if k.lower() in names and isinstance(v, str)]
+    options = [str(v) for name in plan.source_names
+               for k, v in plan.policy(name).options.items()
+               if k.lower() in names and isinstance(v, str)]
+    return options + _env_keys(plan)
+
+
+def _env_keys(plan: Plan) -> list[str]:
+    """The keys the plan's sources would send (from the environment, never the plan)."""
+    keys = (source_key(name, str(plan.policy(name).options.get("key_env") or ""))
+            for name in plan.source_names if name in SOURCE_SPECS and SOURCE_SPECS[name].key_envs)
+    return [k for k in keys if k]
 
 
 def _first(items: tuple[str, ...]) -> str | None:

@@ -14,8 +14,9 @@ from ..contracts.works import Work
 from ._hash import h64, pick
 from .publishers import PUBLISHER_HOSTS, Publisher
 
-#: registry sources the sandbox does not simulate: no sandbox work has a Zenodo DOI
-NOT_SIMULATED = frozenset({"zenodo"})
+#: registry sources the sandbox does not simulate: no sandbox work has a Zenodo DOI; the
+#: World has no publisher TDM API (api.wiley.com) yet
+NOT_SIMULATED = frozenset({"zenodo", "wiley_tdm"})
 #: the sources the sandbox simulates, in the registry's order (contracts/registry.py)
 SOURCES = tuple(name for name in SOURCE_NAMES if name not in NOT_SIMULATED)
 HIDDEN_PMCID_BASE = 50_000_000

@@ -22,6 +22,7 @@ from .pmc import Pmc
 from .semantic_scholar import SemanticScholar
 from .unpaywall import Unpaywall
 from .wayback import Wayback
+from .wiley_tdm import WileyTdm
 from .zenodo import Zenodo
 
 __all__ = ["SOURCES", "Source", "SourceContext", "SourceResult", "UnknownSource", "get_source"]
@@ -43,6 +44,7 @@ _CLASSES: dict[str, type[Source]] = {
         Zenodo,
         Biorxiv,
         Core,
+        WileyTdm,
     )
 }
 if set(_CLASSES) != set(SOURCE_NAMES):  # pragma: no cover - a source added half-way

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -153,6 +153,9 @@ class Candidate:
     referer: str | None = None
     version: str | None = None
     license: str | None = None
+    #: request headers with the user's key (a TDM token): the whole file is fetched at
+    #: once, since a later download without the key would fail; never shown or stored
+    headers: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
 
 
 def expected_of(work: Work | None, meta: Mapping[str, Any]) -> Expected:
@@ -279,9 +282,10 @@ class Candidates:
         policy = self.ctx.accept
         checking = policy is not None and policy.check_paper
         try:
-            if policy is not None and checking:  # one GET: the byte gate on the whole file
+            if (policy is not None and checking) or c.headers:  # one GET of the whole file
                 verdict = await self.ctx.http.fetch_pdf(
-                    c.url, max_bytes=policy.max_pdf_bytes, referer=c.referer)
+                    c.url, max_bytes=(policy or AcceptPolicy()).max_pdf_bytes,
+                    referer=c.referer, headers=c.headers)
             else:
                 verdict = await self.ctx.http.check_pdf(c.url, referer=c.referer)
         except GateClosed as exc:
@@ -302,7 +306,7 @@ class Candidates:
                        verdict)
             return None
         extra: dict[str, Any] = {"version": c.version, "license": c.license}
-        body: bytes | None = None
+        body: bytes | None = verdict.body or None if c.headers else None
         if policy is not None and checking:
             paper = await self._paper(c, verdict, policy)
             if paper is None:

@@ -16,25 +16,22 @@ Rate limit: `web/client.py` DEFAULT_RATE_LIMITS["api.core.ac.uk"] (daily token q
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from ..contracts.events import Outcome
 from ..contracts.reasons import Reason
+from ..contracts.registry import source_key
 from ..contracts.works import Work
 from ._common import ApiSource, Candidate, Candidates, result
 from .base import SourceContext, SourceResult
 
 SEARCH = "https://api.core.ac.uk/v3/search/works"
-KEY_ENVS = ("FALLBACK_KIT_CORE_KEY", "CORE_API_KEY")
 
 
 def core_key(key_env: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """The API key: the variable the plan's `key_env` names, else the default variables."""
-    env = os.environ if environ is None else environ
-    names = [key_env] if key_env else []
-    return next((env[n].strip() for n in [*names, *KEY_ENVS] if env.get(n, "").strip()), None)
+    """The API key: the variable the plan's `key_env` names, else the registry's."""
+    return source_key("core", key_env, environ)
 
 
 def core_candidates(work: dict[str, Any]) -> list[Candidate]:

@@ -52,6 +52,22 @@ def crossref_pdf_links(message: dict[str, Any]) -> tuple[list[Candidate], list[s
     return out, skipped
 
 
+def crossref_tdm_links(message: dict[str, Any], host: str) -> list[Candidate]:
+    """The work's token-only text-mining links on `host` (any content-type: Wiley's
+    says `unspecified` and serves a PDF), in link[] order."""
+    out: list[Candidate] = []
+    for link in message.get("link") or []:
+        if not isinstance(link, dict) or not link.get("URL"):
+            continue
+        url = str(link["URL"])
+        if link.get("intended-application") != "text-mining" or not needs_token(url):
+            continue
+        if (urlsplit(url).hostname or "").lower() == host:
+            version = _VERSIONS.get(str(link.get("content-version", "")))
+            out.append(Candidate(url, "text-mining", version=version))
+    return out
+
+
 def crossref_licenses(message: dict[str, Any]) -> dict[str, str]:
     """The work's licence per content-version (`vor`, `am`) from license[].URL: a Creative
     Commons URL names its licence, any other is `publisher-specific`."""

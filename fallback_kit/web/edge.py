@@ -45,6 +45,7 @@ from typing import Any
 import httpx
 from protego import Protego
 
+from ..contracts.registry import KEY_HEADERS
 from .cache import cached_answer, has_cache
 from .gates import GateClosed, Gates, parse_retry_after
 from .landing import CHALLENGE_MARKERS
@@ -559,7 +560,8 @@ class Edge:
     ) -> JsonResponse:
         """GET a JSON API. A status in `ok_statuses` or 404 returns (data None when a
         404 has no JSON body); other statuses raise HttpStatusError. `headers` carry
-        an API's credentials (an `Authorization` header never leaves the API's host)."""
+        an API's credentials (a key header, `contracts.registry.KEY_HEADERS`, never
+        leaves the API's host)."""
         hop = await self._follow(
             self._url(url, params),
             cap=self.settings.max_json_bytes,
@@ -725,7 +727,8 @@ class Edge:
         )
 
     async def fetch_pdf(
-        self, url: str, *, max_bytes: int, referer: str | None = None
+        self, url: str, *, max_bytes: int, referer: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> PdfCheck:
         """The PDF gate on the whole file: one GET through the gated path, streamed up to
         `max_bytes`, for the right-paper check (which reads the first pages) and a download
@@ -736,10 +739,11 @@ class Edge:
         read only far enough to tell a challenge. A body cut at the cap (an endless
         stream, a file too large) is `truncated_pdf`, never ok; a whole body must end
         with %%EOF. `body` holds the bytes when ok. Never raises for what the server
-        sent; gates and transport errors propagate."""
+        sent; gates and transport errors propagate. `headers` carry an API's key (see
+        `stream`)."""
         read_before = self.bytes_read
         try:
-            async with self.stream(url, referer=referer) as got:
+            async with self.stream(url, referer=referer, headers=headers) as got:
                 success = 200 <= got.status < 300
                 probe = self.settings.pdf_probe_bytes
                 body = (await _read_pdf_body(got, max_bytes, probe) if success
@@ -760,16 +764,19 @@ class Edge:
 
     @asynccontextmanager
     async def stream(
-        self, url: str, *, referer: str | None = None, accept: str = _PDF_ACCEPT
+        self, url: str, *, referer: str | None = None, accept: str = _PDF_ACCEPT,
+        headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Stream]:
         """GET `url` to read its whole body (a download): the one redirect loop, every
         hop gated and counted, all under the try's `timeout_s` (TimeoutError when it
-        runs out). Raises GateClosed, RedirectError and httpx's errors."""
-        headers = {"Accept": accept}
+        runs out). Raises GateClosed, RedirectError and httpx's errors. `headers` carry
+        an API's key: a key header (`contracts.registry.KEY_HEADERS`) never leaves the
+        first request's host."""
+        sent = {"Accept": accept, **(headers or {})}
         if referer:
-            headers["Referer"] = referer
+            sent["Referer"] = referer
         async with asyncio.timeout(self.timeout_s):
-            async with self._open(httpx.URL(url), metadata=False, headers=headers) as response:
+            async with self._open(httpx.URL(url), metadata=False, headers=sent) as response:
                 yield Stream(self, response)
 
     # ---- internals
@@ -846,7 +853,7 @@ class Edge:
                 raise RedirectLoop("redirect loop", url=str(nxt), chain=chain)
             chain.append(str(nxt))
             if nxt.host != current.host:  # credentials are for the API's host only
-                hdrs.pop("Authorization", None)
+                hdrs = {k: v for k, v in hdrs.items() if k.lower() not in KEY_HEADERS}
             current = nxt
             if stop_before is not None and stop_before(current):
                 raise _Elsewhere(current)
