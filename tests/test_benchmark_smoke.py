@@ -43,3 +43,34 @@ def test_resolve_benchmark_prints_its_json(tmp_path):
     (zero,) = doc["zero_delay"]
     assert zero["works"] == 60 and zero["resolved"] > 0 and zero["works_per_s"] > 0
     assert zero["client_cpu_ms_per_attempt"] > 0
+
+
+def _bench(script: str, *args: str, cwd: Path) -> dict:
+    """Run a benchmark script and return the JSON it prints."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                          capture_output=True, text=True, timeout=300, check=False, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+def test_retry_benchmark_redoes_only_the_misses(tmp_path):
+    """The retry round resolves again exactly the first run's not_found and transient
+    works, and both runs reach the sandbox (a run that sends nothing measures nothing)."""
+    doc = _bench("retry.py", "--n", "30", "--time-scale", "0.05", cwd=tmp_path)
+    first, again = doc["first"], doc["retry_failed"]
+    assert first["works_resolved_in_this_run"] == 30
+    assert first["requests"] > 0 and first["their_statuses"].get("resolved", 0) > 0
+    misses = sum(first["their_statuses"].get(s, 0) for s in doc["retry_statuses"])
+    assert again["works_resolved_in_this_run"] == misses
+    assert sum(again["store_statuses_after"].values()) == 30
+    assert (again["requests"] > 0) == (misses > 0)
+
+
+def test_cache_benchmark_reaches_the_sandbox(tmp_path):
+    """The cold run asks the APIs; the warm runs repeat none of its answers."""
+    doc = _bench("cache.py", "--n", "20", "--no-faults", "--serial", "--time-scale", "0.05",
+                 cwd=tmp_path)
+    assert doc["cold"]["metadata_requests"] > 0
+    assert doc["cold"]["statuses"].get("resolved", 0) > 0
+    assert doc["warm"]["metadata_requests_repeated"] == 0
+    assert doc["warm_again"]["metadata_requests_repeated"] == 0

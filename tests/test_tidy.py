@@ -15,6 +15,7 @@ from fallback_kit.faces.api import run_works
 from fallback_kit.faces.cli import main
 from fallback_kit.insight.stored_run import open_run
 from fallback_kit.insight.tidy import ANSWER_COLUMNS
+from fallback_kit.web.paper_check import VERDICTS
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUTS = ROOT / "tests" / "fixtures" / "inputs"
@@ -63,6 +64,10 @@ def test_table_answer_columns(runs):
             assert row["pdf_url"] and row["source"] and row["tier"]
         else:
             assert row["reason"]
+    resolved = table[table["status"] == "resolved"]
+    assert len(resolved), "the sandbox run resolved nothing"
+    # the default plan checks the right paper: each delivered PDF carries its verdict
+    assert resolved["right_paper"].isin(VERDICTS).all(), resolved["right_paper"].tolist()
 
 
 def test_export_failures_writes_the_misses_in_the_input_format(runs, tmp_path, capsys):

@@ -61,8 +61,9 @@ def _answers(run: Run) -> dict[str, dict[str, Any]]:
             "tier": _str(r.tier),
             "version": meta.get("version") or (dl.version if dl is not None else None),
             "license": meta.get("license") or (dl.license if dl is not None else None),
-            "right_paper": meta.get("right_paper"),
-            "right_paper_reason": meta.get("right_paper_reason"),
+            # the verdict and its detail as the sources record them (sources/_common.py)
+            "right_paper": meta.get("paper"),
+            "right_paper_reason": meta.get("paper_detail"),
             "reason": _str(r.reason) or None, "file": dl.path if dl is not None else None,
             "elapsed_ms": r.elapsed_ms, "attempts": r.attempts, "requests": r.requests,
         }
