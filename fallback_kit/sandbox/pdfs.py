@@ -23,9 +23,25 @@ _FILLER = (
 )
 
 
+#: the ﬁ and ﬂ ligatures, drawn through codes WinAnsi leaves unused (a /Differences
+#: entry names their glyphs, as typeset journal PDFs do; text extraction gives U+FB01/2)
+_LIGATURES = {"\ufb01": ("\x81", "/fi"), "\ufb02": ("\x8d", "/fl")}
+
+
 def _esc(text: str) -> str:
-    raw = text.encode("cp1252", errors="replace").decode("latin-1")
+    raw = "".join(_LIGATURES[c][0] if c in _LIGATURES
+                  else c.encode("cp1252", errors="replace").decode("latin-1") for c in text)
     return raw.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def _font(text: str) -> bytes:
+    """Helvetica in WinAnsi; with a /Differences entry when `text` has ligatures."""
+    used = [(code, glyph) for lig, (code, glyph) in _LIGATURES.items() if lig in text]
+    if not used:
+        return b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    diffs = " ".join(f"{ord(code)} {glyph}" for code, glyph in used)
+    return (b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Type /Encoding"
+            b" /BaseEncoding /WinAnsiEncoding /Differences [" + diffs.encode() + b"] >> >>")
 
 
 def _utf16(text: str) -> str:
@@ -50,7 +66,7 @@ def make_pdf(title: str, *, subtitle: str = "", size: int = 12_000, text: bool =
         b"<< /Type /Pages /Kids [3 0 R 6 0 R] /Count 2 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R"
         b" >> >> /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        _font(title),
         _stream(page1),
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R"
         b" >> >> /Contents 7 0 R >>",

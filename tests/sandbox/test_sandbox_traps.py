@@ -6,13 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from fallback_kit.contracts.events import ListSink
 from fallback_kit.contracts.plan import load_plan
 from fallback_kit.contracts.works import Work, read_works
 from fallback_kit.engine.orchestrator import Orchestrator
-from fallback_kit.sandbox import Sandbox, World
-from fallback_kit.web.paper_check import MISMATCH, NO_TEXT, Expected, judge_pdf
+from fallback_kit.faces.api import arun_works
+from fallback_kit.faces.networks import truth_check
+from fallback_kit.sandbox import PROFILES, Sandbox, World, synthetic_works
+from fallback_kit.web.paper_check import MATCH, MISMATCH, NO_TEXT, Expected, extract_text, judge_pdf
 
 ROOT = Path(__file__).parent.parent.parent
 WORKS = [Work.create("a", arxiv_id="2409.12922", title="Open bibliography for science"),
@@ -74,3 +77,67 @@ async def test_the_check_delivers_no_wrong_paper_where_the_world_has_them():
     assert wrong(world, checked) == []
     verdicts = {r.meta.get("paper") for r in checked if r.resolved}
     assert "match" in verdicts and "mismatch" not in verdicts
+
+
+async def test_title_variant_pdf_prints_the_title_otherwise_and_matches():
+    """The trap is live (the printed title differs from the metadata's) and the check
+    still calls it a match."""
+    works = [Work.create("a", arxiv_id="2409.12922", title="Fine filters for open science"),
+             WORKS[1]]
+    seen = set()
+    for seed in range(12):
+        world = World.build(works, seed=seed, faults={"all": 0.0, "title_variant": 1.0})
+        body = await fetch(world, PDF)
+        page1 = extract_text(body, pages=1).texts[0]
+        assert "Fine filters for open science" not in page1
+        seen.update(c for c in ("é", "FINE") if c in page1)
+        if b"/Differences [129 /fi" in body:  # the ﬁ glyph drawn (PDFium extracts it as fi)
+            seen.add("\ufb01")
+        assert judge_pdf(body, Expected(title=world.title_of("a"))).verdict == MATCH
+        assert world.truth_for("a")["arxiv"].holds_pdf
+    assert seen == {"\ufb01", "é", "FINE"}  # ligatures, accents and case all drawn
+
+
+async def run_profile(profile: str, faults: dict) -> tuple[World, list, ListSink]:
+    world = World.build(synthetic_works(profile, 24, seed=5), seed=5, profile=profile,
+                        faults=faults)
+    plan = load_plan("fast", env={}, overrides={"accept.check_paper": True})
+    sink = ListSink()
+    async with Sandbox(world, time_scale=0.0) as sb:
+        async with httpx.AsyncClient(transport=sb.transport()) as client:
+            orch = Orchestrator(plan, client=client, sink=sink, time_scale=0.0,
+                                trust_transport=True)
+            resolutions = [r async for r in orch.resolve_many(world.works, concurrency=8)]
+    return world, resolutions, sink
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+async def test_title_variants_are_never_rejected_on_any_profile(profile):
+    """Every PDF prints its title otherwise; the same works resolve as without the trap,
+    every delivered PDF is a match, and no attempt says wrong_paper."""
+    _, plain, _ = await run_profile(profile, {"all": 0.0})
+    world, varied, sink = await run_profile(profile, {"all": 0.0, "title_variant": 1.0})
+    assert any(r.resolved for r in varied)
+    assert {r.work_id for r in varied if r.resolved} == {r.work_id for r in plain if r.resolved}
+    assert {r.meta.get("paper") for r in varied if r.resolved} <= {"match", "no_metadata"}
+    assert not [a for a in sink.attempts if a.reason == "wrong_paper"]
+
+
+#: every right-paper trap of the sandbox, at rates that put each on many works
+TRAPS = {"wrong_paper": 0.3, "no_text": 0.1, "title_variant": 0.3}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+async def test_truth_check_finds_no_wrong_paper_and_no_false_pdf_with_the_traps_on(
+        profile, tmp_path):
+    """The run summary's truth line, on every profile, with every trap on."""
+    world = World.build(synthetic_works(profile, 30, seed=7), seed=7, profile=profile,
+                        faults=TRAPS)
+    plan = load_plan("fast", env={}, overrides={"accept.check_paper": True})
+    out = tmp_path / "run.sqlite"
+    async with Sandbox(world, time_scale=0.0) as sb:
+        await arun_works(world.works, plan, out=out, transport=sb.transport(), time_scale=0.0,
+                         concurrency=8, progress=False, force=True, trust_transport=True)
+    truth = truth_check(world, plan, out)
+    assert truth["resolved"] > 0
+    assert truth["wrong_papers"] == [] and truth["false_pdfs"] == []
