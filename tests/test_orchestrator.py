@@ -286,3 +286,50 @@ async def test_rejected_download_demotes_the_success_and_the_plan_goes_on():
     assert res.source == "doi_redirect" and seen == ["https://a.org/bad.pdf", "https://b.org/good.pdf"]
     first = sink.attempts[0]
     assert (first.outcome, first.reason) == (Outcome.INVALID_PDF, "download_truncated_pdf")
+
+
+def volume(url: str = "https://proc.example/vol.pdf") -> object:
+    """A success the right-paper check found volume-like."""
+    from dataclasses import replace
+
+    return replace(ok(url), meta={"paper": "volume_like"})
+
+
+async def test_volume_like_success_is_provisional_and_a_later_tier_beats_it():
+    """A volume from tier 1 does not stop the plan: tier 2's matching PDF wins."""
+    vol = FakeSource("unpaywall", [Step(1, volume())])
+    good = FakeSource("doi_redirect", [Step(2, ok("https://pub.example/a.pdf"))])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["doi_redirect"]}])
+    o, sink = orch(plan, [vol, good])
+    res = await o.resolve(WORK)
+    assert res.status is ResolutionStatus.RESOLVED
+    assert (res.source, res.tier, res.pdf_url) == ("doi_redirect", "t2", "https://pub.example/a.pdf")
+    assert [a.outcome for a in sink.attempts] == [Outcome.SUCCESS, Outcome.SUCCESS]
+
+
+async def test_volume_like_success_does_not_cancel_its_siblings():
+    """A sibling of the same tier still running when the volume arrives may win."""
+    vol = FakeSource("unpaywall", [Step(1, volume())])
+    slow = FakeSource("arxiv", [Step(5, ok("https://arxiv.example/a.pdf"))])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "arxiv"], "parallel": 2}])
+    o, _ = orch(plan, [vol, slow])
+    res = await o.resolve(WORK)
+    assert res.source == "arxiv"
+
+
+async def test_volume_like_wins_when_nothing_better_is_found():
+    """The first volume is kept and delivered when the rest of the plan finds nothing."""
+    first = FakeSource("unpaywall", [Step(1, volume())])
+    second = FakeSource("arxiv", [Step(1, volume("https://proc.example/other.pdf"))])
+    none = FakeSource("doi_redirect", [Step(1, no_pdf())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["arxiv", "doi_redirect"], "parallel": 2}])
+    o, _ = orch(plan, [first, second, none])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    res = await o.resolve(WORK)
+    assert res.status is ResolutionStatus.RESOLVED
+    assert (res.source, res.tier, res.pdf_url) == ("unpaywall", "t1", "https://proc.example/vol.pdf")
+    assert res.meta["paper"] == "volume_like"
+    assert loop.time() - t0 == pytest.approx(2, abs=0.01)  # the whole plan was walked

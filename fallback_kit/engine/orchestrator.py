@@ -33,6 +33,7 @@ from ..contracts.works import Work
 from ..sources.base import Source, SourceContext, SourceResult
 from ..web.edge import Edge, Fetcher, HttpStatusError
 from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, WorkGates, backoff_delay
+from ..web.paper_check import VOLUME_LIKE
 from ..web.redact import SECRET_PARAMS, redact, redact_url, secret_pattern
 from .slots import PrioritySlots, PrioritySlotsView
 
@@ -109,6 +110,8 @@ class _WorkState:
     attempts_left: int
     requests: int = 0
     winner: tuple[str, str, SourceResult] | None = None  # (tier, source, result)
+    #: the first volume-like success: it wins only if the plan finds nothing better
+    provisional: tuple[str, str, SourceResult] | None = None
     #: "won", "deadline" or "local" (our side failed: the next sources would fail alike)
     stop_reason: str | None = None
     budget_skips: int = 0
@@ -292,6 +295,8 @@ class Orchestrator:
                 await asyncio.gather(*running, return_exceptions=True)
         if state.stop_reason is None and state.winner is None and loop.time() >= state.deadline:
             state.stop_reason = "deadline"
+        if state.winner is None and state.provisional is not None:
+            state.winner = state.provisional  # nothing better came: the volume it is
 
     async def _run_tier(self, state: _WorkState, tier: Tier, work_slots: PrioritySlotsView) -> None:
         """Run a tier's sources, `tier.parallel` at a time; the first success stops the rest."""
@@ -415,7 +420,9 @@ class Orchestrator:
             if result.outcome is Outcome.FAILED_LOCAL and state.stop_reason is None:
                 state.stop_reason = "local"  # no other source can save it either
             if result.outcome is Outcome.SUCCESS:
-                if state.winner is None:
+                if is_provisional(result):
+                    state.provisional = state.provisional or (run.tier.name, name, result)
+                elif state.winner is None:
                     state.winner = (run.tier.name, name, result)
                 self._emit(run, result)
                 return
@@ -625,6 +632,13 @@ class Orchestrator:
 
     def __repr__(self) -> str:
         return f"<Orchestrator run={self.run_id} plan={self.plan.name!r} scale={self.clock.factor}>"
+
+
+def is_provisional(result: SourceResult) -> bool:
+    """A success that is not final for the work: a volume-like PDF (the right-paper
+    check found many pages and other works first). The plan goes on; it wins only if
+    no later tier or source finds a better PDF."""
+    return result.meta.get("paper") == VOLUME_LIKE
 
 
 def _registry(plan: Plan) -> dict[str, Source]:
