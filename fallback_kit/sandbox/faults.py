@@ -18,7 +18,9 @@ Kinds and where they can happen:
   valid PDF of another work: the location points at the wrong article) and `no_text`
   (the work's PDF as a scan, without a text layer); and `title_variant` (the work's own
   PDF printing its title otherwise than the metadata: upper case, accents, the ﬁ/ﬂ
-  ligatures and a subtitle; the check must never reject it).
+  ligatures and a subtitle; the check must never reject it); and `volume` (a whole
+  proceedings volume, many pages and other works' titles and DOIs first, the work on a
+  later page: it holds the work, yet is no better than any other candidate).
 - publisher hosts: `robots_disallow` (the PDF lies under a path robots.txt forbids),
   `blocked` (a 403 bot-challenge page on every request of that work to that host).
 """
@@ -48,9 +50,10 @@ TRANSIENT_FAULTS = ("rate_limited", "server_error", "reset")
 API_FAULTS = ("hang", "slow_body", "malformed_json", "oversized", "gzip_bomb")
 DOI_FAULTS = ("hang", "redirect_loop")
 PDF_FAULTS = ("hang", "slow_body", "html_as_pdf", "truncated_pdf", "gzip_bomb", "wrong_paper",
-              "no_text", "title_variant")
-#: PDF faults that still serve the work's own, whole PDF (accepted; `no_text` unverified)
-PDF_STILL_VALID = ("no_text", "title_variant")
+              "no_text", "title_variant", "volume")
+#: PDF faults that still serve the work's own, whole PDF (accepted; `no_text` and
+#: `volume` unverified)
+PDF_STILL_VALID = ("no_text", "title_variant", "volume")
 PUBLISHER_FAULTS = ("robots_disallow", "blocked")
 FAULT_KINDS = tuple(
     dict.fromkeys(TRANSIENT_FAULTS + API_FAULTS + DOI_FAULTS + PDF_FAULTS + PUBLISHER_FAULTS)

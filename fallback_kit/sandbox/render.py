@@ -26,7 +26,7 @@ from .answers import (
     preprint,
     s2_pdf,
 )
-from .pdfs import pdf_bytes, truncated_pdf
+from .pdfs import make_volume, pdf_bytes, truncated_pdf
 
 if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, Node, World
@@ -214,6 +214,21 @@ def variant_title(world: World, title: str, key: str) -> str:
     return out + _SUBTITLES[h64(world.seed, "tv-sub", key) % len(_SUBTITLES)]
 
 
+#: how many other works a `volume` PDF prints before the work (its table of contents)
+VOLUME_OTHERS = 6
+
+
+def volume_for(world: World, idx: int) -> bytes:
+    """The proceedings volume a `volume` location serves: the next works of the World
+    first (titles and DOIs), the work itself on a later page."""
+    f = world.facts(idx)
+    others = [world.facts((idx + k) % len(world)) for k in range(1, VOLUME_OTHERS + 1)]
+    pairs = [(o.title, o.doi or f"10.5555/sandbox.{o.work.work_id}") for o in others
+             if o.work.work_id != f.work.work_id]
+    name = f"Proceedings of the Sandbox Conference, volume {1 + idx % 9}"
+    return make_volume((f.title, f.doi or ""), pairs, name=name)
+
+
 def other_work(world: World, idx: int) -> int:
     """The work whose PDF a `wrong_paper` location serves instead (the next one)."""
     return (idx + 1) % len(world) if len(world) > 1 else idx
@@ -232,6 +247,8 @@ def _pdf(world: World, node: Node, url: str) -> Rendered:
     if node.fault == "wrong_paper" and other_work(world, node.idx) != node.idx:
         other = world.facts(other_work(world, node.idx))
         return Rendered(200, "application/pdf", pdf_for(world, other, node.variant), headers)
+    if node.fault == "volume":
+        return Rendered(200, "application/pdf", volume_for(world, node.idx), headers)
     title = variant_title(world, f.title, node.key) if node.fault == "title_variant" else None
     body = pdf_for(world, f, node.variant, text=node.fault != "no_text", title=title)
     if node.fault == "truncated_pdf":

@@ -15,7 +15,15 @@ from fallback_kit.engine.orchestrator import Orchestrator
 from fallback_kit.faces.api import arun_works
 from fallback_kit.faces.networks import truth_check
 from fallback_kit.sandbox import PROFILES, Sandbox, World, synthetic_works
-from fallback_kit.web.paper_check import MATCH, MISMATCH, NO_TEXT, Expected, extract_text, judge_pdf
+from fallback_kit.web.paper_check import (
+    MATCH,
+    MISMATCH,
+    NO_TEXT,
+    VOLUME_LIKE,
+    Expected,
+    extract_text,
+    judge_pdf,
+)
 
 ROOT = Path(__file__).parent.parent.parent
 WORKS = [Work.create("a", arxiv_id="2409.12922", title="Open bibliography for science"),
@@ -124,7 +132,7 @@ async def test_title_variants_are_never_rejected_on_any_profile(profile):
 
 
 #: every right-paper trap of the sandbox, at rates that put each on many works
-TRAPS = {"wrong_paper": 0.3, "no_text": 0.1, "title_variant": 0.3}
+TRAPS = {"wrong_paper": 0.3, "no_text": 0.1, "title_variant": 0.3, "volume": 0.2}
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
@@ -141,3 +149,42 @@ async def test_truth_check_finds_no_wrong_paper_and_no_false_pdf_with_the_traps_
     truth = truth_check(world, plan, out)
     assert truth["resolved"] > 0
     assert truth["wrong_papers"] == [] and truth["false_pdfs"] == []
+
+
+async def test_volume_location_serves_a_proceedings_volume_the_check_calls_volume_like():
+    world = World.build(WORKS, seed=1, faults={"all": 0.0, "volume": 1.0})
+    body = await fetch(world, PDF)
+    verdict = judge_pdf(body, Expected(title=world.title_of("a")))
+    assert verdict.verdict == VOLUME_LIKE
+    assert extract_text(body, pages=1).pages >= 40
+    assert world.truth_for("a")["arxiv"].holds_pdf  # the work is in it
+
+
+async def test_a_volume_is_not_delivered_while_another_source_has_the_work():
+    """Every arXiv PDF is a volume; works that another source of the plan holds get
+    that one, even from a later tier."""
+    world = World.build(synthetic_works("arxiv", 30, seed=4), seed=4, profile="arxiv",
+                        faults={"all": 0.0, "arxiv.org": {"volume": 1.0}})
+    plan = load_plan("fast", env={}, overrides={"accept.check_paper": True})
+    async with Sandbox(world, time_scale=0.0) as sb:
+        async with httpx.AsyncClient(transport=sb.transport()) as client:
+            orch = Orchestrator(plan, client=client, sink=ListSink(), time_scale=0.0,
+                                trust_transport=True)
+            resolutions = [r async for r in orch.resolve_many(world.works, concurrency=8)]
+    in_plan = {name for tier in plan.tiers for name in tier.sources}
+    volumes = better = 0
+    for r in resolutions:
+        if not r.resolved:
+            continue
+        served = world.lookup_url(r.meta.get("final_url") or r.pdf_url)
+        other = [t for t in world.truth_for(r.work_id).values()
+                 if t.source in in_plan and t.holds_pdf and t.pdf_url
+                 and world.lookup_url(t.pdf_url).fault != "volume"]
+        if served.fault == "volume":
+            volumes += 1
+            assert not other, f"{r.work_id}: a volume delivered, yet {other[0].source} has it"
+            assert r.meta.get("paper") == VOLUME_LIKE
+        elif any(t.source == "arxiv" for t in world.truth_for(r.work_id).values()
+                 if t.holds_pdf):
+            better += 1
+    assert volumes and better  # both cases happen in this World
