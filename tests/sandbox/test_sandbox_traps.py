@@ -132,7 +132,8 @@ async def test_title_variants_are_never_rejected_on_any_profile(profile):
 
 
 #: every right-paper trap of the sandbox, at rates that put each on many works
-TRAPS = {"wrong_paper": 0.3, "no_text": 0.1, "title_variant": 0.3, "volume": 0.2}
+TRAPS = {"wrong_paper": 0.3, "no_text": 0.1, "title_variant": 0.3, "volume": 0.2,
+         "preprint_first": 0.5}
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
@@ -188,3 +189,50 @@ async def test_a_volume_is_not_delivered_while_another_source_has_the_work():
                  if t.holds_pdf):
             better += 1
     assert volumes and better  # both cases happen in this World
+
+
+def preprint_and_published(world: World) -> str:
+    """A work of `world` with an open published PDF and an arXiv preprint."""
+    return next(w.work_id for i, w in enumerate(world.works)
+                if world.facts(i).is_open and world.facts(i).pdf_url and w.arxiv_id and w.doi)
+
+
+async def resolve_one(world: World, work_id: str, versions: list[str] | None = None):
+    """Resolve one work with Unpaywall alone; `versions` overrides the plan's default."""
+    overrides = {"accept.check_paper": True, "tiers": [{"name": "oa", "sources": ["unpaywall"]}]}
+    if versions is not None:
+        overrides["accept.versions"] = versions
+    plan = load_plan("fast", env={}, overrides=overrides)
+    async with Sandbox(world, time_scale=0.0) as sb:
+        async with httpx.AsyncClient(transport=sb.transport()) as client:
+            orch = Orchestrator(plan, client=client, sink=ListSink(), time_scale=0.0,
+                                trust_transport=True)
+            return await orch.resolve(next(w for w in world.works if w.work_id == work_id))
+
+
+async def test_preprint_first_lists_two_versions_and_the_published_one_is_delivered():
+    """Unpaywall names the preprint its best location; two PDFs, different bytes, one
+    title. The default `accept.versions` delivers the published one; the truth agrees."""
+    world = World.build(synthetic_works("arxiv", 200, seed=2), seed=2, profile="arxiv",
+                        faults={"all": 0.0, "preprint_first": 1.0})
+    wid = preprint_and_published(world)
+    f = world.facts(world.works.index(next(w for w in world.works if w.work_id == wid)))
+    async with Sandbox(world, time_scale=0.0) as sb:
+        async with httpx.AsyncClient(transport=sb.transport()) as client:
+            answer = (await client.get(f"https://api.unpaywall.org/v2/{f.doi}",
+                                       params={"email": "t@sandbox.test"})).json()
+            best = answer["best_oa_location"]
+            published = next(loc for loc in answer["oa_locations"]
+                              if loc["version"] == "publishedVersion" and loc["url_for_pdf"])
+            bodies = [(await client.get(u)).content
+                      for u in (best["url_for_pdf"], published["url_for_pdf"])]
+    assert best["version"] == "submittedVersion"
+    assert bodies[0] != bodies[1]
+    assert {judge_pdf(b, Expected(title=f.title)).verdict for b in bodies} == {MATCH}
+    assert world.truth_for(wid)["unpaywall"].pdf_url == published["url_for_pdf"]
+    res = await resolve_one(world, wid)  # the default order
+    assert res.pdf_url == published["url_for_pdf"]
+    assert res.meta["version"] == "publishedVersion"
+    res = await resolve_one(world, wid, ["submittedVersion", "publishedVersion",
+                                         "acceptedVersion"])
+    assert res.meta["version"] == "submittedVersion"  # the order, not luck, decides
