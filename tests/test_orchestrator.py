@@ -333,3 +333,48 @@ async def test_volume_like_wins_when_nothing_better_is_found():
     assert (res.source, res.tier, res.pdf_url) == ("unpaywall", "t1", "https://proc.example/vol.pdf")
     assert res.meta["paper"] == "volume_like"
     assert loop.time() - t0 == pytest.approx(2, abs=0.01)  # the whole plan was walked
+
+
+def version(v: str, url: str) -> object:
+    """A success of the given version."""
+    from dataclasses import replace
+
+    return replace(ok(url), meta={"version": v})
+
+
+PREPRINT_THEN_PUBLISHED = [{"name": "t1", "sources": ["arxiv"]},
+                           {"name": "t2", "sources": ["unpaywall"]}]
+
+
+async def test_prefer_published_wait_keeps_looking_after_a_preprint():
+    """With a wait, a published version found in time in a later tier wins."""
+    pre = FakeSource("arxiv", [Step(1, version("submittedVersion", "https://arxiv.example/a"))])
+    pub = FakeSource("unpaywall", [Step(3, version("publishedVersion", "https://pub.example/a"))])
+    plan = make_plan(PREPRINT_THEN_PUBLISHED, accept={"prefer_published_wait_ms": 5000})
+    o, _ = orch(plan, [pre, pub])
+    res = await o.resolve(WORK)
+    assert (res.source, res.meta["version"]) == ("unpaywall", "publishedVersion")
+
+
+async def test_prefer_published_wait_ends_and_the_preprint_wins():
+    """A published version later than the wait comes too late: the preprint wins when
+    the wait ends, and the slow source is cut off."""
+    pre = FakeSource("arxiv", [Step(1, version("submittedVersion", "https://arxiv.example/a"))])
+    pub = FakeSource("unpaywall", [Step(30, version("publishedVersion", "https://pub.example/a"))])
+    plan = make_plan(PREPRINT_THEN_PUBLISHED, accept={"prefer_published_wait_ms": 2000})
+    o, sink = orch(plan, [pre, pub])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    res = await o.resolve(WORK)
+    assert res.source == "arxiv"
+    assert loop.time() - t0 == pytest.approx(3, abs=0.01)  # found at 1 s, waited 2 s
+    assert sink.attempts[-1].outcome is Outcome.CANCELLED
+
+
+async def test_without_a_wait_the_preprint_wins_at_once():
+    """The default (0): a preprint is final, no later tier starts."""
+    pre = FakeSource("arxiv", [Step(1, version("submittedVersion", "https://arxiv.example/a"))])
+    pub = FakeSource("unpaywall", [Step(1, version("publishedVersion", "https://pub.example/a"))])
+    o, _ = orch(make_plan(PREPRINT_THEN_PUBLISHED), [pre, pub])
+    res = await o.resolve(WORK)
+    assert res.source == "arxiv" and not pub.calls
