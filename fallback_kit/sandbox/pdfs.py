@@ -30,8 +30,10 @@ _LIGATURES = {"\ufb01": ("\x81", "/fi"), "\ufb02": ("\x8d", "/fl")}
 
 
 def _esc(text: str) -> str:
-    raw = "".join(_LIGATURES[c][0] if c in _LIGATURES
-                  else c.encode("cp1252", errors="replace").decode("latin-1") for c in text)
+    raw = text.encode("cp1252", errors="replace").decode("latin-1")
+    if any(lig in text for lig in _LIGATURES):  # rare: only title_variant PDFs have them
+        raw = "".join(_LIGATURES[c][0] if c in _LIGATURES
+                      else c.encode("cp1252", errors="replace").decode("latin-1") for c in text)
     return raw.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
