@@ -51,7 +51,7 @@ async def one_run(world: World, works: list[Any], plan: Plan, out: Path,
     async with Sandbox(world, time_scale=args.time_scale) as sb:
         await arun_works(works, plan, out=out, transport=sb.transport(),
                          time_scale=args.time_scale, concurrency=args.concurrency,
-                         progress=False, force=True)
+                         progress=False, force=True, trust_transport=True)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     truth = truth_check(world, plan, out)
     run = open_run(out)

@@ -286,3 +286,95 @@ async def test_rejected_download_demotes_the_success_and_the_plan_goes_on():
     assert res.source == "doi_redirect" and seen == ["https://a.org/bad.pdf", "https://b.org/good.pdf"]
     first = sink.attempts[0]
     assert (first.outcome, first.reason) == (Outcome.INVALID_PDF, "download_truncated_pdf")
+
+
+def volume(url: str = "https://proc.example/vol.pdf") -> object:
+    """A success the right-paper check found volume-like."""
+    from dataclasses import replace
+
+    return replace(ok(url), meta={"paper": "volume_like"})
+
+
+async def test_volume_like_success_is_provisional_and_a_later_tier_beats_it():
+    """A volume from tier 1 does not stop the plan: tier 2's matching PDF wins."""
+    vol = FakeSource("unpaywall", [Step(1, volume())])
+    good = FakeSource("doi_redirect", [Step(2, ok("https://pub.example/a.pdf"))])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["doi_redirect"]}])
+    o, sink = orch(plan, [vol, good])
+    res = await o.resolve(WORK)
+    assert res.status is ResolutionStatus.RESOLVED
+    assert (res.source, res.tier, res.pdf_url) == ("doi_redirect", "t2", "https://pub.example/a.pdf")
+    assert [a.outcome for a in sink.attempts] == [Outcome.SUCCESS, Outcome.SUCCESS]
+
+
+async def test_volume_like_success_does_not_cancel_its_siblings():
+    """A sibling of the same tier still running when the volume arrives may win."""
+    vol = FakeSource("unpaywall", [Step(1, volume())])
+    slow = FakeSource("arxiv", [Step(5, ok("https://arxiv.example/a.pdf"))])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "arxiv"], "parallel": 2}])
+    o, _ = orch(plan, [vol, slow])
+    res = await o.resolve(WORK)
+    assert res.source == "arxiv"
+
+
+async def test_volume_like_wins_when_nothing_better_is_found():
+    """The first volume is kept and delivered when the rest of the plan finds nothing."""
+    first = FakeSource("unpaywall", [Step(1, volume())])
+    second = FakeSource("arxiv", [Step(1, volume("https://proc.example/other.pdf"))])
+    none = FakeSource("doi_redirect", [Step(1, no_pdf())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["arxiv", "doi_redirect"], "parallel": 2}])
+    o, _ = orch(plan, [first, second, none])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    res = await o.resolve(WORK)
+    assert res.status is ResolutionStatus.RESOLVED
+    assert (res.source, res.tier, res.pdf_url) == ("unpaywall", "t1", "https://proc.example/vol.pdf")
+    assert res.meta["paper"] == "volume_like"
+    assert loop.time() - t0 == pytest.approx(2, abs=0.01)  # the whole plan was walked
+
+
+def version(v: str, url: str) -> object:
+    """A success of the given version."""
+    from dataclasses import replace
+
+    return replace(ok(url), meta={"version": v})
+
+
+PREPRINT_THEN_PUBLISHED = [{"name": "t1", "sources": ["arxiv"]},
+                           {"name": "t2", "sources": ["unpaywall"]}]
+
+
+async def test_prefer_published_wait_keeps_looking_after_a_preprint():
+    """With a wait, a published version found in time in a later tier wins."""
+    pre = FakeSource("arxiv", [Step(1, version("submittedVersion", "https://arxiv.example/a"))])
+    pub = FakeSource("unpaywall", [Step(3, version("publishedVersion", "https://pub.example/a"))])
+    plan = make_plan(PREPRINT_THEN_PUBLISHED, accept={"prefer_published_wait_ms": 5000})
+    o, _ = orch(plan, [pre, pub])
+    res = await o.resolve(WORK)
+    assert (res.source, res.meta["version"]) == ("unpaywall", "publishedVersion")
+
+
+async def test_prefer_published_wait_ends_and_the_preprint_wins():
+    """A published version later than the wait comes too late: the preprint wins when
+    the wait ends, and the slow source is cut off."""
+    pre = FakeSource("arxiv", [Step(1, version("submittedVersion", "https://arxiv.example/a"))])
+    pub = FakeSource("unpaywall", [Step(30, version("publishedVersion", "https://pub.example/a"))])
+    plan = make_plan(PREPRINT_THEN_PUBLISHED, accept={"prefer_published_wait_ms": 2000})
+    o, sink = orch(plan, [pre, pub])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    res = await o.resolve(WORK)
+    assert res.source == "arxiv"
+    assert loop.time() - t0 == pytest.approx(3, abs=0.01)  # found at 1 s, waited 2 s
+    assert sink.attempts[-1].outcome is Outcome.CANCELLED
+
+
+async def test_without_a_wait_the_preprint_wins_at_once():
+    """The default (0): a preprint is final, no later tier starts."""
+    pre = FakeSource("arxiv", [Step(1, version("submittedVersion", "https://arxiv.example/a"))])
+    pub = FakeSource("unpaywall", [Step(1, version("publishedVersion", "https://pub.example/a"))])
+    o, _ = orch(make_plan(PREPRINT_THEN_PUBLISHED), [pre, pub])
+    res = await o.resolve(WORK)
+    assert res.source == "arxiv" and not pub.calls

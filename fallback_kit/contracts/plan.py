@@ -199,6 +199,9 @@ class AcceptPolicy:
     licenses: tuple[str, ...] = ()
     #: the check reads at most this many bytes; a longer body is judged truncated
     max_pdf_bytes: int = _rule(100_000_000, "int")
+    #: after a preprint (submittedVersion) wins, keep looking this long in the later
+    #: sources and tiers for another version; 0: the preprint wins at once
+    prefer_published_wait_ms: int = _rule(0, "int", minimum=0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

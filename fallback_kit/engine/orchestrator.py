@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from ..contracts.events import Attempt, EventSink, Outcome, Resolution, ResolutionStatus
-from ..contracts.plan import Plan, SourcePolicy, Tier
+from ..contracts.plan import PDF_VERSIONS, Plan, SourcePolicy, Tier
 from ..contracts.reasons import Reason, download_reason, http_reason
 from ..contracts.registry import SOURCE_SPECS, source_key
 from ..contracts.timescale import TimeScale
@@ -34,6 +34,7 @@ from ..contracts.works import Work
 from ..sources.base import Source, SourceContext, SourceResult
 from ..web.edge import Edge, Fetcher, HttpStatusError
 from ..web.gates import BreakerConfig, GateClosed, Gates, RateLimit, WorkGates, backoff_delay
+from ..web.paper_check import VOLUME_LIKE
 from ..web.redact import (
     SECRET_PARAMS,
     install_log_redaction,
@@ -116,6 +117,10 @@ class _WorkState:
     attempts_left: int
     requests: int = 0
     winner: tuple[str, str, SourceResult] | None = None  # (tier, source, result)
+    #: the first volume-like success (or preprint, under `prefer_published_wait_ms`):
+    #: it wins only if the plan finds nothing better (before `provisional_until`)
+    provisional: tuple[str, str, SourceResult] | None = None
+    provisional_until: float | None = None  # a preprint's wait ends then (loop time)
     #: "won", "deadline" or "local" (our side failed: the next sources would fail alike)
     stop_reason: str | None = None
     budget_skips: int = 0
@@ -272,6 +277,8 @@ class Orchestrator:
             while running:
                 now = loop.time()
                 wake = state.deadline if hedge_at is None else min(hedge_at, state.deadline)
+                if state.provisional_until is not None:
+                    wake = min(wake, state.provisional_until)
                 done, _ = await asyncio.wait(
                     running, timeout=max(0.0, wake - now), return_when=asyncio.FIRST_COMPLETED
                 )
@@ -282,6 +289,10 @@ class Orchestrator:
                     state.stop_reason = "won"
                     break
                 if state.stop_reason == "local":
+                    break
+                if (state.provisional_until is not None
+                        and loop.time() + _CLOCK_SLACK_S >= state.provisional_until):
+                    state.winner, state.stop_reason = state.provisional, "won"  # waited enough
                     break
                 # asyncio may wake a timer up to its clock resolution early: compare with
                 # a tolerance, or a wake-up just before the instant would spin forever
@@ -301,6 +312,8 @@ class Orchestrator:
                 await asyncio.gather(*running, return_exceptions=True)
         if state.stop_reason is None and state.winner is None and loop.time() >= state.deadline:
             state.stop_reason = "deadline"
+        if state.winner is None and state.provisional is not None:
+            state.winner = state.provisional  # nothing better came: the volume it is
 
     async def _run_tier(self, state: _WorkState, tier: Tier, work_slots: PrioritySlotsView) -> None:
         """Run a tier's sources, `tier.parallel` at a time; the first success stops the rest."""
@@ -424,7 +437,9 @@ class Orchestrator:
             if result.outcome is Outcome.FAILED_LOCAL and state.stop_reason is None:
                 state.stop_reason = "local"  # no other source can save it either
             if result.outcome is Outcome.SUCCESS:
-                if state.winner is None:
+                if is_provisional(result, self.plan.accept.prefer_published_wait_ms):
+                    self._hold(state, (run.tier.name, name, result))
+                elif state.winner is None:
                     state.winner = (run.tier.name, name, result)
                 self._emit(run, result)
                 return
@@ -435,6 +450,16 @@ class Orchestrator:
             last = result
             await self._backoff(run, delay, result)
             run.retries += 1
+
+    def _hold(self, state: _WorkState, found: tuple[str, str, SourceResult]) -> None:
+        """Keep a provisional success: the first one, but a preprint (which matches the
+        work) before a volume; a preprint starts the wait for a published version."""
+        held = state.provisional
+        if held is None or (is_volume(held[2]) and not is_volume(found[2])):
+            state.provisional = found
+        if not is_volume(found[2]) and state.provisional_until is None:
+            wait = self._scaled(self.plan.accept.prefer_published_wait_ms)
+            state.provisional_until = asyncio.get_running_loop().time() + wait
 
     async def _counted_try(self, run: _SourceRun, policy: SourcePolicy) -> SourceResult:
         """One try (and the accept hook on a success), its requests added to the run's;
@@ -634,6 +659,19 @@ class Orchestrator:
 
     def __repr__(self) -> str:
         return f"<Orchestrator run={self.run_id} plan={self.plan.name!r} scale={self.clock.factor}>"
+
+
+def is_volume(result: SourceResult) -> bool:
+    """A volume-like PDF: the right-paper check found many pages and other works first."""
+    return result.meta.get("paper") == VOLUME_LIKE
+
+
+def is_provisional(result: SourceResult, prefer_published_wait_ms: float = 0) -> bool:
+    """A success that is not final for the work: a volume (the plan goes on; it wins
+    only if no later source or tier finds a better PDF), or a preprint when the plan
+    waits for a published version (it wins when the wait ends or the plan does)."""
+    preprint = result.meta.get("version") == PDF_VERSIONS[-1]  # submittedVersion
+    return is_volume(result) or (preprint and prefer_published_wait_ms > 0)
 
 
 def _registry(plan: Plan) -> dict[str, Source]:

@@ -129,6 +129,8 @@ def oa_locations(f: Facts) -> list[OaLocation]:
                 "repository",
             )
         )
+    if f.preprint_first:  # stable: the preprints first, each group in its own order
+        out.sort(key=lambda loc: loc.version != "submittedVersion")
     return out
 
 

@@ -16,7 +16,14 @@ Kinds and where they can happen:
   (a few KB of PDF, no %%EOF, whole body sent), `gzip_bomb`, `slow_body`, `hang`;
   and two traps for the right-paper check, off unless asked for: `wrong_paper` (a whole,
   valid PDF of another work: the location points at the wrong article) and `no_text`
-  (the work's PDF as a scan, without a text layer).
+  (the work's PDF as a scan, without a text layer); and `title_variant` (the work's own
+  PDF printing its title otherwise than the metadata: upper case, accents, the ﬁ/ﬂ
+  ligatures and a subtitle; the check must never reject it); and `volume` (a whole
+  proceedings volume, many pages and other works' titles and DOIs first, the work on a
+  later page: it holds the work, yet is no better than any other candidate).
+- the order of a work's open locations in Unpaywall and OpenAlex: `preprint_first`
+  (a trap, off unless asked for: the submitted version is listed, and is Unpaywall's
+  best location, before the published one; two PDFs, different bytes, the same title).
 - publisher hosts: `robots_disallow` (the PDF lies under a path robots.txt forbids),
   `blocked` (a 403 bot-challenge page on every request of that work to that host).
 """
@@ -36,6 +43,7 @@ __all__ = [
     "FAULT_KINDS",
     "FaultRates",
     "HANG_MS",
+    "ORDER_FAULTS",
     "PDF_FAULTS",
     "PDF_STILL_VALID",
     "SLOW_BODY_MS",
@@ -46,12 +54,15 @@ TRANSIENT_FAULTS = ("rate_limited", "server_error", "reset")
 API_FAULTS = ("hang", "slow_body", "malformed_json", "oversized", "gzip_bomb")
 DOI_FAULTS = ("hang", "redirect_loop")
 PDF_FAULTS = ("hang", "slow_body", "html_as_pdf", "truncated_pdf", "gzip_bomb", "wrong_paper",
-              "no_text")
-#: PDF faults that still serve the work's own, whole PDF (accepted, if unverified)
-PDF_STILL_VALID = ("no_text",)
+              "no_text", "title_variant", "volume")
+#: PDF faults that still serve the work's own, whole PDF (accepted; `no_text` and
+#: `volume` unverified)
+PDF_STILL_VALID = ("no_text", "title_variant", "volume")
 PUBLISHER_FAULTS = ("robots_disallow", "blocked")
+ORDER_FAULTS = ("preprint_first",)
 FAULT_KINDS = tuple(
-    dict.fromkeys(TRANSIENT_FAULTS + API_FAULTS + DOI_FAULTS + PDF_FAULTS + PUBLISHER_FAULTS)
+    dict.fromkeys(TRANSIENT_FAULTS + API_FAULTS + DOI_FAULTS + PDF_FAULTS + PUBLISHER_FAULTS
+                  + ORDER_FAULTS)
 )
 
 #: a hang lasts this long in World time (x time_scale; at time_scale 0 still 600 s):

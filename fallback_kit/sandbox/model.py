@@ -95,6 +95,9 @@ class Facts:
     s2: bool
     s2_closed_url: bool
     pdf_size: int
+    #: Unpaywall and OpenAlex list the preprint before the published version (the
+    #: `preprint_first` trap): the client's `accept.versions` order must put it back
+    preprint_first: bool = False
 
     @property
     def is_open(self) -> bool:

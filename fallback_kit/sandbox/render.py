@@ -26,7 +26,7 @@ from .answers import (
     preprint,
     s2_pdf,
 )
-from .pdfs import pdf_bytes, truncated_pdf
+from .pdfs import make_volume, pdf_bytes, truncated_pdf
 
 if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, Node, World
@@ -179,7 +179,9 @@ def _redirect(world: World, node: Node, url: str) -> Rendered:
 
 
 # -- PDFs ------------------------------------------------------------------------------------------
-def pdf_for(world: World, f: Facts, variant: str, *, text: bool = True) -> bytes:
+def pdf_for(world: World, f: Facts, variant: str, *, text: bool = True,
+            title: str | None = None) -> bytes:
+    """The work's PDF as `variant` serves it; `title` is the title it prints (the work's)."""
     doi = f" doi:{f.doi}" if f.doi else ""  # journal PDFs print their DOI on page 1
     subtitle = {
         "arxiv": f"arXiv:{f.arxiv_id}",
@@ -191,7 +193,40 @@ def pdf_for(world: World, f: Facts, variant: str, *, text: bool = True) -> bytes
     size = f.pdf_size + {"arxiv": 3000, "pmc": 7000, "europepmc": 7000, "repository": 1500}.get(
         variant, 0
     )
-    return pdf_bytes(f.title, subtitle, size, text=text)
+    return pdf_bytes(f.title if title is None else title, subtitle, size, text=text)
+
+
+#: accented letters a `title_variant` PDF prints for plain ones (as in naïve, rôle)
+_ACCENTS = str.maketrans({"e": "é", "o": "ô", "i": "ï", "u": "ü", "a": "à"})
+#: subtitles a `title_variant` PDF adds after its title
+_SUBTITLES = (": a systematic study", " — evidence from a cohort", ": methods and results")
+
+
+def variant_title(world: World, title: str, key: str) -> str:
+    """The title as a `title_variant` PDF prints it: one of upper case, title case or the
+    same case; then the ﬁ/ﬂ ligatures, accents on the letters of every other word, and a
+    subtitle. Differences of case, accents, ligatures and subtitles, all to be forgiven."""
+    case = h64(world.seed, "tv-case", key) % 3
+    out = title.upper() if case == 0 else title.title() if case == 1 else title
+    out = out.replace("fi", "\ufb01").replace("fl", "\ufb02")
+    words = out.split(" ")
+    out = " ".join(w.translate(_ACCENTS) if i % 2 else w for i, w in enumerate(words))
+    return out + _SUBTITLES[h64(world.seed, "tv-sub", key) % len(_SUBTITLES)]
+
+
+#: how many other works a `volume` PDF prints before the work (its table of contents)
+VOLUME_OTHERS = 6
+
+
+def volume_for(world: World, idx: int) -> bytes:
+    """The proceedings volume a `volume` location serves: the next works of the World
+    first (titles and DOIs), the work itself on a later page."""
+    f = world.facts(idx)
+    others = [world.facts((idx + k) % len(world)) for k in range(1, VOLUME_OTHERS + 1)]
+    pairs = [(o.title, o.doi or f"10.5555/sandbox.{o.work.work_id}") for o in others
+             if o.work.work_id != f.work.work_id]
+    name = f"Proceedings of the Sandbox Conference, volume {1 + idx % 9}"
+    return make_volume((f.title, f.doi or ""), pairs, name=name)
 
 
 def other_work(world: World, idx: int) -> int:
@@ -212,7 +247,10 @@ def _pdf(world: World, node: Node, url: str) -> Rendered:
     if node.fault == "wrong_paper" and other_work(world, node.idx) != node.idx:
         other = world.facts(other_work(world, node.idx))
         return Rendered(200, "application/pdf", pdf_for(world, other, node.variant), headers)
-    body = pdf_for(world, f, node.variant, text=node.fault != "no_text")
+    if node.fault == "volume":
+        return Rendered(200, "application/pdf", volume_for(world, node.idx), headers)
+    title = variant_title(world, f.title, node.key) if node.fault == "title_variant" else None
+    body = pdf_for(world, f, node.variant, text=node.fault != "no_text", title=title)
     if node.fault == "truncated_pdf":
         keep = 1200 + h64(world.seed, "trunc", node.key) % 2400
         return Rendered(200, "application/pdf", truncated_pdf(body, keep), {})

@@ -23,6 +23,7 @@ from .faults import (
     API_FAULTS,
     DOI_FAULTS,
     HANG_MS,
+    ORDER_FAULTS,
     PDF_FAULTS,
     SLOW_BODY_MS,
     TRANSIENT_FAULTS,
@@ -198,6 +199,8 @@ class World:
             **self._archive(site["landing_url"], site["pdf_url"], year, wid),
             **self._indexes(w, pmc),
             pdf_size=6_000 + h64(s, "size", wid) % 90_000,
+            preprint_first=self.faults.draw(s, "api.unpaywall.org", "oa_order", f"order/{wid}",
+                                            ORDER_FAULTS) is not None,
         )
 
     def _placement(

@@ -49,6 +49,7 @@ from fallback_kit.sandbox import (  # noqa: E402
 )
 from fallback_kit.sandbox import SOURCES as SANDBOX_SOURCES  # noqa: E402
 from fallback_kit.sandbox._hash import h64  # noqa: E402
+from fallback_kit.sandbox.faults import ORDER_FAULTS, PDF_STILL_VALID  # noqa: E402
 from fallback_kit.sources import SOURCES as SOURCE_CLASSES  # noqa: E402
 
 #: the sources the sandbox simulates (zenodo is not in it yet), but biorxiv (the matrix's
@@ -77,9 +78,10 @@ ROWS: dict[str, tuple[str, str | None]] = {
     "blocked": ("blocked", None),
     "wrong_paper": ("wrong_paper", None),
 }
-#: faults that are no failure for the client: `no_text` serves the work's own PDF (a
-#: scan), accepted unverified (tests/sandbox/test_sandbox_traps.py)
-NOT_FAILURES = frozenset({"no_text"})
+#: faults that are no failure for the client: they serve the work's own PDF (a scan, its
+#: title printed otherwise, a volume) or reorder its versions, accepted
+#: (tests/sandbox/test_sandbox_traps.py)
+NOT_FAILURES = frozenset(PDF_STILL_VALID + ORDER_FAULTS)
 assert {kind for kind, _ in ROWS.values()} == set(FAULT_KINDS) - NOT_FAILURES
 
 #: (row, source) pairs where the sandbox never puts the fault on the source's path

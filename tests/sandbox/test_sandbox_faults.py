@@ -38,7 +38,8 @@ def test_every_kind_is_covered_below() -> None:
         "rate_limited", "server_error", "reset", "hang", "slow_body", "malformed_json",
         "oversized", "gzip_bomb", "redirect_loop", "html_as_pdf", "truncated_pdf",
         "robots_disallow", "blocked",
-        "wrong_paper", "no_text"}  # the right-paper traps: tests/sandbox/test_sandbox_traps.py
+        # the right-paper traps: tests/sandbox/test_sandbox_traps.py
+        "wrong_paper", "no_text", "title_variant", "volume", "preprint_first"}
 
 
 async def test_rate_limited_then_normal() -> None:
