@@ -28,8 +28,8 @@ lint: $(STAMP)
 
 # Mutation testing of the core (pyproject.toml [tool.mutmut]); not part of `make test`.
 mutate: $(STAMP)
-	$(BIN)/mutmut run
-	$(BIN)/mutmut results
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python tests/reliability/mutation_report.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/resolve.py --profile mixed --n 2000
