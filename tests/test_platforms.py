@@ -29,6 +29,13 @@ SPRINGER_BUY = "https://link.springer.com/article/10.1007/s10924-010-0192-1"
 SPRINGER_BUY_PDF = "https://link.springer.com/content/pdf/10.1007/s10924-010-0192-1.pdf"
 SPRINGEROPEN = "http://bioresourcesbioprocessing.springeropen.com"
 FM = "https://firstmonday.org/ojs/index.php/fm/article/view/10274"
+MIT = "http://dspace.mit.edu/handle/1721.1/99287?show=full"
+MIT_PDF = "http://dspace.mit.edu/bitstream/handle/1721.1/99287/922886248-MIT.pdf?sequence=1"
+UFPR = "http://dspace.c3sl.ufpr.br:8080/dspace/handle/1884/42021"
+UFPR_PDF = (
+    "http://dspace.c3sl.ufpr.br:8080/bitstream/handle/1884/42021/"
+    "R%20-%20T%20-%20IRINEU%20HATTENHAUER.pdf?sequence=1&isAllowed=y"
+)
 
 # fixture, the page's URL (from its provenance), the platform, the expected platform links
 CASES = [
@@ -154,6 +161,17 @@ CASES = [
         "zenodo",
         [],
     ),
+    ("dspace/hepcrawl_2016_mit_1721.1-99287_xmlui_full_record.html", MIT, "dspace", [MIT_PDF]),
+    (
+        "dspace/hepcrawl_2016_unesp_11449-123975_xmlui_full_record.html",
+        "http://repositorio.unesp.br/handle/11449/123975?show=full",
+        "dspace",
+        [
+            "http://repositorio.unesp.br/bitstream/handle/11449/123975/000829075.pdf"
+            "?sequence=1&isAllowed=y"
+        ],
+    ),
+    ("dspace/hepcrawl_2016_ufpr_1884-42021_xmlui_item_view.html", UFPR, "dspace", [UFPR_PDF]),
     (
         "refs_traps/sandcrawler_peerj_4375_refs_pdfs.html",
         "https://peerj.com/articles/4375/",
@@ -343,3 +361,28 @@ async def test_doi_redirect_uses_the_platform_rule():
         Work(work_id="w", doi="10.1/sd"), SourceContext(http=fetcher)
     )
     assert (res.outcome, res.url) == (Outcome.SUCCESS, SD_OA_PDF)
+
+
+def test_dspace_takes_only_the_items_own_pdf_bitstreams():
+    """The thumbnail (`.pdf.jpg`) is not a file link, and on an item page whose handle is
+    another one (hepcrawl's test names this page `.../1721.1/99280`) the 99287 bitstream
+    is not the item's PDF: the rule reads the page and offers nothing."""
+    ufpr = "dspace/hepcrawl_2016_ufpr_1884-42021_xmlui_item_view.html"
+    assert "HATTENHAUER.pdf.jpg?sequence=3" in (PAGES / ufpr).read_text(encoding="utf-8")
+    assert [u for u, _ in page(ufpr, UFPR).pdf_candidates()] == [UFPR_PDF]
+    other = page("dspace/hepcrawl_2016_mit_1721.1-99287_xmlui_full_record.html", MIT.replace("99287", "99280"))
+    assert (other.platform, other.pdf_candidates()) == ("dspace", [])
+
+
+async def test_doi_redirect_reads_a_dspace_item_page():
+    """doi_redirect never reads anchors: on a DSpace item page (no citation_pdf_url in the
+    recording) only the rule finds the bitstream."""
+    r = Router()
+    r.add("https://doi.org/10.1/ufpr", 302, location=UFPR)
+    name = "dspace/hepcrawl_2016_ufpr_1884-42021_xmlui_item_view.html"
+    r.add(UFPR, 200, (PAGES / name).read_bytes(), content_type="text/html")
+    r.add(UFPR_PDF, 200, PDF)
+    res = await get_source("doi_redirect").find(
+        Work(work_id="w", doi="10.1/ufpr"), SourceContext(http=make_fetcher(r))
+    )
+    assert (res.outcome, res.url) == (Outcome.SUCCESS, UFPR_PDF)

@@ -256,6 +256,27 @@ def zenodo_distributions(page: _Page) -> list[tuple[str, str]]:
     return out
 
 
+_DSPACE_HANDLE = re.compile(r"/handle/(\d[\d.]*/\d+)")
+
+
+def dspace(page: _Page) -> list[str] | None:
+    """DSpace XMLUI item page (`/handle/<prefix>/<item>`): the item's own PDF bitstreams,
+    `/bitstream/handle/<prefix>/<item>/<name>.pdf?sequence=N`.
+
+    The file list links each file twice (thumbnail `a.image-link` and "View/Open"), the
+    full record's file table once. Thumbnails (`<name>.pdf.jpg`) are images, and a
+    bitstream under another handle is another item's file: the page has none of its own.
+    """
+    own = _DSPACE_HANDLE.search(_path(page.base))
+    links = page.hrefs('a[href*="/bitstream/handle/"]')
+    if own is None or not links:
+        return None
+    prefix = f"/bitstream/handle/{own.group(1)}/"
+    return _unique(
+        u for u in links if prefix in _path(u) and _path(u).lower().endswith(".pdf")
+    )
+
+
 def peerj(page: _Page) -> list[str] | None:
     """PeerJ: the download button `a.js-download-btn[data-format=PDF]` (`/articles/<n>.pdf`).
 
@@ -300,6 +321,7 @@ PLATFORMS: tuple[PlatformRule, ...] = (
     PlatformRule("wiley", ("onlinelibrary.wiley.com",), wiley),
     PlatformRule("zenodo", ("zenodo.org",), zenodo),
     PlatformRule("peerj", ("peerj.com",), peerj),
+    PlatformRule("dspace", (), dspace, path=_DSPACE_HANDLE),
     PlatformRule(
         "ojs",
         (),
