@@ -380,7 +380,10 @@ def test_dspace_takes_only_the_items_own_pdf_bitstreams():
     ufpr = "dspace/hepcrawl_2016_ufpr_1884-42021_xmlui_item_view.html"
     assert "HATTENHAUER.pdf.jpg?sequence=3" in (PAGES / ufpr).read_text(encoding="utf-8")
     assert [u for u, _ in page(ufpr, UFPR).pdf_candidates()] == [UFPR_PDF]
-    other = page("dspace/hepcrawl_2016_mit_1721.1-99287_xmlui_full_record.html", MIT.replace("99287", "99280"))
+    other = page(
+        "dspace/hepcrawl_2016_mit_1721.1-99287_xmlui_full_record.html",
+        MIT.replace("99287", "99280"),
+    )
     assert (other.platform, other.pdf_candidates()) == ("dspace", [])
 
 

@@ -296,9 +296,7 @@ def dspace(page: _Page) -> list[str] | None:
     if own is None or not links:
         return None
     prefix = f"/bitstream/handle/{own.group(1)}/"
-    return _unique(
-        u for u in links if prefix in _path(u) and _path(u).lower().endswith(".pdf")
-    )
+    return _unique(u for u in links if prefix in _path(u) and _path(u).lower().endswith(".pdf"))
 
 
 def peerj(page: _Page) -> list[str] | None:
