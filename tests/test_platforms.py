@@ -29,6 +29,16 @@ SPRINGER_BUY = "https://link.springer.com/article/10.1007/s10924-010-0192-1"
 SPRINGER_BUY_PDF = "https://link.springer.com/content/pdf/10.1007/s10924-010-0192-1.pdf"
 SPRINGEROPEN = "http://bioresourcesbioprocessing.springeropen.com"
 FM = "https://firstmonday.org/ojs/index.php/fm/article/view/10274"
+IEEE = "http://ieeexplore.ieee.org/xpls/icp.jsp?arnumber="
+IEEE_STAMP = "http://ieeexplore.ieee.org/stamp/stamp.jsp?"
+IEEE_1196402 = "ieee/norma_2015_xplore_icp_1196402_fulltext_refs_stamp_traps.html"
+MIT = "http://dspace.mit.edu/handle/1721.1/99287?show=full"
+MIT_PDF = "http://dspace.mit.edu/bitstream/handle/1721.1/99287/922886248-MIT.pdf?sequence=1"
+UFPR = "http://dspace.c3sl.ufpr.br:8080/dspace/handle/1884/42021"
+UFPR_PDF = (
+    "http://dspace.c3sl.ufpr.br:8080/bitstream/handle/1884/42021/"
+    "R%20-%20T%20-%20IRINEU%20HATTENHAUER.pdf?sequence=1&isAllowed=y"
+)
 
 # fixture, the page's URL (from its provenance), the platform, the expected platform links
 CASES = [
@@ -154,6 +164,24 @@ CASES = [
         "zenodo",
         [],
     ),
+    (IEEE_1196402, IEEE + "1196402", "ieee", [IEEE_STAMP + "arnumber=1196402"]),
+    (
+        "ieee/norma_2015_xplore_icp_4378148_fulltext_refs_stamp_traps.html",
+        IEEE + "4378148",
+        "ieee",
+        [IEEE_STAMP + "tp=&arnumber=4378148"],
+    ),
+    ("dspace/hepcrawl_2016_mit_1721.1-99287_xmlui_full_record.html", MIT, "dspace", [MIT_PDF]),
+    (
+        "dspace/hepcrawl_2016_unesp_11449-123975_xmlui_full_record.html",
+        "http://repositorio.unesp.br/handle/11449/123975?show=full",
+        "dspace",
+        [
+            "http://repositorio.unesp.br/bitstream/handle/11449/123975/000829075.pdf"
+            "?sequence=1&isAllowed=y"
+        ],
+    ),
+    ("dspace/hepcrawl_2016_ufpr_1884-42021_xmlui_item_view.html", UFPR, "dspace", [UFPR_PDF]),
     (
         "refs_traps/sandcrawler_peerj_4375_refs_pdfs.html",
         "https://peerj.com/articles/4375/",
@@ -343,3 +371,60 @@ async def test_doi_redirect_uses_the_platform_rule():
         Work(work_id="w", doi="10.1/sd"), SourceContext(http=fetcher)
     )
     assert (res.outcome, res.url) == (Outcome.SUCCESS, SD_OA_PDF)
+
+
+def test_dspace_takes_only_the_items_own_pdf_bitstreams():
+    """The thumbnail (`.pdf.jpg`) is not a file link, and on an item page whose handle is
+    another one (hepcrawl's test names this page `.../1721.1/99280`) the 99287 bitstream
+    is not the item's PDF: the rule reads the page and offers nothing."""
+    ufpr = "dspace/hepcrawl_2016_ufpr_1884-42021_xmlui_item_view.html"
+    assert "HATTENHAUER.pdf.jpg?sequence=3" in (PAGES / ufpr).read_text(encoding="utf-8")
+    assert [u for u, _ in page(ufpr, UFPR).pdf_candidates()] == [UFPR_PDF]
+    other = page(
+        "dspace/hepcrawl_2016_mit_1721.1-99287_xmlui_full_record.html",
+        MIT.replace("99287", "99280"),
+    )
+    assert (other.platform, other.pdf_candidates()) == ("dspace", [])
+
+
+async def test_doi_redirect_reads_a_dspace_item_page():
+    """doi_redirect never reads anchors: on a DSpace item page (no citation_pdf_url in the
+    recording) only the rule finds the bitstream."""
+    r = Router()
+    r.add("https://doi.org/10.1/ufpr", 302, location=UFPR)
+    name = "dspace/hepcrawl_2016_ufpr_1884-42021_xmlui_item_view.html"
+    r.add(UFPR, 200, (PAGES / name).read_bytes(), content_type="text/html")
+    r.add(UFPR_PDF, 200, PDF)
+    res = await get_source("doi_redirect").find(
+        Work(work_id="w", doi="10.1/ufpr"), SourceContext(http=make_fetcher(r))
+    )
+    assert (res.outcome, res.url) == (Outcome.SUCCESS, UFPR_PDF)
+
+
+def test_ieee_reference_stamp_links_are_not_candidates():
+    """The 1196402 page's reference list links 15 cited papers' stamp pages ("Full Text:
+    PDF"); only the article's own arnumber is offered, and never a cited one even when
+    the page is read by doi_redirect's rules (no anchors)."""
+    html = (PAGES / IEEE_1196402).read_text(encoding="utf-8")
+    cited = 'href="/stamp/stamp.jsp?arnumber=948415">Full Text: PDF</a>'
+    assert cited in html and html.count(">Full Text: PDF</a>") == 15
+    landing = page(IEEE_1196402, IEEE + "1196402")
+    urls = [u for u, _ in landing.pdf_candidates()]
+    assert urls == [IEEE_STAMP + "arnumber=1196402"]
+    assert [u for u, _ in landing.pdf_candidates(anchors=False)] == urls
+
+
+def test_ieee_abstract_page_is_read_by_citation_pdf_url():
+    """The 2015 abstract page has no stamp link: the rule steps aside and the page's
+    citation_pdf_url (the /iel5/ file) is the candidate."""
+    landing = page(
+        "ieee/digalignment_2015_xplore_articleDetails_4215696_citation_pdf_url.html",
+        "http://ieeexplore.ieee.org/articleDetails.jsp?arnumber=4215696",
+    )
+    assert landing.platform == ""
+    assert landing.pdf_candidates() == [
+        (
+            "http://ieeexplore.ieee.org/iel5/4215581/4215582/04215696.pdf?arnumber=4215696",
+            "citation_pdf_url",
+        )
+    ]

@@ -12,8 +12,9 @@ first and the generic anchor heuristic is not used on that page (the publisher's
 
 Every rule reads a page shape seen in a real recording under
 `tests/fixtures/pages/<platform>/` (provenance in that folder's README.md). Platforms
-with no recording (IEEE, DSpace, EPrints, OSF, SSRN, medRxiv, current Wiley/OUP/MDPI
-shapes) have no rule: see docs/sources.md.
+and shapes with no recording (IEEE's stamp page, DSpace 7, EPrints, OSF, SSRN, medRxiv,
+current Wiley/OUP/MDPI/Frontiers shapes, OJS galley viewers) have no rule: see
+docs/sources.md.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -91,6 +92,11 @@ _OJS_GALLEY = re.compile(r"/article/view/\d+/\d+/?$")
 
 def _path(url: str) -> str:
     return unquote(urlsplit(url).path)
+
+
+def _param(url: str, name: str) -> str:
+    """The first value of a query parameter, or ''."""
+    return (parse_qs(urlsplit(url).query).get(name) or [""])[0]
 
 
 # ---------------------------------------------------------------- the extractors
@@ -256,6 +262,43 @@ def zenodo_distributions(page: _Page) -> list[tuple[str, str]]:
     return out
 
 
+def ieee(page: _Page) -> list[str] | None:
+    """IEEE Xplore full-text page (2015, `/xpls/icp.jsp?arnumber=N`): the article's own
+    "Download PDF", `/stamp/stamp.jsp?[tp=&]arnumber=N` (`div.section.pdf a` or
+    `a#icp-download-pdf`).
+
+    The reference list links each cited IEEE paper's stamp page ("Full Text: PDF"):
+    other arnumbers, never taken. The stamp page frames the file (`stampPDF/getPDF.jsp`);
+    no recording of it was found, so its iframe is not followed: the gate decides.
+    """
+    own = _param(page.base, "arnumber")
+    stamps = page.hrefs('a[href*="stamp.jsp"]')
+    if not own or not stamps:
+        return None
+    return _unique(
+        u for u in stamps if _path(u) == "/stamp/stamp.jsp" and _param(u, "arnumber") == own
+    )
+
+
+_DSPACE_HANDLE = re.compile(r"/handle/(\d[\d.]*/\d+)")
+
+
+def dspace(page: _Page) -> list[str] | None:
+    """DSpace XMLUI item page (`/handle/<prefix>/<item>`): the item's own PDF bitstreams,
+    `/bitstream/handle/<prefix>/<item>/<name>.pdf?sequence=N`.
+
+    The file list links each file twice (thumbnail `a.image-link` and "View/Open"), the
+    full record's file table once. Thumbnails (`<name>.pdf.jpg`) are images, and a
+    bitstream under another handle is another item's file: the page has none of its own.
+    """
+    own = _DSPACE_HANDLE.search(_path(page.base))
+    links = page.hrefs('a[href*="/bitstream/handle/"]')
+    if own is None or not links:
+        return None
+    prefix = f"/bitstream/handle/{own.group(1)}/"
+    return _unique(u for u in links if prefix in _path(u) and _path(u).lower().endswith(".pdf"))
+
+
 def peerj(page: _Page) -> list[str] | None:
     """PeerJ: the download button `a.js-download-btn[data-format=PDF]` (`/articles/<n>.pdf`).
 
@@ -300,6 +343,8 @@ PLATFORMS: tuple[PlatformRule, ...] = (
     PlatformRule("wiley", ("onlinelibrary.wiley.com",), wiley),
     PlatformRule("zenodo", ("zenodo.org",), zenodo),
     PlatformRule("peerj", ("peerj.com",), peerj),
+    PlatformRule("ieee", ("ieeexplore.ieee.org",), ieee),
+    PlatformRule("dspace", (), dspace, path=_DSPACE_HANDLE),
     PlatformRule(
         "ojs",
         (),
