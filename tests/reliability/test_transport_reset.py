@@ -7,20 +7,20 @@ ConnectionResetError in it, nobody awaits it, and only the protocol's `__del__` 
 seen. After a reset, protocol, future and error sit in a reference cycle, so the cyclic
 collector frees them, in an order it does not promise: when it finalizes the future
 first, asyncio reports the error as never retrieved. These tests play that unlucky order
-directly (each future of the loop holding an unretrieved exception is finalized at once),
-so they do not depend on when, or in what order, the collector runs.
+directly (`fault_matrix.finalize_unretrieved`, which the matrix's cells now use too), so
+they do not depend on when, or in what order, the collector runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import socket
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import fault_matrix as fm  # tests/reliability is on sys.path (pytest's rootdir-less import)
 import httpx
 import pytest
 
@@ -62,19 +62,16 @@ async def resetting_server(*, after_head: asyncio.Event | None = None) -> AsyncI
         await server.wait_closed()
 
 
-def finalize_unretrieved(loop: asyncio.AbstractEventLoop) -> list[str]:
-    """Finalize every future of `loop` that holds an exception nobody retrieved, as the
-    cyclic collector does when it reaches such a future before its owner; return what
-    the loop reported."""
+def unretrieved_reports() -> list[str]:
+    """What the running loop reports when every future of it that holds an exception
+    nobody retrieved is finalized now (as the collector may, before its owner)."""
+    loop = asyncio.get_running_loop()
     reported: list[str] = []
     old = loop.get_exception_handler()
     loop.set_exception_handler(
         lambda _loop, ctx: reported.append(f"{ctx.get('message')}: {ctx.get('exception')!r}"))
     try:
-        for obj in gc.get_objects():
-            if (isinstance(obj, asyncio.Future) and obj.get_loop() is loop and obj.done()
-                    and obj._log_traceback):  # type: ignore[attr-defined]
-                obj.__del__()  # type: ignore[attr-defined]
+        fm.finalize_unretrieved(loop)
     finally:
         loop.set_exception_handler(old)
     return reported
@@ -86,7 +83,7 @@ async def test_reset_before_the_answer_is_reported_to_the_caller_only() -> None:
         async with httpx.AsyncClient(transport=SandboxTransport("127.0.0.1", port)) as client:
             with pytest.raises(httpx.ReadError, match="ConnectionResetError"):
                 await client.get(URL)
-    assert finalize_unretrieved(asyncio.get_running_loop()) == []
+    assert unretrieved_reports() == []
 
 
 async def test_reset_in_the_body_is_reported_to_the_caller_only() -> None:
@@ -99,7 +96,7 @@ async def test_reset_in_the_body_is_reported_to_the_caller_only() -> None:
                 head_read.set()
                 with pytest.raises(httpx.ReadError, match="ConnectionResetError"):
                     await response.aread()
-    assert finalize_unretrieved(asyncio.get_running_loop()) == []
+    assert unretrieved_reports() == []
 
 
 async def test_sandbox_reset_fault_is_reported_to_the_caller_only() -> None:
@@ -110,4 +107,4 @@ async def test_sandbox_reset_fault_is_reported_to_the_caller_only() -> None:
         async with sandbox.client() as client:
             with pytest.raises(httpx.ReadError):
                 await client.get(URL)
-    assert finalize_unretrieved(asyncio.get_running_loop()) == []
+    assert unretrieved_reports() == []
