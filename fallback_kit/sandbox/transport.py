@@ -10,9 +10,11 @@ chunked, up to the close) and decides keep-alive. The connections are ours: asyn
 streams and a last-in-first-out pool of idle keep-alive connections. One server, one
 protocol, no TLS, so none of httpcore's generality is needed, and httpcore's pool
 (which scans every connection and probes each socket on every request) was the
-client's bottleneck at 64+ requests in flight (benchmarks/RESULTS.md). Errors are
-httpx's: `ConnectError`, `ConnectTimeout`, `ReadError`, `ReadTimeout`,
-`RemoteProtocolError`, so callers cannot tell it from `httpx.AsyncHTTPTransport`.
+client's bottleneck at 64+ requests in flight (benchmarks/RESULTS.md). A connection's
+error (a reset) goes to its reader alone, and from there to the caller
+(`_ReaderProtocol` says why). Errors are httpx's: `ConnectError`, `ConnectTimeout`,
+`ReadError`, `ReadTimeout`, `RemoteProtocolError`, so callers cannot tell it from
+`httpx.AsyncHTTPTransport`.
 """
 
 from __future__ import annotations
@@ -33,25 +35,53 @@ _MAX_HEADER_BYTES = 256 * 1024
 _END = h11.EndOfMessage()
 
 
+class _ReaderProtocol(asyncio.Protocol):
+    """Hands a connection's bytes, its end or its error to its StreamReader, and to
+    nothing else. asyncio's own StreamReaderProtocol (behind `open_connection`) also
+    puts the error in a close-waiter future for `StreamWriter.wait_closed()`, which no
+    one awaits here; only the protocol's `__del__` marks it seen. A reset leaves the
+    protocol, that future and the error in a reference cycle, and when the cyclic
+    collector finalizes the future first, asyncio reports "Future exception was never
+    retrieved" (the fault matrix's reset cells failed so under load, issue 17)."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.reader.set_transport(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed_data(data)
+
+    def eof_received(self) -> bool:
+        self.reader.feed_eof()
+        return True  # keep the transport: `_Conn.usable` sees the end, `_drop` closes it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None:
+            self.reader.feed_eof()
+        else:
+            self.reader.set_exception(exc)
+
+
 class _Conn:
     """One keep-alive HTTP/1.1 connection to the sandbox, with its h11 state."""
 
-    __slots__ = ("reader", "writer", "reused", "h11")
+    __slots__ = ("reader", "transport", "reused", "h11")
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, transport: asyncio.Transport) -> None:
         self.reader = reader
-        self.writer = writer
+        self.transport = transport
         self.reused = False
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEADER_BYTES)
 
     @property
     def usable(self) -> bool:
-        return not self.writer.is_closing() and not self.reader.at_eof()
+        return not self.transport.is_closing() and not self.reader.at_eof()
 
     def close(self) -> None:
-        transport = self.writer.transport
-        if not transport.is_closing():
-            transport.close()
+        if not self.transport.is_closing():
+            self.transport.close()
 
 
 def _pull(proto: h11.Connection, pieces: list[bytes]) -> bool:
@@ -193,10 +223,12 @@ class SandboxTransport(httpx.AsyncBaseTransport):
 
     # -- connections -------------------------------------------------------------
     async def _connect(self, request: httpx.Request, timeout: float | None) -> _Conn:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=_MAX_HEADER_BYTES, loop=loop)
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(
-                    self.host, self.port, limit=_MAX_HEADER_BYTES)
+                transport, _ = await loop.create_connection(
+                    lambda: _ReaderProtocol(reader), self.host, self.port)
         except TimeoutError:
             raise httpx.ConnectTimeout(f"sandbox: connecting to {self.host}:{self.port}"
                                        " timed out", request=request) from None
@@ -204,11 +236,11 @@ class SandboxTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(f"sandbox: cannot connect to {self.host}:{self.port}"
                                      f" ({exc}); is the sandbox running?",
                                      request=request) from None
-        sock = writer.get_extra_info("socket")
+        sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connections_made += 1
-        conn = _Conn(reader, writer)
+        conn = _Conn(reader, transport)
         self._open.add(conn)
         return conn
 
@@ -276,7 +308,7 @@ class SandboxTransport(httpx.AsyncBaseTransport):
             raise httpx.LocalProtocolError(f"sandbox: {exc}", request=request) from None
         received = False
         try:
-            conn.writer.write(out)
+            conn.transport.write(out)
             async with asyncio.timeout(read_timeout):
                 # nothing to parse before the first read
                 event: h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED] = h11.NEED_DATA
