@@ -267,15 +267,26 @@ class Links:
     meta: str | None = None
     alternates: tuple[str, ...] = ()
     anchors: tuple[tuple[str, str], ...] = ()
+    #: what the platform's rule reads on a platform-shaped page (sandbox/platforms.py)
+    platform: tuple[str, ...] = ()
+    #: the rule reads the page: its links replace the generic anchors (web/landing.py)
+    platform_read: bool = False
 
     def candidates(self) -> list[str]:
-        """landing_scrape's order: meta, link alternate, anchors saying PDF (unresolved)."""
-        out = [self.meta] if self.meta else []
+        """landing_scrape's order: the platform rule's links, meta, link alternate, then
+        anchors saying PDF (unresolved) unless the platform rule read the page."""
+        out = list(self.platform)
+        out += [self.meta] if self.meta else []
         out += list(self.alternates)
-        out += [
-            href for text, href in self.anchors if "pdf" in text.lower() or "pdf" in href.lower()
-        ]
+        if not self.platform_read:
+            out += [href for text, href in self.anchors
+                    if "pdf" in text.lower() or "pdf" in href.lower()]
         return out
+
+    def named(self) -> list[str]:
+        """What doi_redirect and DOAJ take from a page: the platform rule's links, then
+        citation_pdf_url (DOAJ: and link alternate), no anchors."""
+        return list(self.platform) + ([self.meta] if self.meta else [])
 
 
 def doaj_fulltext(f: Facts) -> str | None:
@@ -332,6 +343,10 @@ def page_links(world: World, node: Node) -> Links:
         )
     if node.variant == "snapshot":
         return Links(meta=f.pdf_url) if f.pdf_url else Links()
+    if node.variant == "landing" and f.pub is not None and f.pdf_url and f.platform:
+        from .platforms import shape_links
+
+        return shape_links(f)
     if node.variant == "landing" and f.pub is not None and f.pdf_url:
         pub = f.pub
         target = {"pdf": f.pdf_url, "viewer": f.viewer_url or f.pdf_url}

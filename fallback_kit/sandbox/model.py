@@ -98,6 +98,8 @@ class Facts:
     #: Unpaywall and OpenAlex list the preprint before the published version (the
     #: `preprint_first` trap): the client's `accept.versions` order must put it back
     preprint_first: bool = False
+    #: the real platform whose page shape the landing page takes (sandbox/platforms.py)
+    platform: str | None = None
 
     @property
     def is_open(self) -> bool:

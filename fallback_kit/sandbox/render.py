@@ -275,6 +275,10 @@ def _head_meta(world: World, f: Facts, meta_pdf: str | None) -> str:
 
 def _landing(world: World, node: Node, url: str) -> Rendered:
     f = world.facts(node.idx)
+    if f.platform is not None and f.pdf_url is not None:  # a real platform's page shape
+        from .platforms import render_shaped
+
+        return _html(200, render_shaped(world, f, url))
     links = page_links(world, node)
     pub = f.pub
     journal = pub.journal if pub else "Journal"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from .platforms import alias
 from .publishers import PUBLISHER_HOSTS, PUBLISHERS, Publisher
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -235,6 +236,14 @@ def _publisher(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
             return Node("redirect", "hop", status=301, idx=idx, location=f.landing_url,
                         key=key, host=host, role="hop")
         return _not_found(host, path)
+    shaped = alias(world, host, target)  # a platform's own PDF or reader URL
+    if shaped is not None:
+        f = world.facts(shaped[0])
+        if shaped[1] == "pdf":
+            return _pdf(world, f, host, key)
+        if f.blocked:
+            return _challenge(f, host, key, "viewer")
+        return Node("html", "viewer", idx=f.idx, key=key, host=host, role="viewer")
     restricted = target.startswith(ROBOTS_PREFIX + "/")
     if restricted:
         target = target[len(ROBOTS_PREFIX):]

@@ -186,9 +186,9 @@ def _doi_redirect(walk: _Walk, f: Facts) -> SourceTruth:
     if node.kind == "pdf":
         return walk.result(f, "doi_redirect", *walk.check(final))
     if node.kind == "html" and node.status == 200:
-        meta = page_links(walk.world, node).meta
-        if meta:
-            return walk.result(f, "doi_redirect", *walk.check(urljoin(final, meta)))
+        named = page_links(walk.world, node).named()  # the platform rule's, citation_pdf_url
+        if named:
+            return walk.result(f, "doi_redirect", *walk.candidates(named, base=final))
         return walk.result(f, "doi_redirect", False, None, None)
     return walk.result(f, "doi_redirect", False, None, _reason(node))
 
@@ -322,7 +322,7 @@ def _doaj(walk: _Walk, f: Facts) -> SourceTruth:
     if page.kind != "html" or page.status != 200:
         return walk.result(f, "doaj", False, None, _reason(page))
     links = page_links(walk.world, page)
-    cands = ([links.meta] if links.meta else []) + list(links.alternates)
+    cands = links.named() + list(links.alternates)
     return walk.result(f, "doaj", *walk.candidates(cands, base=final))
 
 

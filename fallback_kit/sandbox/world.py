@@ -48,6 +48,7 @@ from .model import (
     _timestamp,
     _url_key,
 )
+from .platforms import SHAPES
 from .profiles import Profile, get_profile
 from .publishers import (
     PUBLISHERS,
@@ -201,6 +202,7 @@ class World:
             pdf_size=6_000 + h64(s, "size", wid) % 90_000,
             preprint_first=self.faults.draw(s, "api.unpaywall.org", "oa_order", f"order/{wid}",
                                             ORDER_FAULTS) is not None,
+            platform=self._platform(pub, site["landing_url"], host, wid),
         )
 
     def _placement(
@@ -276,6 +278,18 @@ class World:
                 viewer_url = f"https://{host}{pub.viewer[0]}{key}{pub.viewer[1]}"
         return dict(landing_url=landing, doi_hops=doi_hops, blocked=blocked, robots=robots,
                     pdf_url=pdf_url, viewer_url=viewer_url)
+
+    def _platform(self, pub: Publisher | None, landing: str | None, host: str | None,
+                  wid: str) -> str | None:
+        """The platform shape of the work's landing page, if its publisher has one (a
+        `platform_pages` share, on the publisher's own host)."""
+        shape = SHAPES.get(pub.key) if pub is not None else None
+        if shape is None or landing is None or host is None:
+            return None
+        if (urlsplit(landing).hostname or "").lower() != host:
+            return None
+        return shape if u01(self.seed, "platform", wid) < self.profile_spec.platform_pages \
+            else None
 
     def _pmc_facts(self, idx: int, w: Work) -> dict[str, Any]:
         """PMC and Europe PMC: ids (some hidden from the input), the PDF and its file."""

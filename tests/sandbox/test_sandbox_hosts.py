@@ -29,8 +29,10 @@ WORKS = [
     Work.create("ng", doi="10.1038/ng.590", pmid="20495566"),
 ]
 EMAIL = "team@fallback-kit.org"
-# publishers always open, nothing blocked, every landing archived: a web with no accidents
+# publishers always open, nothing blocked, every landing archived: a web with no accidents;
+# the generic page shapes only (the platform shapes: test_sandbox_platforms.py)
 RATES = {
+    "platform_pages": 0.0,
     "archived_landing": 1.0,
     "archived_pdf": 1.0,
     "hybrid": 1.0,
