@@ -14,9 +14,9 @@ from ..contracts.works import Work
 from ._hash import h64, pick
 from .publishers import PUBLISHER_HOSTS, Publisher
 
-#: registry sources the sandbox does not simulate: no sandbox work has a Zenodo DOI; the
-#: World has no publisher TDM API (api.wiley.com) yet
-NOT_SIMULATED = frozenset({"zenodo", "wiley_tdm"})
+#: registry sources the sandbox does not simulate (every one is, since zenodo and wiley_tdm
+#: joined: see docs/sandbox.md)
+NOT_SIMULATED: frozenset[str] = frozenset()
 #: the sources the sandbox simulates, in the registry's order (contracts/registry.py)
 SOURCES = tuple(name for name in SOURCE_NAMES if name not in NOT_SIMULATED)
 HIDDEN_PMCID_BASE = 50_000_000
@@ -25,6 +25,8 @@ ZENODO_BASE = 10_000_000
 HAL_BASE = 4_000_000
 CORE_BASE = 500_000_000
 ROBOTS_PREFIX = "/restricted"
+#: a Zenodo DOI names a record: 10.5281/zenodo.<record id>
+_ZENODO_DOI = re.compile(r"^10\.5281/zenodo\.(\d+)$")
 
 _WORDS_A = ("Adaptive", "Robust", "Scalable", "Comparative", "Longitudinal", "Bayesian",
             "Structural", "Genomic", "Quantum", "Distributed", "Spatial", "Neural", "Clinical",
@@ -150,10 +152,16 @@ _SERVICE_HOSTS = frozenset({
     "archive.org", "web.archive.org", "api.openalex.org", "api.crossref.org",
     "api.semanticscholar.org", "linkinghub.elsevier.com", "pdf.sciencedirectassets.com",
     "zenodo.org", "hal.science", "doaj.org", "api.biorxiv.org", "www.biorxiv.org",
-    "www.medrxiv.org", "api.core.ac.uk", "core.ac.uk",
+    "www.medrxiv.org", "api.core.ac.uk", "core.ac.uk", "api.wiley.com",
 })
 SERVICE_HOSTS = _SERVICE_HOSTS
 KNOWN_PUBLISHER_HOSTS = frozenset(PUBLISHER_HOSTS)
+
+
+def zenodo_recid(doi: str | None) -> int | None:
+    """The record id a Zenodo DOI names, else None."""
+    m = _ZENODO_DOI.match(doi or "")
+    return int(m.group(1)) if m else None
 
 
 def _strip_version(arxiv_id: str) -> str:

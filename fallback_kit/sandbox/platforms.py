@@ -30,7 +30,7 @@ from .model import ROBOTS_PREFIX, pii_index
 if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, World
 
-__all__ = ["SHAPES", "alias", "render_shaped", "shape_links"]
+__all__ = ["ALWAYS_SHAPED", "SHAPES", "alias", "render_shaped", "shape_links"]
 
 #: World publisher key -> the platform whose recorded page shape its shaped pages take
 SHAPES: Mapping[str, str] = MappingProxyType({
@@ -42,6 +42,11 @@ SHAPES: Mapping[str, str] = MappingProxyType({
     "mdpi": "mdpi",  # 2015 page: <landing>/pdf (ContentMine norma)
     "peerj": "peerj",  # 2018 page: js-download-btn, in-text citation PDFs (sandcrawler)
 })
+
+
+#: publishers the World shows only in their platform's shape (their generic page would be
+#: read by the platform rule anyway: ACS's `/doi/pdf/` anchor, SpringerLink's meta)
+ALWAYS_SHAPED = frozenset({"springer", "acs"})
 
 
 def _r(f: Facts) -> str:

@@ -47,8 +47,9 @@ from .model import (
     _synthetic_title,
     _timestamp,
     _url_key,
+    zenodo_recid,
 )
-from .platforms import SHAPES
+from .platforms import ALWAYS_SHAPED, SHAPES
 from .profiles import Profile, get_profile
 from .publishers import (
     PUBLISHERS,
@@ -217,6 +218,8 @@ class World:
         if doi and doi.startswith("10.48550/"):
             arxiv_id = w.arxiv_id
             landing = landing or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
+        elif doi and zenodo_recid(doi) is not None:  # a Zenodo record, not a publisher's
+            landing = landing or f"https://zenodo.org/records/{zenodo_recid(doi)}"
         elif doi or landing:
             if doi:
                 pkey = publisher_for_doi(doi, s, p.publishers)
@@ -288,6 +291,8 @@ class World:
             return None
         if (urlsplit(landing).hostname or "").lower() != host:
             return None
+        if pub is not None and pub.key in ALWAYS_SHAPED:
+            return shape
         return shape if u01(self.seed, "platform", wid) < self.profile_spec.platform_pages \
             else None
 
@@ -315,7 +320,7 @@ class World:
         """A repository copy (Zenodo or HAL), likelier when the publisher's is closed."""
         p, s = self.profile_spec, self.seed
         repo_rate = p.repository_if_closed if oa == "closed" else p.repository
-        if not (doi and u01(s, "repo", wid) < repo_rate):
+        if not (doi and u01(s, "repo", wid) < repo_rate) or zenodo_recid(doi) is not None:
             return None
         if h64(s, "repo_host", wid) % 2:
             return f"https://zenodo.org/records/{ZENODO_BASE + idx}/files/" \
