@@ -219,16 +219,15 @@ def _doc(title: str, head: str, body: str, url: str) -> str:
 def _sciencedirect(world: World, f: Facts, url: str) -> str:
     """papis ScienceDirect_S146290112300117X / _S0009261497040141 (2024): citation_pii,
     no citation_pdf_url; the "View PDF" anchor without href; `$.article.pdfDownload`
-    (urlMetadata, or null and a "Purchase PDF" link when not entitled); other works'
+    (urlMetadata; absent, and a "Purchase PDF" link, when not entitled); other works'
     PDFs in `$.referenceLinks.internal[].pdf.url`."""
     article: dict[str, Any] = {
         "pii": f.key, "doi": f.doi, "title": f.title, "srctitle": f.pub.journal if f.pub else "",
         "access": ({"openAccess": True, "openArchive": False,
                     "license": "http://creativecommons.org/licenses/by/4.0/"}
                    if f.is_open else {"openAccess": False, "openArchive": False}),
-        "pdfDownload": None,
     }
-    if f.is_open:
+    if f.is_open:  # the recorded page without access has no pdfDownload key at all
         article["pdfDownload"] = {"isPdfFullText": False, "urlMetadata": {
             "queryParams": {"md5": _md5(f), "pid": f"1-s2.0-{f.key}-main.pdf"},
             "pii": f.key, "pdfExtension": "/pdfft",
