@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from ._hash import h64
+from .model import Links
+from .platforms import shape_links
 
 if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, Node, World
@@ -281,35 +283,6 @@ def epmc_candidates(f: Facts) -> list[str]:
     return [e["url"] for e in entries]
 
 
-@dataclass(frozen=True, slots=True)
-class Links:
-    """The PDF pointers of an HTML page, hrefs exactly as written in the page."""
-
-    meta: str | None = None
-    alternates: tuple[str, ...] = ()
-    anchors: tuple[tuple[str, str], ...] = ()
-    #: what the platform's rule reads on a platform-shaped page (sandbox/platforms.py)
-    platform: tuple[str, ...] = ()
-    #: the rule reads the page: its links replace the generic anchors (web/landing.py)
-    platform_read: bool = False
-
-    def candidates(self) -> list[str]:
-        """landing_scrape's order: the platform rule's links, meta, link alternate, then
-        anchors saying PDF (unresolved) unless the platform rule read the page."""
-        out = list(self.platform)
-        out += [self.meta] if self.meta else []
-        out += list(self.alternates)
-        if not self.platform_read:
-            out += [href for text, href in self.anchors
-                    if "pdf" in text.lower() or "pdf" in href.lower()]
-        return out
-
-    def named(self) -> list[str]:
-        """What doi_redirect and DOAJ take from a page: the platform rule's links, then
-        citation_pdf_url (DOAJ: and link alternate), no anchors."""
-        return list(self.platform) + ([self.meta] if self.meta else [])
-
-
 def doaj_fulltext(f: Facts) -> str | None:
     """The landing page DOAJ links as the article's `fulltext` (HTML), or None when the
     work is not in DOAJ: DOAJ indexes the articles of fully open (gold) journals."""
@@ -367,8 +340,6 @@ def page_links(world: World, node: Node) -> Links:
     if node.variant == "snapshot":
         return Links(meta=f.pdf_url) if f.pdf_url else Links()
     if node.variant == "landing" and f.pub is not None and f.pdf_url and f.platform:
-        from .platforms import shape_links
-
         return shape_links(f)
     if node.variant == "landing" and f.pub is not None and f.pdf_url:
         pub = f.pub

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ._hash import h64
-from .answers import Links
-from .model import ROBOTS_PREFIX, pii_index
+from .model import ROBOTS_PREFIX, Links, authors, other_work, pii_index
 
 if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, World
@@ -182,16 +181,8 @@ def _e(text: object) -> str:
     return html.escape(str(text))
 
 
-def _authors(world: World, f: Facts) -> list[tuple[str, str]]:
-    from .render import authors
-
-    return authors(world, f)
-
-
 def _cited(world: World, f: Facts) -> Facts | None:
     """The work this page cites with a link to its PDF (the reference-list trap)."""
-    from .render import other_work
-
     other = other_work(world, f.idx)
     cited = world.facts(other) if other != f.idx else None
     return cited if cited is not None and cited.pdf_url else None
@@ -200,7 +191,7 @@ def _cited(world: World, f: Facts) -> Facts | None:
 def _citation_meta(world: World, f: Facts, pdf: str | None = None) -> str:
     lines = [f'<meta name="citation_title" content="{_e(f.title)}" />']
     lines += [f'<meta name="citation_author" content="{_e(fa)}, {_e(g)}" />'
-              for g, fa in _authors(world, f)]
+              for g, fa in authors(world, f)]
     lines.append(f'<meta name="citation_publication_date" content="{f.year}/01/01" />')
     if f.doi:
         lines.append(f'<meta name="citation_doi" content="{_e(f.doi)}" />')
@@ -249,9 +240,10 @@ def _sciencedirect(world: World, f: Facts, url: str) -> str:
                   "View PDF</span></a></li>")
     else:
         button = ('<li class="PurchasePDF"><a class="link-button accessbar-utility-component '
-                  f'accessbar-utility-link link-button-anchor link-button-text-only" href="/getaccess/'
-                  f'pii/{f.key}/purchase" target="_blank" aria-label="Purchase PDF" rel="noreferrer '
-                  'noopener"><span class="link-button-text">Purchase PDF</span></a></li>')
+                  'accessbar-utility-link link-button-anchor link-button-text-only" '
+                  f'href="/getaccess/pii/{f.key}/purchase" target="_blank" aria-label="Purchase '
+                  'PDF" rel="noreferrer noopener"><span class="link-button-text">Purchase PDF'
+                  "</span></a></li>")
     head = f'<meta name="citation_pii" content="{_e(f.key)}" />\n' + _citation_meta(world, f)
     data = json.dumps(state).replace("</", "<\\/")
     body = (f'<div data-iso-key="_0"><div class="App" id="app"><div class="accessbar">'
@@ -355,7 +347,8 @@ def _peerj(world: World, f: Facts, url: str) -> str:
     cited = _cited(world, f)
     if cited is not None:
         cite = (f'<p id="p-1">As shown before (<a class="xref xref-bibr" '
-                f'href="{_e(cited.pdf_url)}" title="{_e(cited.title)}">Other, {cited.year}</a>).</p>')
+                f'href="{_e(cited.pdf_url)}" title="{_e(cited.title)}">Other, {cited.year}</a>).'
+                "</p>")
     body = (f'<main><a download data-format="PDF" href="{_e(f.pdf_url)}" '
             'class="btn btn-primary js-download-btn btn-block btn-large mb-2 ">Download PDF</a>'
             f'<h1 class="article-title">{_e(f.title)}</h1><div class="body"><section class="sec" '

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ._hash import h64, pick
+from ._hash import h64
 from .answers import (
     core_copies,
     crossref_links,
@@ -28,49 +28,14 @@ from .answers import (
     zenodo_file_url,
     zenodo_record,
 )
+from .model import authors, other_work
 from .pdfs import make_volume, pdf_bytes, truncated_pdf
 
 if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, Node, World
 
-__all__ = ["Rendered", "render"]
+__all__ = ["Rendered", "authors", "other_work", "render"]
 
-_GIVEN = (
-    "Maria",
-    "Wei",
-    "Aisha",
-    "John",
-    "Elena",
-    "Kenji",
-    "Priya",
-    "Lucas",
-    "Fatima",
-    "Olga",
-    "Tomás",
-    "Hannah",
-    "Jonas",
-    "Amara",
-    "Ravi",
-    "Sofia",
-)
-_FAMILY = (
-    "Garcia",
-    "Chen",
-    "Okafor",
-    "Smith",
-    "Rossi",
-    "Tanaka",
-    "Patel",
-    "Silva",
-    "Haddad",
-    "Ivanova",
-    "Müller",
-    "Nguyen",
-    "Kowalski",
-    "Andersen",
-    "Mensah",
-    "Dubois",
-)
 UPDATED = "2024-05-01T00:00:00.000000"
 
 
@@ -88,17 +53,6 @@ def _json(status: int, payload: Any, **headers: str) -> Rendered:
 
 def _html(status: int, text: str, **headers: str) -> Rendered:
     return Rendered(status, "text/html; charset=utf-8", text.encode(), dict(headers))
-
-
-def authors(world: World, f: Facts) -> list[tuple[str, str]]:
-    n = 1 + h64(world.seed, "nauth", f.work.work_id) % 5
-    return [
-        (
-            pick(_GIVEN, world.seed, "given", f.work.work_id, i),
-            pick(_FAMILY, world.seed, "family", f.work.work_id, i),
-        )
-        for i in range(n)
-    ]
 
 
 def render(world: World, node: Node, *, url: str) -> Rendered:
@@ -229,11 +183,6 @@ def volume_for(world: World, idx: int) -> bytes:
              if o.work.work_id != f.work.work_id]
     name = f"Proceedings of the Sandbox Conference, volume {1 + idx % 9}"
     return make_volume((f.title, f.doi or ""), pairs, name=name)
-
-
-def other_work(world: World, idx: int) -> int:
-    """The work whose PDF a `wrong_paper` location serves instead (the next one)."""
-    return (idx + 1) % len(world) if len(world) > 1 else idx
 
 
 def _pdf(world: World, node: Node, url: str) -> Rendered:
@@ -1038,8 +987,8 @@ def _zenodo_record(world: World, node: Node, url: str) -> Rendered:
     rec = zenodo_record(f)
     assert rec is not None
     base = f"https://zenodo.org/api/records/{rec.recid}"
-    files = [{"id": "%032x" % h64(world.seed, "zf", rec.recid, z.key), "key": z.key,
-              "size": z.size, "checksum": "md5:%032x" % h64("md5", rec.recid, z.key),
+    files = [{"id": f"{h64(world.seed, 'zf', rec.recid, z.key):032x}", "key": z.key,
+              "size": z.size, "checksum": f"md5:{h64('md5', rec.recid, z.key):032x}",
               "links": {"self": zenodo_file_url(rec.recid, z.key)}}
              for z in rec.files] if rec.access == "open" else []
     subtype = {"publication": {"title": "Journal article", "type": "publication",
