@@ -303,11 +303,32 @@ def preprint(f: Facts) -> tuple[str, str, str] | None:
     """(server, version, PDF URL) of a bioRxiv/medRxiv preprint, or None: every
     `10.1101/` DOI is one, on medRxiv when its landing page says so, with 1-3 versions
     (the details API lists each; `.full.pdf` of the latest is the file)."""
-    if not f.doi or not f.doi.startswith("10.1101/"):
+    return preprint_of(f.doi, f.landing_url)
+
+
+def preprint_of(doi: str | None, landing_url: str | None) -> tuple[str, str, str] | None:
+    """`preprint` from the DOI and the landing URL alone (the World places a preprint
+    without a given landing page at its bioRxiv page, `preprint_page`)."""
+    if not doi or not doi.startswith("10.1101/"):
         return None
-    server = "medrxiv" if "medrxiv" in (f.landing_url or "") else "biorxiv"
-    version = str(1 + h64("preprint", f.doi) % 3)
-    return server, version, f"https://www.{server}.org/content/{f.doi}v{version}.full.pdf"
+    server = "medrxiv" if "medrxiv" in (landing_url or "") else "biorxiv"
+    version = str(1 + h64("preprint", doi) % 3)
+    return server, version, f"https://www.{server}.org/content/{doi}v{version}.full.pdf"
+
+
+def preprint_page(pdf_url: str) -> str:
+    """The preprint's page (`/content/<doi>v<n>`) of its `.full.pdf`."""
+    return pdf_url[: -len(".full.pdf")]
+
+
+def biorxiv_page_links(f: Facts) -> Links:
+    """A bioRxiv page's PDF links (postlight's 2019 recording): `citation_pdf_url` and
+    the "Download PDF" `a.article-dl-pdf-link`, both the latest version's `.full.pdf`."""
+    pre = preprint(f)
+    if pre is None:
+        return Links()
+    return Links(meta=pre[2], anchors=(("Download PDF", pre[2]),), platform=(pre[2],),
+                 platform_read=True)
 
 
 def _href(url: str, relative: bool) -> str:
@@ -337,6 +358,8 @@ def page_links(world: World, node: Node) -> Links:
         )
     if node.variant == "zenodo_page":
         return zenodo_page_links(f)
+    if node.variant == "biorxiv_page":
+        return biorxiv_page_links(f)
     if node.variant == "snapshot":
         return Links(meta=f.pdf_url) if f.pdf_url else Links()
     if node.variant == "landing" and f.pub is not None and f.pdf_url and f.platform:

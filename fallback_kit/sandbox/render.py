@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from ._hash import h64
 from .answers import (
+    biorxiv_page_links,
     core_copies,
     crossref_links,
     doaj_fulltext,
@@ -1057,6 +1058,35 @@ def _zenodo_page(world: World, node: Node, url: str) -> Rendered:
     return _html(200, page)
 
 
+def _biorxiv_page(world: World, node: Node, url: str) -> Rendered:
+    """A bioRxiv/medRxiv preprint page in the shape of postlight's 2019 recording:
+    Highwire meta with `citation_pdf_url`, the "Preview PDF" tab (`.full.pdf+html`),
+    the "Download PDF" `a.article-dl-pdf-link`, the supplementary-material tab (HTML)."""
+    f = world.facts(node.idx)
+    pdf = biorxiv_page_links(f).meta or ""
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<title>{html.escape(f.title)} | bioRxiv</title>
+{_head_meta(world, f, html.escape(pdf))}
+</head>
+<body>
+<div class="pane-content"><div class="item-list"><ul class="tabs inline panels-ajax-tab">
+<li><a href="{html.escape(url)}.supplementary-material" class="panels-ajax-tab-tab"
+ data-panel-name="article_tab_data_supp">Supplementary Material</a></li>
+<li class="last"><a href="{html.escape(pdf)}+html" class="panels-ajax-tab-tab"
+ data-panel-name="biorxiv_tab_pdf" data-trigger="full.pdf+html">Preview PDF</a></li>
+</ul></div></div>
+<h1 id="page-title">{html.escape(f.title)}</h1>
+<div class="panel-pane pane-highwire-variant-link"><div class="pane-content">
+<a href="{html.escape(pdf)}" target="_self" class="article-dl-pdf-link link-icon">
+<span class="title">Download PDF</span></a></div></div>
+</body>
+</html>
+"""
+    return _html(200, page)
+
+
 _RENDERERS = {
     ("error", "*"): _error,
     ("redirect", "*"): _redirect,
@@ -1077,6 +1107,7 @@ _RENDERERS = {
     ("json", "core_search"): _core_search,
     ("json", "zenodo_record"): _zenodo_record,
     ("html", "zenodo_page"): _zenodo_page,
+    ("html", "biorxiv_page"): _biorxiv_page,
     ("json", "epmc_search"): _epmc_search,
     ("json", "idconv"): _idconv,
     ("json", "wb_available"): _wb_available,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from ._hash import u01
 from .platforms import alias
 from .publishers import PUBLISHER_HOSTS, PUBLISHERS, Publisher
 
@@ -574,10 +575,25 @@ def _biorxiv_api(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
     return world.api_faults(node)
 
 
+#: share of preprint pages behind a bot challenge (bioRxiv and medRxiv pages are; their
+#: API and `.full.pdf` files are not): a simulation choice, like the publishers' shares
+PREPRINT_CHALLENGE = 0.3
+
+
 def _preprint_pdf(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
-    """`/content/<doi>v<n>.full.pdf` of a preprint served by this host."""
+    """`/content/<doi>v<n>.full.pdf` of a preprint served by this host, and the page of
+    a preprint placed here (`/content/<doi>v<n>`, sometimes a bot challenge)."""
     from .answers import preprint
 
+    page = _preprint_page(world, host, path)
+    if page is not None:
+        rate = world.faults.override("blocked", host)
+        rate = PREPRINT_CHALLENGE if rate is None else rate
+        if u01(world.seed, "blocked", world.facts(page).work.work_id) < rate:
+            return Node("html", "challenge", status=403, idx=page, key=host + path, host=host,
+                        role="landing")
+        return Node("html", "biorxiv_page", idx=page, key=host + path, host=host,
+                    role="landing")
     if path.startswith("/content/") and path.endswith(".full.pdf"):
         doi = unquote(path[len("/content/"):-len(".full.pdf")]).rsplit("v", 1)[0].lower()
         idx = world.idx_by_doi(doi)
@@ -587,6 +603,17 @@ def _preprint_pdf(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
                         data=True)
             return world.pdf_fault(node, f"preprint:{idx}")
     return _not_found(host, path)
+
+
+def _preprint_page(world: World, host: str, path: str) -> int | None:
+    """The work whose preprint page `/content/<doi>v<n>` is (its landing page), if any."""
+    if not path.startswith("/content/10.1101/") or path.endswith(".pdf"):
+        return None
+    doi = unquote(path[len("/content/"):]).rsplit("v", 1)[0].lower()
+    idx = world.idx_by_doi(doi)
+    if idx is None or world.facts(idx).landing_url != f"https://{host}{path}":
+        return None
+    return idx
 
 
 # -- CORE ------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..contracts.works import Work, read_works
 from ._hash import h64, lognormal_ms, u01, weighted
+from .answers import preprint_of, preprint_page
 from .faults import (
     API_FAULTS,
     DOI_FAULTS,
@@ -218,6 +219,9 @@ class World:
         if doi and doi.startswith("10.48550/"):
             arxiv_id = w.arxiv_id
             landing = landing or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
+        elif doi and doi.startswith("10.1101/") and not landing:  # a preprint's own page
+            pre = preprint_of(doi, None)
+            landing = preprint_page(pre[2]) if pre else None
         elif doi and zenodo_recid(doi) is not None:  # a Zenodo record, not a publisher's
             landing = landing or f"https://zenodo.org/records/{zenodo_recid(doi)}"
         elif doi or landing:

@@ -42,6 +42,8 @@ PREFIXES = {"sciencedirect": "10.1016/j.sandbox.", "wiley": "10.1002/sandbox.",
             "mdpi": "10.3390/m.", "peerj": "10.7717/peerj."}
 WORKS = [Work.create(f"{name}-{i}", doi=f"{prefix}{i}")
          for name, prefix in PREFIXES.items() for i in range(6)]
+PREPRINTS = [Work.create(f"biorxiv-{i}", doi=f"10.1101/2020.01.{10 + i}.9000{i}")
+             for i in range(4)]
 WILEY = next(w for w in WORKS if w.work_id.startswith("wiley"))
 ZENODO = [Work.create(f"zenodo-{i}", doi=f"10.5281/zenodo.{5244404 + i}") for i in range(12)]
 #: every landing page shaped, half the non-gold works open, no faults, no bot challenges
@@ -50,14 +52,14 @@ RATES = {"platform_pages": 1.0, "hybrid": 0.5, "bronze": 0.0}
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return World.build(WORKS + ZENODO, seed=3, faults={"all": 0.0}, rates=RATES)
+    return World.build(WORKS + ZENODO + PREPRINTS, seed=3, faults={"all": 0.0}, rates=RATES)
 
 
 def _landing(world: World, work: Work) -> tuple[str, str]:
     """(page HTML, page URL) of the work's landing page, as the sandbox serves it."""
     f = world.facts(world.index_of(work.work_id))
     node = world.lookup_url(f.landing_url)
-    assert node.variant in ("landing", "zenodo_page"), node
+    assert node.variant in ("landing", "zenodo_page", "biorxiv_page"), node
     return render(world, node, url=f.landing_url).body.decode(), f.landing_url
 
 
@@ -69,7 +71,7 @@ def test_each_shape_is_read_by_its_platform_rule_as_the_truth_says(world: World)
     """The landing reader names the page's platform and reads exactly the links the
     truth expects; on ScienceDirect the generic rules find nothing at all."""
     seen = Counter()
-    for work in WORKS + ZENODO:
+    for work in WORKS + ZENODO + PREPRINTS:
         text, url = _landing(world, work)
         idx = world.index_of(work.work_id)
         links = page_links(world, world.lookup_url(url))
@@ -77,13 +79,15 @@ def test_each_shape_is_read_by_its_platform_rule_as_the_truth_says(world: World)
         if not links.platform_read:  # a restricted Zenodo record lists no files
             assert work in ZENODO and page.platform == "", work
             continue
-        assert page.platform == (world.facts(idx).platform or "zenodo"), work
+        by_variant = {"zenodo_page": "zenodo", "biorxiv_page": "biorxiv"}
+        expected = world.facts(idx).platform or by_variant[world.lookup_url(url).variant]
+        assert page.platform == expected, work
         assert page.platform_pdf_urls == list(links.platform), work
         seen[page.platform] += 1
         if page.platform == "sciencedirect":
             generic = [lbl for _, lbl in page.pdf_candidates() if not lbl.startswith("platform")]
             assert generic == [] and page.citation_pdf_urls == [] and page.alternate_pdf_urls == []
-    assert set(seen) == set(PREFIXES) | {"zenodo"}
+    assert set(seen) == set(PREFIXES) | {"zenodo", "biorxiv"}
 
 
 def _sel(html: str, css: str) -> list[dict[str, str | None]]:
@@ -143,12 +147,16 @@ def test_sciencedirect_pages_have_the_recorded_structure(world: World) -> None:
      ['link[rel="alternate"][type="application/pdf"]', "div#leftcol ul.menu a"]),
     ("peerj", "refs_traps/sandcrawler_peerj_4375_refs_pdfs.html",
      ['a.js-download-btn[data-format="PDF"]', "a.xref.xref-bibr"]),
+    ("biorxiv", "biorxiv/postlight_2019_696633v1_abstract.html",
+     ['meta[name="citation_pdf_url"]', "div.pane-content a.article-dl-pdf-link",
+      'a.panels-ajax-tab-tab[data-trigger="full.pdf+html"]']),
 ])
 def test_shapes_share_the_recorded_pages_selectors(world: World, name: str, recording: str,
                                                    selectors: list[str]) -> None:
     """What locates the PDF link (and its traps) on the recorded page locates it on ours."""
     rec = _fixture(recording)
-    ours = _landing(world, _work(world, name, is_open=name != "springer"))[0]
+    work = PREPRINTS[0] if name == "biorxiv" else _work(world, name, is_open=name != "springer")
+    ours = _landing(world, work)[0]
     for css in selectors:
         assert _sel(rec, css), (recording, css)
         assert _sel(ours, css), (name, css)
@@ -191,13 +199,15 @@ async def _run_source(world: World, name: str, works: list[Work]) -> None:
 
 
 @pytest.mark.parametrize("name", ["landing_scrape", "doi_redirect", "doaj", "zenodo",
-                                  "wiley_tdm"])
+                                  "wiley_tdm", "biorxiv"])
 async def test_sources_agree_with_the_truth(world: World, name: str, monkeypatch) -> None:
     monkeypatch.setenv(TOKEN_ENV, "sandbox-token")
     truth = [t for t in world.truth() if t.source == name]
     held = sum(t.holds_pdf for t in truth)
-    assert 0 < held < len([t for t in truth if t.fault != "not_applicable"]), name
-    await _run_source(world, name, WORKS + ZENODO)
+    assert held > 0, name
+    if name != "biorxiv":  # every preprint is on its server
+        assert held < len([t for t in truth if t.fault != "not_applicable"]), name
+    await _run_source(world, name, WORKS + ZENODO + PREPRINTS)
 
 
 async def test_every_truth_request_is_served_and_every_true_pdf_is_a_pdf(world: World) -> None:
@@ -299,7 +309,7 @@ async def test_platform_rules_resolve_the_shaped_works_end_to_end(world: World, 
                and world.facts(world.index_of(w.work_id)).is_open}
     assert sd_open and sd_open <= found
     assert labels["platform:sciencedirect"] == len(sd_open)
-    assert {f"platform:{p}" for p in PREFIXES} | {"platform:zenodo"} <= set(labels)
+    assert {f"platform:{p}" for p in [*PREFIXES, "zenodo", "biorxiv"]} <= set(labels)
 
     monkeypatch.setattr(platforms, "PLATFORMS", ())
     bare, found_bare, _ = await _run(world, tmp_path, "without-rules")
