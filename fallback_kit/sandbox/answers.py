@@ -6,17 +6,24 @@ so what the server says and what the truth expects cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ._hash import h64
+from .model import Links
+from .platforms import shape_links
 
 if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, Node, World
 
 __all__ = [
     "Links",
+    "ZenodoFile",
+    "ZenodoRecord",
+    "wiley_tdm_url",
+    "zenodo_record",
     "OaLocation",
     "core_copies",
     "crossref_links",
@@ -140,12 +147,28 @@ def oa_status(f: Facts) -> str:
     return "green" if oa_locations(f) else "closed"
 
 
+WILEY_TDM = "https://api.wiley.com/onlinelibrary/tdm/v1/articles/"
+
+
+def wiley_tdm_url(f: Facts) -> str | None:
+    """Wiley's text-mining URL of a Wiley work (the DOI with its slash encoded, as in the
+    recorded Crossref link of 10.2903/j.efsa.2014.3550), else None."""
+    if f.pub is None or f.pub.key != "wiley" or f.pdf_url is None or not f.doi:
+        return None
+    return WILEY_TDM + quote(f.doi, safe="")
+
+
 def crossref_links(f: Facts) -> list[dict[str, str]]:
     """Crossref's link[]: the PDF with content-type application/pdf where the publisher
-    deposits it (a text-mining link: it may lead to a paywall)."""
+    deposits it (a text-mining link: it may lead to a paywall); Wiley's token-only
+    text-mining link (`unspecified`, on api.wiley.com)."""
     links: list[dict[str, str]] = []
     if f.pub is None or f.pdf_url is None:
         return links
+    tdm = wiley_tdm_url(f)
+    if tdm is not None:
+        links.append({"URL": tdm, "content-type": "unspecified", "content-version": "vor",
+                      "intended-application": "text-mining"})
     if f.pub.key == "elsevier":
         links.append(
             {
@@ -260,24 +283,6 @@ def epmc_candidates(f: Facts) -> list[str]:
     return [e["url"] for e in entries]
 
 
-@dataclass(frozen=True, slots=True)
-class Links:
-    """The PDF pointers of an HTML page, hrefs exactly as written in the page."""
-
-    meta: str | None = None
-    alternates: tuple[str, ...] = ()
-    anchors: tuple[tuple[str, str], ...] = ()
-
-    def candidates(self) -> list[str]:
-        """landing_scrape's order: meta, link alternate, anchors saying PDF (unresolved)."""
-        out = [self.meta] if self.meta else []
-        out += list(self.alternates)
-        out += [
-            href for text, href in self.anchors if "pdf" in text.lower() or "pdf" in href.lower()
-        ]
-        return out
-
-
 def doaj_fulltext(f: Facts) -> str | None:
     """The landing page DOAJ links as the article's `fulltext` (HTML), or None when the
     work is not in DOAJ: DOAJ indexes the articles of fully open (gold) journals."""
@@ -298,11 +303,32 @@ def preprint(f: Facts) -> tuple[str, str, str] | None:
     """(server, version, PDF URL) of a bioRxiv/medRxiv preprint, or None: every
     `10.1101/` DOI is one, on medRxiv when its landing page says so, with 1-3 versions
     (the details API lists each; `.full.pdf` of the latest is the file)."""
-    if not f.doi or not f.doi.startswith("10.1101/"):
+    return preprint_of(f.doi, f.landing_url)
+
+
+def preprint_of(doi: str | None, landing_url: str | None) -> tuple[str, str, str] | None:
+    """`preprint` from the DOI and the landing URL alone (the World places a preprint
+    without a given landing page at its bioRxiv page, `preprint_page`)."""
+    if not doi or not doi.startswith("10.1101/"):
         return None
-    server = "medrxiv" if "medrxiv" in (f.landing_url or "") else "biorxiv"
-    version = str(1 + h64("preprint", f.doi) % 3)
-    return server, version, f"https://www.{server}.org/content/{f.doi}v{version}.full.pdf"
+    server = "medrxiv" if "medrxiv" in (landing_url or "") else "biorxiv"
+    version = str(1 + h64("preprint", doi) % 3)
+    return server, version, f"https://www.{server}.org/content/{doi}v{version}.full.pdf"
+
+
+def preprint_page(pdf_url: str) -> str:
+    """The preprint's page (`/content/<doi>v<n>`) of its `.full.pdf`."""
+    return pdf_url[: -len(".full.pdf")]
+
+
+def biorxiv_page_links(f: Facts) -> Links:
+    """A bioRxiv page's PDF links (postlight's 2019 recording): `citation_pdf_url` and
+    the "Download PDF" `a.article-dl-pdf-link`, both the latest version's `.full.pdf`."""
+    pre = preprint(f)
+    if pre is None:
+        return Links()
+    return Links(meta=pre[2], anchors=(("Download PDF", pre[2]),), platform=(pre[2],),
+                 platform_read=True)
 
 
 def _href(url: str, relative: bool) -> str:
@@ -330,8 +356,14 @@ def page_links(world: World, node: Node) -> Links:
             meta=f"https://pmc.ncbi.nlm.nih.gov/articles/{f.pmcid}/pdf/{f.pmc_file}",
             anchors=(("PDF (" + str(f.pdf_size // 1000) + " KB)", f"pdf/{f.pmc_file}"),),
         )
+    if node.variant == "zenodo_page":
+        return zenodo_page_links(f)
+    if node.variant == "biorxiv_page":
+        return biorxiv_page_links(f)
     if node.variant == "snapshot":
         return Links(meta=f.pdf_url) if f.pdf_url else Links()
+    if node.variant == "landing" and f.pub is not None and f.pdf_url and f.platform:
+        return shape_links(f)
     if node.variant == "landing" and f.pub is not None and f.pdf_url:
         pub = f.pub
         target = {"pdf": f.pdf_url, "viewer": f.viewer_url or f.pdf_url}
@@ -340,3 +372,90 @@ def page_links(world: World, node: Node) -> Links:
         anchors = tuple((text, _href(target[t], pub.relative)) for text, t in pub.anchors)
         return Links(meta=meta, alternates=alternates, anchors=anchors)
     return Links()
+
+
+@dataclass(frozen=True, slots=True)
+class ZenodoFile:
+    """One file of a Zenodo record: its key (file name), size and MIME type."""
+
+    key: str
+    size: int
+    mime: str
+
+
+@dataclass(frozen=True, slots=True)
+class ZenodoRecord:
+    """The Zenodo record a Zenodo DOI names: its resource type, access, and files in the
+    API's order (recorded: record 5244404 lists its supplement before the paper)."""
+
+    recid: int
+    rtype: str  # publication | presentation | dataset | software
+    access: str  # open | restricted
+    files: tuple[ZenodoFile, ...]
+    paper: str | None  # the key of the paper's PDF (a publication's)
+
+    def pdfs(self) -> list[ZenodoFile]:
+        """The PDF files in the order a record page lists them (by key)."""
+        return sorted((z for z in self.files if z.mime == "application/pdf"),
+                      key=lambda z: z.key)
+
+
+#: resource types of the simulated records and their shares (recorded examples:
+#: publication/article 5244404, presentation 8173303, dataset 10794563, software 7391177)
+_ZENODO_TYPES = {"publication": 0.7, "presentation": 0.1, "dataset": 0.15, "software": 0.05}
+
+
+def zenodo_file_url(recid: int, key: str) -> str:
+    """The file's `links.self` in the current API (`.../files/<key>/content`)."""
+    return f"https://zenodo.org/api/records/{recid}/files/{key}/content"
+
+
+def zenodo_record(f: Facts) -> ZenodoRecord | None:
+    """The record of a work with a Zenodo DOI, else None. A publication holds the paper
+    (the largest PDF), sometimes a supplement and a small table PDF listed before it; a
+    presentation one PDF; a dataset data and sometimes an explanatory PDF; software a
+    zip. One record in ten is restricted. Every PDF file serves the work's PDF."""
+    from ._hash import weighted
+    from .model import zenodo_recid
+
+    recid = zenodo_recid(f.doi)
+    if recid is None or not f.doi:
+        return None
+    rtype = weighted(dict(_ZENODO_TYPES), "zenodo-type", f.doi)
+    access = "restricted" if h64("zenodo-access", f.doi) % 10 == 0 else "open"
+    stem = re.sub(r"[^A-Za-z0-9]+", "_", " ".join(f.title.split()[:6])).strip("_") or "paper"
+    flip = h64("zenodo-files", f.doi)
+    pdf, zipped = "application/pdf", "application/zip"
+    files: list[ZenodoFile] = []
+    paper = None
+    if rtype == "publication":
+        paper = f"{stem}.pdf"
+        if flip % 5 < 2:
+            files.append(ZenodoFile(f"{stem}_Supplementary.pdf", f.pdf_size // 5, pdf))
+        files.append(ZenodoFile(paper, f.pdf_size, pdf))
+        if flip % 3 == 0:
+            files.append(ZenodoFile("acknowledgement_table.pdf", 5335, pdf))
+    elif rtype == "presentation":
+        files.append(ZenodoFile(f"{stem}-slides.pdf", f.pdf_size, pdf))
+    elif rtype == "dataset":
+        files.append(ZenodoFile("Data.zip", 40_000_000 + flip % 10**6, zipped))
+        if flip % 3 == 0:
+            files.append(ZenodoFile("explanation.pdf", 60_000, pdf))
+    else:
+        files.append(ZenodoFile(f"{stem}-v1.0.zip", 2_000_000 + flip % 10**5, zipped))
+    return ZenodoRecord(recid, rtype, access, tuple(files), paper)
+
+
+def zenodo_page_links(f: Facts) -> Links:
+    """A record page's PDF links: JSON-LD `DataDownload` content URLs (what the zenodo
+    platform rule reads; it reads the page whenever files are listed) and the files'
+    `link rel=alternate type=application/pdf`. A restricted record lists no files."""
+    rec = zenodo_record(f)
+    if rec is None or rec.access != "open":
+        return Links()
+    pdfs = rec.pdfs()
+    return Links(
+        alternates=tuple(f"https://zenodo.org/records/{rec.recid}/files/{z.key}" for z in pdfs),
+        platform=tuple(zenodo_file_url(rec.recid, z.key) for z in pdfs),
+        platform_read=bool(rec.files),
+    )

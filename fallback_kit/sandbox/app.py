@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..contracts.registry import SOURCE_SPECS
 from ..contracts.timescale import TimeScale
 from ._hash import h64
 from .faults import HANG_MS, SLOW_BODY_MS, SLOW_CHUNK_MS
@@ -35,10 +36,12 @@ __all__ = ["OVERSIZED_BYTES", "SandboxApp", "robots_txt"]
 OVERSIZED_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
 
+#: the header that carries the Wiley TDM token (contracts/registry.py)
+TDM_TOKEN_HEADER = SOURCE_SPECS["wiley_tdm"].key_header
 _API_HOSTS = frozenset({
     "api.unpaywall.org", "api.openalex.org", "api.crossref.org", "api.semanticscholar.org",
     "www.ebi.ac.uk", "archive.org", "export.arxiv.org", "doaj.org", "api.biorxiv.org",
-    "api.core.ac.uk",
+    "api.core.ac.uk", "api.wiley.com",
 })
 
 
@@ -122,6 +125,11 @@ class SandboxApp:
             await self.sleep_ms(world.delay_ms(host, host + "/robots.txt"))
             return Response(robots_txt(host), media_type="text/plain")
         node = world.lookup(host, path, raw_query)
+        if node.variant == "tdm" and not request.headers.get(TDM_TOKEN_HEADER):
+            # Wiley's TDM API serves only a request with the user's token (the answer
+            # without one was not recorded: a plain 403 here)
+            return Response('{"message": "Forbidden: a TDM client token is required"}',
+                            status_code=403, media_type="application/json")
         if node.transient:
             seen = self.counts.get(node.key, 0)
             if seen < node.transient:

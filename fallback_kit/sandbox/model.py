@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..contracts.registry import SOURCE_NAMES
@@ -14,9 +14,12 @@ from ..contracts.works import Work
 from ._hash import h64, pick
 from .publishers import PUBLISHER_HOSTS, Publisher
 
-#: registry sources the sandbox does not simulate: no sandbox work has a Zenodo DOI; the
-#: World has no publisher TDM API (api.wiley.com) yet
-NOT_SIMULATED = frozenset({"zenodo", "wiley_tdm"})
+if TYPE_CHECKING:  # pragma: no cover
+    from .world import World
+
+#: registry sources the sandbox does not simulate (every one is, since zenodo and wiley_tdm
+#: joined: see docs/sandbox.md)
+NOT_SIMULATED: frozenset[str] = frozenset()
 #: the sources the sandbox simulates, in the registry's order (contracts/registry.py)
 SOURCES = tuple(name for name in SOURCE_NAMES if name not in NOT_SIMULATED)
 HIDDEN_PMCID_BASE = 50_000_000
@@ -25,6 +28,8 @@ ZENODO_BASE = 10_000_000
 HAL_BASE = 4_000_000
 CORE_BASE = 500_000_000
 ROBOTS_PREFIX = "/restricted"
+#: a Zenodo DOI names a record: 10.5281/zenodo.<record id>
+_ZENODO_DOI = re.compile(r"^10\.5281/zenodo\.(\d+)$")
 
 _WORDS_A = ("Adaptive", "Robust", "Scalable", "Comparative", "Longitudinal", "Bayesian",
             "Structural", "Genomic", "Quantum", "Distributed", "Spatial", "Neural", "Clinical",
@@ -98,6 +103,8 @@ class Facts:
     #: Unpaywall and OpenAlex list the preprint before the published version (the
     #: `preprint_first` trap): the client's `accept.versions` order must put it back
     preprint_first: bool = False
+    #: the real platform whose page shape the landing page takes (sandbox/platforms.py)
+    platform: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -148,10 +155,16 @@ _SERVICE_HOSTS = frozenset({
     "archive.org", "web.archive.org", "api.openalex.org", "api.crossref.org",
     "api.semanticscholar.org", "linkinghub.elsevier.com", "pdf.sciencedirectassets.com",
     "zenodo.org", "hal.science", "doaj.org", "api.biorxiv.org", "www.biorxiv.org",
-    "www.medrxiv.org", "api.core.ac.uk", "core.ac.uk",
+    "www.medrxiv.org", "api.core.ac.uk", "core.ac.uk", "api.wiley.com",
 })
 SERVICE_HOSTS = _SERVICE_HOSTS
 KNOWN_PUBLISHER_HOSTS = frozenset(PUBLISHER_HOSTS)
+
+
+def zenodo_recid(doi: str | None) -> int | None:
+    """The record id a Zenodo DOI names, else None."""
+    m = _ZENODO_DOI.match(doi or "")
+    return int(m.group(1)) if m else None
 
 
 def _strip_version(arxiv_id: str) -> str:
@@ -188,3 +201,87 @@ def _timestamp(seed: int, wid: str, what: str, year: int) -> str:
 def _synthetic_title(seed: int, wid: str) -> str:
     return (f"{pick(_WORDS_A, seed, 'ta', wid)} {pick(_WORDS_B, seed, 'tb', wid)} of "
             f"{pick(_WORDS_C, seed, 'tc', wid)} {pick(_WORDS_D, seed, 'td', wid)}")
+
+
+# -- what pages link, and who wrote what --------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Links:
+    """The PDF pointers of an HTML page, hrefs exactly as written in the page."""
+
+    meta: str | None = None
+    alternates: tuple[str, ...] = ()
+    anchors: tuple[tuple[str, str], ...] = ()
+    #: what the platform's rule reads on a platform-shaped page (sandbox/platforms.py)
+    platform: tuple[str, ...] = ()
+    #: the rule reads the page: its links replace the generic anchors (web/landing.py)
+    platform_read: bool = False
+
+    def candidates(self) -> list[str]:
+        """landing_scrape's order: the platform rule's links, meta, link alternate, then
+        anchors saying PDF (unresolved) unless the platform rule read the page."""
+        out = list(self.platform)
+        out += [self.meta] if self.meta else []
+        out += list(self.alternates)
+        if not self.platform_read:
+            out += [href for text, href in self.anchors
+                    if "pdf" in text.lower() or "pdf" in href.lower()]
+        return out
+
+    def named(self) -> list[str]:
+        """What doi_redirect and DOAJ take from a page: the platform rule's links, then
+        citation_pdf_url (DOAJ: and link alternate), no anchors."""
+        return list(self.platform) + ([self.meta] if self.meta else [])
+
+
+_GIVEN = (
+    "Maria",
+    "Wei",
+    "Aisha",
+    "John",
+    "Elena",
+    "Kenji",
+    "Priya",
+    "Lucas",
+    "Fatima",
+    "Olga",
+    "Tomás",
+    "Hannah",
+    "Jonas",
+    "Amara",
+    "Ravi",
+    "Sofia",
+)
+_FAMILY = (
+    "Garcia",
+    "Chen",
+    "Okafor",
+    "Smith",
+    "Rossi",
+    "Tanaka",
+    "Patel",
+    "Silva",
+    "Haddad",
+    "Ivanova",
+    "Müller",
+    "Nguyen",
+    "Kowalski",
+    "Andersen",
+    "Mensah",
+    "Dubois",
+)
+
+
+def authors(world: World, f: Facts) -> list[tuple[str, str]]:
+    n = 1 + h64(world.seed, "nauth", f.work.work_id) % 5
+    return [
+        (
+            pick(_GIVEN, world.seed, "given", f.work.work_id, i),
+            pick(_FAMILY, world.seed, "family", f.work.work_id, i),
+        )
+        for i in range(n)
+    ]
+
+
+def other_work(world: World, idx: int) -> int:
+    """The work whose PDF a `wrong_paper` location serves instead (the next one)."""
+    return (idx + 1) % len(world) if len(world) > 1 else idx

@@ -115,6 +115,17 @@ PUBLISHERS: Mapping[str, Publisher] = MappingProxyType({
                journal="Journal of Career Development", landing=("/doi/", ""),
                pdf=("/doi/pdf/", ""), meta=None, link_alternate=True, anchors=(),
                relative=True, challenge=0.2, crossref_pdf=True),
+    # SpringerLink (papis SpringerLink_*.html): citation_pdf_url /content/pdf/<doi>.pdf,
+    # also on pages without access, and no download anchor there
+    "springer": _p(key="springer", name="Springer Science and Business Media LLC",
+                   host="link.springer.com", journal="Journal of Polymers and the Environment",
+                   landing=("/article/", ""), pdf=("/content/pdf/", ".pdf"), anchors=(),
+                   crossref_pdf=True),
+    # ACS (papis acs_*.html): no citation_pdf_url, the PDF button /doi/pdf/<doi>; the 2023
+    # recording of the same article is a Cloudflare challenge page
+    "acs": _p(key="acs", name="American Chemical Society (ACS)", host="pubs.acs.org",
+              journal="Nano Letters", landing=("/doi/", ""), pdf=("/doi/pdf/", ""), meta=None,
+              anchors=(("PDF", "pdf"),), relative=True, challenge=0.25),
     "generic": _p(key="generic", name="Independent publisher", host="{landing}",
                   journal="Journal of Things", key_kind="index", landing=("", ""),
                   pdf=("/download/", ".pdf")),
@@ -124,7 +135,7 @@ _BY_PREFIX = {
     "10.1371": "plos", "10.7554": "elife", "10.7717": "peerj", "10.1186": "springeropen",
     "10.1016": "elsevier", "10.1038": "nature", "10.1002": "wiley", "10.1111": "wiley",
     "10.3389": "frontiers", "10.3390": "mdpi", "10.1093": "oup", "10.1080": "tandf",
-    "10.1177": "sage",
+    "10.1177": "sage", "10.1007": "springer", "10.1021": "acs",
 }
 _GENERIC_REAL = ("oup", "tandf", "sage", "mdpi")
 

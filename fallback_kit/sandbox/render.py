@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ._hash import h64, pick
+from ._hash import h64
 from .answers import (
+    biorxiv_page_links,
     core_copies,
     crossref_links,
     doaj_fulltext,
@@ -25,50 +26,17 @@ from .answers import (
     pmc_old_pdf,
     preprint,
     s2_pdf,
+    zenodo_file_url,
+    zenodo_record,
 )
+from .model import authors, other_work
 from .pdfs import make_volume, pdf_bytes, truncated_pdf
 
 if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, Node, World
 
-__all__ = ["Rendered", "render"]
+__all__ = ["Rendered", "authors", "other_work", "render"]
 
-_GIVEN = (
-    "Maria",
-    "Wei",
-    "Aisha",
-    "John",
-    "Elena",
-    "Kenji",
-    "Priya",
-    "Lucas",
-    "Fatima",
-    "Olga",
-    "Tomás",
-    "Hannah",
-    "Jonas",
-    "Amara",
-    "Ravi",
-    "Sofia",
-)
-_FAMILY = (
-    "Garcia",
-    "Chen",
-    "Okafor",
-    "Smith",
-    "Rossi",
-    "Tanaka",
-    "Patel",
-    "Silva",
-    "Haddad",
-    "Ivanova",
-    "Müller",
-    "Nguyen",
-    "Kowalski",
-    "Andersen",
-    "Mensah",
-    "Dubois",
-)
 UPDATED = "2024-05-01T00:00:00.000000"
 
 
@@ -86,17 +54,6 @@ def _json(status: int, payload: Any, **headers: str) -> Rendered:
 
 def _html(status: int, text: str, **headers: str) -> Rendered:
     return Rendered(status, "text/html; charset=utf-8", text.encode(), dict(headers))
-
-
-def authors(world: World, f: Facts) -> list[tuple[str, str]]:
-    n = 1 + h64(world.seed, "nauth", f.work.work_id) % 5
-    return [
-        (
-            pick(_GIVEN, world.seed, "given", f.work.work_id, i),
-            pick(_FAMILY, world.seed, "family", f.work.work_id, i),
-        )
-        for i in range(n)
-    ]
 
 
 def render(world: World, node: Node, *, url: str) -> Rendered:
@@ -229,11 +186,6 @@ def volume_for(world: World, idx: int) -> bytes:
     return make_volume((f.title, f.doi or ""), pairs, name=name)
 
 
-def other_work(world: World, idx: int) -> int:
-    """The work whose PDF a `wrong_paper` location serves instead (the next one)."""
-    return (idx + 1) % len(world) if len(world) > 1 else idx
-
-
 def _pdf(world: World, node: Node, url: str) -> Rendered:
     f = world.facts(node.idx)
     headers = {"accept-ranges": "bytes"} if node.data else {}
@@ -251,6 +203,10 @@ def _pdf(world: World, node: Node, url: str) -> Rendered:
         return Rendered(200, "application/pdf", volume_for(world, node.idx), headers)
     title = variant_title(world, f.title, node.key) if node.fault == "title_variant" else None
     body = pdf_for(world, f, node.variant, text=node.fault != "no_text", title=title)
+    if node.variant == "tdm":  # recorded: `inline; filename=<uuid>.pdf`, a random name
+        uuid = "%032x" % (h64(world.seed, "tdm-name", node.key) << 64 | h64(node.key))
+        headers["content-disposition"] = (f"inline; filename={uuid[:8]}-{uuid[8:12]}-"
+                                          f"{uuid[12:16]}-{uuid[16:20]}-{uuid[20:32]}.pdf")
     if node.fault == "truncated_pdf":
         keep = 1200 + h64(world.seed, "trunc", node.key) % 2400
         return Rendered(200, "application/pdf", truncated_pdf(body, keep), {})
@@ -275,6 +231,10 @@ def _head_meta(world: World, f: Facts, meta_pdf: str | None) -> str:
 
 def _landing(world: World, node: Node, url: str) -> Rendered:
     f = world.facts(node.idx)
+    if f.platform is not None and f.pdf_url is not None:  # a real platform's page shape
+        from .platforms import render_shaped
+
+        return _html(200, render_shaped(world, f, url))
     links = page_links(world, node)
     pub = f.pub
     journal = pub.journal if pub else "Journal"
@@ -1021,6 +981,112 @@ def _core_search(world: World, node: Node, url: str) -> Rendered:
     return _json(200, {"totalHits": len(results), "limit": 5, "offset": 0, "results": results})
 
 
+def _zenodo_record(world: World, node: Node, url: str) -> Rendered:
+    """Zenodo's records API (the current shape of tests/fixtures/services/zenodo, record
+    5244404): metadata with resource_type and access_right, files[] with links.self."""
+    f = world.facts(node.idx)
+    rec = zenodo_record(f)
+    assert rec is not None
+    base = f"https://zenodo.org/api/records/{rec.recid}"
+    files = [{"id": f"{h64(world.seed, 'zf', rec.recid, z.key):032x}", "key": z.key,
+              "size": z.size, "checksum": f"md5:{h64('md5', rec.recid, z.key):032x}",
+              "links": {"self": zenodo_file_url(rec.recid, z.key)}}
+             for z in rec.files] if rec.access == "open" else []
+    subtype = {"publication": {"title": "Journal article", "type": "publication",
+                               "subtype": "article"}}.get(rec.rtype, {
+        "title": rec.rtype.capitalize(), "type": rec.rtype})
+    meta = {"title": f.title, "doi": f.doi, "publication_date": f"{f.year}-01-01",
+            "description": "<p>A simulated abstract.</p>", "access_right": rec.access,
+            "creators": [{"name": f"{fa}, {g}", "affiliation": "Sandbox University"}
+                         for g, fa in authors(world, f)],
+            "keywords": [], "resource_type": subtype, "license": {"id": "cc-by-4.0"}}
+    if rec.rtype == "publication":
+        meta["version"] = "Authors' final version"
+    when = f"{f.year}-01-01T00:00:00.000000+00:00"
+    payload = {
+        "created": when, "modified": when, "id": rec.recid, "conceptrecid": str(rec.recid - 1),
+        "doi": f.doi, "conceptdoi": f"10.5281/zenodo.{rec.recid - 1}",
+        "doi_url": f"https://doi.org/{f.doi}", "metadata": meta, "title": f.title,
+        "links": {"self": base, "self_html": f"https://zenodo.org/records/{rec.recid}",
+                  "doi": f"https://doi.org/{f.doi}", "files": base + "/files"},
+        "updated": when, "recid": str(rec.recid), "revision": 3, "files": files, "swh": {},
+        "owners": [{"id": str(h64("owner", rec.recid) % 10**6)}], "status": "published",
+        "stats": {"downloads": 10, "unique_downloads": 9, "views": 20, "unique_views": 18,
+                  "version_downloads": 10, "version_unique_downloads": 9,
+                  "version_unique_views": 18, "version_views": 20},
+        "state": "done", "submitted": True,
+    }
+    return _json(200, payload)
+
+
+def _zenodo_page(world: World, node: Node, url: str) -> Rendered:
+    """A Zenodo record page (commonmeta's recording of record 1196821): citation meta,
+    one `link rel=alternate` per file with its MIME type, JSON-LD `distribution[]`
+    (DataDownload contentUrl + encodingFormat), a "?download=1" button per file."""
+    f = world.facts(node.idx)
+    rec = zenodo_record(f)
+    assert rec is not None
+    shown = sorted(rec.files, key=lambda z: z.key) if rec.access == "open" else []
+    alt = "".join(f'\n<link rel="alternate" type="{z.mime}" '
+                  f'href="https://zenodo.org/records/{rec.recid}/files/{html.escape(z.key)}">'
+                  for z in shown)
+    ld = {"@context": "http://schema.org", "@id": f"https://doi.org/{f.doi}",
+          "@type": "https://schema.org/" + ("ScholarlyArticle" if rec.rtype == "publication"
+                                            else "Dataset"),
+          "name": f.title,
+          "author": [{"@type": "Person", "name": f"{fa}, {g}", "familyName": fa,
+                      "givenName": g} for g, fa in authors(world, f)]}
+    if shown:
+        ld["distribution"] = [{"@type": "DataDownload", "contentUrl": zenodo_file_url(
+            rec.recid, z.key), "encodingFormat": z.mime} for z in shown]
+    buttons = "".join(f'<a role="button" class="ui compact mini button" href="/records/'
+                      f'{rec.recid}/files/{html.escape(z.key)}?download=1">Download</a>'
+                      for z in shown)
+    meta = _head_meta(world, f, None)
+    data = json.dumps(ld).replace("</", "<\\/")
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<title>{html.escape(f.title)} | Zenodo</title>
+{meta}
+<meta name="citation_abstract_html_url" content="https://zenodo.org/records/{rec.recid}">{alt}
+<script type="application/ld+json">{data}</script>
+</head>
+<body><h1>{html.escape(f.title)}</h1>{buttons}</body>
+</html>
+"""
+    return _html(200, page)
+
+
+def _biorxiv_page(world: World, node: Node, url: str) -> Rendered:
+    """A bioRxiv/medRxiv preprint page in the shape of postlight's 2019 recording:
+    Highwire meta with `citation_pdf_url`, the "Preview PDF" tab (`.full.pdf+html`),
+    the "Download PDF" `a.article-dl-pdf-link`, the supplementary-material tab (HTML)."""
+    f = world.facts(node.idx)
+    pdf = biorxiv_page_links(f).meta or ""
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<title>{html.escape(f.title)} | bioRxiv</title>
+{_head_meta(world, f, html.escape(pdf))}
+</head>
+<body>
+<div class="pane-content"><div class="item-list"><ul class="tabs inline panels-ajax-tab">
+<li><a href="{html.escape(url)}.supplementary-material" class="panels-ajax-tab-tab"
+ data-panel-name="article_tab_data_supp">Supplementary Material</a></li>
+<li class="last"><a href="{html.escape(pdf)}+html" class="panels-ajax-tab-tab"
+ data-panel-name="biorxiv_tab_pdf" data-trigger="full.pdf+html">Preview PDF</a></li>
+</ul></div></div>
+<h1 id="page-title">{html.escape(f.title)}</h1>
+<div class="panel-pane pane-highwire-variant-link"><div class="pane-content">
+<a href="{html.escape(pdf)}" target="_self" class="article-dl-pdf-link link-icon">
+<span class="title">Download PDF</span></a></div></div>
+</body>
+</html>
+"""
+    return _html(200, page)
+
+
 _RENDERERS = {
     ("error", "*"): _error,
     ("redirect", "*"): _redirect,
@@ -1039,6 +1105,9 @@ _RENDERERS = {
     ("json", "doaj"): _doaj,
     ("json", "biorxiv_details"): _biorxiv_details,
     ("json", "core_search"): _core_search,
+    ("json", "zenodo_record"): _zenodo_record,
+    ("html", "zenodo_page"): _zenodo_page,
+    ("html", "biorxiv_page"): _biorxiv_page,
     ("json", "epmc_search"): _epmc_search,
     ("json", "idconv"): _idconv,
     ("json", "wb_available"): _wb_available,

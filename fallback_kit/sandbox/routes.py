@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from ._hash import u01
+from .platforms import alias
 from .publishers import PUBLISHER_HOSTS, PUBLISHERS, Publisher
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -235,6 +237,14 @@ def _publisher(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
             return Node("redirect", "hop", status=301, idx=idx, location=f.landing_url,
                         key=key, host=host, role="hop")
         return _not_found(host, path)
+    shaped = alias(world, host, target)  # a platform's own PDF or reader URL
+    if shaped is not None:
+        f = world.facts(shaped[0])
+        if shaped[1] == "pdf":
+            return _pdf(world, f, host, key)
+        if f.blocked:
+            return _challenge(f, host, key, "viewer")
+        return Node("html", "viewer", idx=f.idx, key=key, host=host, role="viewer")
     restricted = target.startswith(ROBOTS_PREFIX + "/")
     if restricted:
         target = target[len(ROBOTS_PREFIX):]
@@ -295,14 +305,63 @@ def _pdf(world: World, f, host: str, key: str) -> Node:  # type: ignore[no-untyp
 
 # -- repositories -------------------------------------------------------------------------------
 def _zenodo(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
-    parts = path.strip("/").split("/")
+    parts = unquote(path).strip("/").split("/")
     if len(parts) == 4 and parts[0] == "records" and parts[2] == "files" and parts[1].isdigit():
         idx = int(parts[1]) - ZENODO_BASE
         if 0 <= idx < len(world.works) and world.facts(idx).repo_url == f"https://{host}{path}":
             node = Node("pdf", "repository", idx=idx, key=host + path, host=host, role="pdf",
                         data=True)
             return world.pdf_fault(node, f"repo:{idx}")
-    return _not_found(host, path)
+    found = _zenodo_record(world, parts)
+    if found is not None:
+        return found
+    return _not_found(host, path, "json" if parts[0] == "api" else "html")
+
+
+def _zenodo_record(world: World, parts: list[str]) -> Node | None:
+    """A Zenodo-DOI work's record: `/api/records/N` (JSON), `/records/N` (the page), and
+    its files at `/records/N/files/<key>` and `/api/records/N/files/<key>/content`."""
+    from .answers import zenodo_record
+
+    api = parts[0] == "api"
+    rest = parts[1:] if api else parts
+    if len(rest) < 2 or rest[0] != "records" or not rest[1].isdigit():
+        return None
+    idx = world.idx_by_doi(f"10.5281/zenodo.{int(rest[1])}")
+    rec = zenodo_record(world.facts(idx)) if idx is not None else None
+    if idx is None or rec is None:
+        return None
+    host = "zenodo.org"
+    if len(rest) == 2:
+        key = f"{host}{'/api' if api else ''}/records/{rec.recid}"
+        if api:
+            return world.api_faults(Node("json", "zenodo_record", idx=idx, key=key, host=host,
+                                         role="api"))
+        return Node("html", "zenodo_page", idx=idx, key=key, host=host, role="landing")
+    name = rest[3] if len(rest) >= 4 and rest[2] == "files" else None
+    shape = (api and len(rest) == 5 and rest[4] == "content") or (not api and len(rest) == 4)
+    pdf = next((z for z in rec.files if z.key == name and z.mime == "application/pdf"), None)
+    if pdf is None or not shape or rec.access != "open":
+        return None
+    node = Node("pdf", "repository", idx=idx, key=f"{host}/records/{rec.recid}/files/{name}",
+                host=host, role="pdf", data=True)
+    return world.pdf_fault(node, f"zenodo:{idx}:{name}")
+
+
+# -- Wiley's text-and-data-mining API -------------------------------------------------------
+def _wiley_api(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
+    """`/onlinelibrary/tdm/v1/articles/<doi>` (the DOI's slash encoded or not): the
+    article's PDF. The token header is checked by the app (the World sees URLs only)."""
+    from .answers import WILEY_TDM, wiley_tdm_url
+
+    prefix = WILEY_TDM[len("https://api.wiley.com"):]
+    doi = unquote(path[len(prefix):]).lower() if path.startswith(prefix) else ""
+    idx = world.idx_by_doi(doi) if doi else None
+    if idx is None or wiley_tdm_url(world.facts(idx)) is None:
+        return _not_found(host, path, "json")
+    node = Node("pdf", "tdm", idx=idx, key=f"{host}{prefix}{doi}", host=host, role="pdf",
+                data=False)
+    return world.pdf_fault(node, f"tdm:{idx}")
 
 
 def _hal(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
@@ -516,10 +575,25 @@ def _biorxiv_api(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
     return world.api_faults(node)
 
 
+#: share of preprint pages behind a bot challenge (bioRxiv and medRxiv pages are; their
+#: API and `.full.pdf` files are not): a simulation choice, like the publishers' shares
+PREPRINT_CHALLENGE = 0.3
+
+
 def _preprint_pdf(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
-    """`/content/<doi>v<n>.full.pdf` of a preprint served by this host."""
+    """`/content/<doi>v<n>.full.pdf` of a preprint served by this host, and the page of
+    a preprint placed here (`/content/<doi>v<n>`, sometimes a bot challenge)."""
     from .answers import preprint
 
+    page = _preprint_page(world, host, path)
+    if page is not None:
+        rate = world.faults.override("blocked", host)
+        rate = PREPRINT_CHALLENGE if rate is None else rate
+        if u01(world.seed, "blocked", world.facts(page).work.work_id) < rate:
+            return Node("html", "challenge", status=403, idx=page, key=host + path, host=host,
+                        role="landing")
+        return Node("html", "biorxiv_page", idx=page, key=host + path, host=host,
+                    role="landing")
     if path.startswith("/content/") and path.endswith(".full.pdf"):
         doi = unquote(path[len("/content/"):-len(".full.pdf")]).rsplit("v", 1)[0].lower()
         idx = world.idx_by_doi(doi)
@@ -529,6 +603,17 @@ def _preprint_pdf(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
                         data=True)
             return world.pdf_fault(node, f"preprint:{idx}")
     return _not_found(host, path)
+
+
+def _preprint_page(world: World, host: str, path: str) -> int | None:
+    """The work whose preprint page `/content/<doi>v<n>` is (its landing page), if any."""
+    if not path.startswith("/content/10.1101/") or path.endswith(".pdf"):
+        return None
+    doi = unquote(path[len("/content/"):]).rsplit("v", 1)[0].lower()
+    idx = world.idx_by_doi(doi)
+    if idx is None or world.facts(idx).landing_url != f"https://{host}{path}":
+        return None
+    return idx
 
 
 # -- CORE ------------------------------------------------------------------------------------------
@@ -589,5 +674,6 @@ _HANDLERS = {
     "www.medrxiv.org": _preprint_pdf,
     "api.core.ac.uk": _core_api,
     "core.ac.uk": _core_download,
+    "api.wiley.com": _wiley_api,
 }
 assert set(_HANDLERS) == set(SERVICE_HOSTS), set(_HANDLERS) ^ set(SERVICE_HOSTS)

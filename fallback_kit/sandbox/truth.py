@@ -25,9 +25,12 @@ from .answers import (
     page_links,
     preprint,
     s2_pdf,
+    wiley_tdm_url,
+    zenodo_file_url,
+    zenodo_record,
 )
 from .faults import PDF_STILL_VALID
-from .model import ROBOTS_PREFIX, SOURCES, Node, SourceTruth
+from .model import ROBOTS_PREFIX, SOURCES, Node, SourceTruth, zenodo_recid
 
 if TYPE_CHECKING:  # pragma: no cover
     from .world import Facts, World
@@ -186,9 +189,9 @@ def _doi_redirect(walk: _Walk, f: Facts) -> SourceTruth:
     if node.kind == "pdf":
         return walk.result(f, "doi_redirect", *walk.check(final))
     if node.kind == "html" and node.status == 200:
-        meta = page_links(walk.world, node).meta
-        if meta:
-            return walk.result(f, "doi_redirect", *walk.check(urljoin(final, meta)))
+        named = page_links(walk.world, node).named()  # the platform rule's, citation_pdf_url
+        if named:
+            return walk.result(f, "doi_redirect", *walk.candidates(named, base=final))
         return walk.result(f, "doi_redirect", False, None, None)
     return walk.result(f, "doi_redirect", False, None, _reason(node))
 
@@ -322,7 +325,7 @@ def _doaj(walk: _Walk, f: Facts) -> SourceTruth:
     if page.kind != "html" or page.status != 200:
         return walk.result(f, "doaj", False, None, _reason(page))
     links = page_links(walk.world, page)
-    cands = ([links.meta] if links.meta else []) + list(links.alternates)
+    cands = links.named() + list(links.alternates)
     return walk.result(f, "doaj", *walk.candidates(cands, base=final))
 
 
@@ -352,11 +355,38 @@ def _core(walk: _Walk, f: Facts) -> SourceTruth:
     return walk.result(f, "core", *walk.candidates(list(copies)))
 
 
+def _zenodo(walk: _Walk, f: Facts) -> SourceTruth:
+    """A Zenodo DOI's record: an open publication's paper (its largest PDF not named a
+    supplement), else nothing."""
+    if zenodo_recid(f.work.doi) is None:
+        return _not_applicable(f, "zenodo")
+    node = _api(walk, f"https://zenodo.org/api/records/{zenodo_recid(f.work.doi)}")
+    if isinstance(node, str):
+        return walk.result(f, "zenodo", False, None, node)
+    rec = zenodo_record(f) if node.kind == "json" else None
+    if rec is None or rec.rtype != "publication" or rec.access != "open" or not rec.paper:
+        return walk.result(f, "zenodo", False, None, None)
+    return walk.result(f, "zenodo", *walk.check(zenodo_file_url(rec.recid, rec.paper)))
+
+
+def _wiley_tdm(walk: _Walk, f: Facts) -> SourceTruth:
+    """Crossref's record, then its Wiley text-mining link (with a token configured, as
+    the truth assumes: without one the source is skipped before any request)."""
+    node = _api(walk, f"https://api.crossref.org/works/{f.doi}")
+    if isinstance(node, str):
+        return walk.result(f, "wiley_tdm", False, None, node)
+    tdm = wiley_tdm_url(f) if node.kind == "json" else None
+    if tdm is None:
+        return walk.result(f, "wiley_tdm", False, None, None)
+    return walk.result(f, "wiley_tdm", *walk.check(tdm))
+
+
 _PROCEDURES = {
     "unpaywall": _unpaywall, "arxiv": _arxiv, "pmc": _pmc, "doi_redirect": _doi_redirect,
     "landing_scrape": _landing_scrape, "europe_pmc": _europe_pmc, "wayback": _wayback,
     "openalex": _openalex, "crossref": _crossref, "semantic_scholar": _semantic_scholar,
-    "doaj": _doaj, "biorxiv": _biorxiv, "core": _core,
+    "doaj": _doaj, "zenodo": _zenodo, "biorxiv": _biorxiv, "core": _core,
+    "wiley_tdm": _wiley_tdm,
 }
 assert tuple(_PROCEDURES) == SOURCES
 

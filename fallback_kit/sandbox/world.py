@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..contracts.works import Work, read_works
 from ._hash import h64, lognormal_ms, u01, weighted
+from .answers import preprint_of, preprint_page
 from .faults import (
     API_FAULTS,
     DOI_FAULTS,
@@ -47,7 +48,9 @@ from .model import (
     _synthetic_title,
     _timestamp,
     _url_key,
+    zenodo_recid,
 )
+from .platforms import ALWAYS_SHAPED, SHAPES
 from .profiles import Profile, get_profile
 from .publishers import (
     PUBLISHERS,
@@ -201,6 +204,7 @@ class World:
             pdf_size=6_000 + h64(s, "size", wid) % 90_000,
             preprint_first=self.faults.draw(s, "api.unpaywall.org", "oa_order", f"order/{wid}",
                                             ORDER_FAULTS) is not None,
+            platform=self._platform(pub, site["landing_url"], host, wid),
         )
 
     def _placement(
@@ -215,6 +219,11 @@ class World:
         if doi and doi.startswith("10.48550/"):
             arxiv_id = w.arxiv_id
             landing = landing or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
+        elif doi and doi.startswith("10.1101/") and not landing:  # a preprint's own page
+            pre = preprint_of(doi, None)
+            landing = preprint_page(pre[2]) if pre else None
+        elif doi and zenodo_recid(doi) is not None:  # a Zenodo record, not a publisher's
+            landing = landing or f"https://zenodo.org/records/{zenodo_recid(doi)}"
         elif doi or landing:
             if doi:
                 pkey = publisher_for_doi(doi, s, p.publishers)
@@ -277,6 +286,20 @@ class World:
         return dict(landing_url=landing, doi_hops=doi_hops, blocked=blocked, robots=robots,
                     pdf_url=pdf_url, viewer_url=viewer_url)
 
+    def _platform(self, pub: Publisher | None, landing: str | None, host: str | None,
+                  wid: str) -> str | None:
+        """The platform shape of the work's landing page, if its publisher has one (a
+        `platform_pages` share, on the publisher's own host)."""
+        shape = SHAPES.get(pub.key) if pub is not None else None
+        if shape is None or landing is None or host is None:
+            return None
+        if (urlsplit(landing).hostname or "").lower() != host:
+            return None
+        if pub is not None and pub.key in ALWAYS_SHAPED:
+            return shape
+        return shape if u01(self.seed, "platform", wid) < self.profile_spec.platform_pages \
+            else None
+
     def _pmc_facts(self, idx: int, w: Work) -> dict[str, Any]:
         """PMC and Europe PMC: ids (some hidden from the input), the PDF and its file."""
         p, s, wid, doi = self.profile_spec, self.seed, w.work_id, w.doi
@@ -301,7 +324,7 @@ class World:
         """A repository copy (Zenodo or HAL), likelier when the publisher's is closed."""
         p, s = self.profile_spec, self.seed
         repo_rate = p.repository_if_closed if oa == "closed" else p.repository
-        if not (doi and u01(s, "repo", wid) < repo_rate):
+        if not (doi and u01(s, "repo", wid) < repo_rate) or zenodo_recid(doi) is not None:
             return None
         if h64(s, "repo_host", wid) % 2:
             return f"https://zenodo.org/records/{ZENODO_BASE + idx}/files/" \

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sqlite3
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
@@ -52,11 +54,14 @@ from fallback_kit.sandbox._hash import h64  # noqa: E402
 from fallback_kit.sandbox.faults import ORDER_FAULTS, PDF_STILL_VALID  # noqa: E402
 from fallback_kit.sources import SOURCES as SOURCE_CLASSES  # noqa: E402
 
-#: the sources the sandbox simulates (zenodo is not in it yet), but biorxiv (the matrix's
-#: synthetic works carry no bioRxiv/medRxiv DOIs, so no cell would reach it) and core
-#: (it needs the user's API key, so without one it is skipped before any request)
+#: the sources the sandbox simulates, but biorxiv (the matrix's synthetic works carry no
+#: bioRxiv/medRxiv DOIs, so no cell would reach it) and core (it needs the user's API key,
+#: so without one it is skipped before any request). wiley_tdm, which needs a token too,
+#: runs with TDM_TOKEN set while the cells run (the sandbox checks that it is sent).
 SOURCES: tuple[str, ...] = tuple(
     s for s in SOURCE_CLASSES if s in SANDBOX_SOURCES and s not in ("biorxiv", "core"))
+#: the Wiley TDM token the cells run with (an environment variable the source reads)
+TDM_TOKEN = ("FALLBACK_KIT_WILEY_TDM_TOKEN", "matrix-token")
 POSITIONS = ("first", "middle", "last")
 TRANSIENT = ("rate_limited", "server_error", "reset")
 
@@ -88,10 +93,10 @@ assert {kind for kind, _ in ROWS.values()} == set(FAULT_KINDS) - NOT_FAILURES
 #: (test_fault_matrix checks this against the World's truth, so it cannot rot):
 #: arXiv, doi.org and landing pages serve no JSON API answer; redirect loops live on
 #: doi.org only (Wayback reads just the first doi.org hop); robots rules and bot
-#: challenges are publisher-host habits, which arXiv, PMC, Europe PMC and Wayback
-#: never reach.
+#: challenges are publisher-host habits, which arXiv, PMC, Europe PMC, Wayback, Zenodo
+#: and Wiley's TDM API never reach.
 _NO_JSON = ("arxiv", "doi_redirect", "landing_scrape")
-_NO_PUBLISHER = ("arxiv", "pmc", "europe_pmc", "wayback")
+_NO_PUBLISHER = ("arxiv", "pmc", "europe_pmc", "wayback", "zenodo", "wiley_tdm")
 UNREACHABLE: frozenset[tuple[str, str]] = frozenset(
     [(row, s) for row in ("malformed_json", "oversized") for s in _NO_JSON]
     + [("redirect_loop", s) for s in SOURCES if s not in ("doi_redirect", "landing_scrape")]
@@ -99,6 +104,8 @@ UNREACHABLE: frozenset[tuple[str, str]] = frozenset(
 )
 
 SEED = 11
+#: works with a Zenodo DOI in the pool (no other corpus has any)
+ZENODO_WORKS = 80
 FAULT_RATE = 0.5  # half the sites of the kind fail, so healthy copies exist next to faulty ones
 WORKS_PER_CELL = 3
 TIME_SCALE = 0.05
@@ -120,11 +127,11 @@ HEALTHY_MAX_MS = (2_500.0, 10_000.0)
 GOES_ON = frozenset({"wrong_paper"})
 _TERMINAL = ("hang", "slow_body")
 #: the services that ask for 1 request/s or less (Wayback, Semantic Scholar, arXiv
-#: API, NCBI) get 10/s in matrix plans: a cell tests a fault, not the polite pace, and
-#: at 1/s three works' Wayback walks would outlast any source timeout
+#: API, NCBI, Zenodo, Wiley TDM) get 10/s in matrix plans: a cell tests a fault, not the
+#: polite pace, and at 1/s three works' Wayback walks would outlast any source timeout
 FAST_LIMITS = {h: {"per_second": 10, "burst": 5} for h in (
     "web.archive.org", "archive.org", "api.semanticscholar.org", "export.arxiv.org",
-    "ncbi.nlm.nih.gov")}
+    "ncbi.nlm.nih.gov", "zenodo.org", "api.wiley.com")}
 
 #: what the faulty source's Attempt shows when it met the fault (a reason of the
 #: attempt or of one of its tried candidates; "retried" = it retried; "timeout" = it
@@ -176,6 +183,9 @@ def corpus() -> tuple[Work, ...]:
     works += synthetic_works("mixed", 150, seed=3)
     works += synthetic_works("biomed", 80, seed=4)
     works += synthetic_works("arxiv", 80, seed=5)
+    # Zenodo DOIs: records of every type (sandbox/answers.zenodo_record)
+    works += [Work(work_id=f"zenodo-{i}", doi=f"10.5281/zenodo.{7_000_000 + i}")
+              for i in range(ZENODO_WORKS)]
     return tuple(works)
 
 
@@ -455,7 +465,7 @@ async def run_cells(specs: list[CellSpec], sandbox: Sandbox, out: Path) -> list[
 
     gc.collect()  # what earlier tests left for the collector is not these cells' doing
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, _env(*TDM_TOKEN):
             warnings.simplefilter("always")
             await asyncio.gather(*(one(i) for i in range(len(specs))))
             await asyncio.sleep(0)
@@ -570,6 +580,20 @@ class Sandboxes:
 
     def __repr__(self) -> str:
         return f"<Sandboxes {sorted(self._running)}>"
+
+
+@contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    """`name` set to `value` while the block runs, then as it was."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def groups() -> list[tuple[str, str]]:

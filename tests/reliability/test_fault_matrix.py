@@ -57,8 +57,9 @@ async def test_work_deadline_cuts_a_hanging_source(source: str, sandboxes: fm.Sa
 
 def test_matrix_covers_every_fault_kind_and_source() -> None:
     """Rows cover FAULT_KINDS (429 twice: both Retry-After forms); columns are the sources
-    the sandbox simulates (zenodo has no shape there yet) and the matrix can reach: not
-    biorxiv (its synthetic works carry no bioRxiv DOIs) nor core (it needs a key)."""
+    the sandbox simulates (all of them) and the matrix can reach: not biorxiv (its
+    synthetic works carry no bioRxiv DOIs) nor core (it needs a key); zenodo (Zenodo-DOI
+    works in the pool) and wiley_tdm (a token set while the cells run) are in."""
     from fallback_kit.sandbox import FAULT_KINDS
     from fallback_kit.sources import SOURCES
 
@@ -66,6 +67,7 @@ def test_matrix_covers_every_fault_kind_and_source() -> None:
     # the pool has no bioRxiv works, and CORE needs a key
     unsimulated = NOT_SIMULATED | {"biorxiv", "core"}
     assert fm.SOURCES == tuple(s for s in SOURCES if s not in unsimulated)
+    assert {"zenodo", "wiley_tdm"} <= set(fm.SOURCES)
     n = len(fm.SOURCES)
     assert len(fm.cells()) + 3 * len(fm.UNREACHABLE) == len(fm.ROWS) * n * 3
 
