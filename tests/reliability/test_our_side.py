@@ -459,6 +459,38 @@ def _rounds(store: RunStore, work_id: str) -> list[tuple[int, str, int]]:
             for r in res if r["work_id"] == work_id]
 
 
+async def test_an_interrupted_retry_run_is_finished_by_a_plain_resume(tmp_path):
+    """Through run_works: `retry_statuses=("not_found",)` stopped after two works (a
+    KeyboardInterrupt, as the kernel's stop button), then a plain resume: every work ends
+    with exactly two rounds, and the store is finished."""
+    def nothing(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, request=request)
+
+    out = tmp_path / "run"
+    kw: dict[str, Any] = dict(out=out, progress=False, trust_transport=True,
+                              transport=httpx.MockTransport(nothing), concurrency=1)
+    await arun_works(WORKS, PLAN, **kw)
+    seen: list[str] = []
+
+    def stop_after_two(resolution: Any) -> None:
+        seen.append(resolution.work_id)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        await arun_works(WORKS, PLAN, retry_statuses=("not_found",),
+                         on_resolution=stop_after_two, **kw)
+    run = open_run(out)
+    assert run.meta["status"] == "interrupted"
+    assert sorted(run.table()["round"].value_counts().to_dict().items()) == [
+        (1, len(WORKS) - 2), (2, 2)]
+    again = await arun_works(WORKS, PLAN, **kw)  # no retry statuses: it finishes the retry
+    assert again.reopened == len(WORKS) - 2 and again.skipped_done == 2
+    run = open_run(out)
+    assert set(run.table()["round"]) == {2} and len(run.all_resolutions) == 2 * len(WORKS)
+    assert run.meta["status"] == "finished" and run.retries["ended_at"].notna().all()
+
+
 def test_a_retry_cut_short_is_resumed_as_the_same_round(tmp_path):
     """`--retry-failed not_found` killed half way: a plain resume finishes that retry
     (its statuses are remembered), without retrying again the works it already did;
