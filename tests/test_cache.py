@@ -338,9 +338,10 @@ def test_cli_run_passes_cache_and_no_cache(monkeypatch, tmp_path):
     assert seen == [str(tmp_path / "c"), False, None]
 
 
-@pytest.mark.parametrize("bad", ["file", "not_sqlite"])
+@pytest.mark.parametrize("bad", ["file", "http-cache.sqlite", "races.sqlite"])
 def test_an_unusable_cache_is_one_clear_line_exit_2(tmp_path, capsys, bad):
-    """`--cache` on a file, or a cache file that is not SQLite: exit 2, one line."""
+    """`--cache` on a file, or a cache file (answers, races) that is not SQLite: exit 2,
+    one line naming the file to delete."""
     from fallback_kit.faces.cli import main
 
     target = tmp_path / "c"
@@ -348,11 +349,12 @@ def test_an_unusable_cache_is_one_clear_line_exit_2(tmp_path, capsys, bad):
         target.write_text("not a directory")
     else:
         target.mkdir()
-        (target / "http-cache.sqlite").write_text("garbage, not a database file at all")
+        (target / bad).write_text("garbage, not a database file at all")
     works = tmp_path / "works.csv"
     works.write_text("work_id,doi\nw1,10.1186/1758-2946-3-47\n")
     code = main(["run", str(works), "--plan", "default", "--cache",
                  str(target), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and f"cache {target}" in err[0]
+    assert bad == "file" or f"delete {bad}" in err[0]
     assert "Traceback" not in err[0]

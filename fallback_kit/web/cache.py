@@ -95,15 +95,16 @@ class HttpCache:
         not as a logged error on every request."""
         import sqlite3
 
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.path)) as db:
-                db.execute("PRAGMA schema_version").fetchone()
-        except (OSError, sqlite3.Error) as exc:
-            raise CacheError(
-                f"cache {self.directory}: {exc}; delete {self.path.name} there, choose "
-                "another --cache DIR, or run with --no-cache"
-            ) from None
+        for name in (CACHE_FILE, RACES_FILE):
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                with closing(sqlite3.connect(self.directory / name)) as db:
+                    db.execute("PRAGMA schema_version").fetchone()
+            except (OSError, sqlite3.Error) as exc:
+                raise CacheError(
+                    f"cache {self.directory}: {exc}; delete {name} there, choose "
+                    "another --cache DIR, or run with --no-cache"
+                ) from None
 
     def wrap(self, transport: httpx.AsyncBaseTransport) -> CachingTransport:
         return CachingTransport(transport, self)
