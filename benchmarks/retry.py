@@ -3,11 +3,12 @@
     python benchmarks/retry.py --n 300      # about a minute
 
 The first run resolves every work (the sandbox's faults on, so some works end
-`transient`); the second resumes the same `out` with
-`retry_statuses=("not_found", "transient")`, the default of `fallback-kit run
---retry-failed`. Prints one JSON document: for each run its wall time, the works it
-resolved again, the requests that reached the simulated web, and the outcome counts of
-the store after it. The sandbox runs in a child process on 127.0.0.1; no internet.
+`transient`); the second resumes the same `out` with the statuses `fallback-kit run
+--retry-failed` retries by default (not_found, transient, failed_local, error), as a new
+round. Prints one JSON document: for each run its wall time, the works it resolved
+again, the requests that reached the simulated web, the outcome counts of the store
+after it (each work's latest round) and how many resolutions each round holds (the
+earlier round is kept). The sandbox runs in a child process on 127.0.0.1; no internet.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from _sandbox_proc import SandboxProcess  # noqa: E402
 
 from fallback_kit.contracts.plan import load_plan  # noqa: E402
 from fallback_kit.faces.api import arun_works  # noqa: E402
+from fallback_kit.faces.cli.run_cmd import DEFAULT_RETRY  # noqa: E402
 from fallback_kit.insight.stored_run import open_run  # noqa: E402
 from fallback_kit.sandbox import SandboxTransport, write_corpus  # noqa: E402
 
-RETRY_STATUSES = ("not_found", "transient")
+RETRY_STATUSES = DEFAULT_RETRY
 
 
 class Counting(httpx.AsyncBaseTransport):
@@ -62,13 +64,16 @@ async def one_run(csv: Path, plan: Any, port: int, out: Path, time_scale: float,
                               keep_resolutions=True, retry_statuses=retry)
     wall = time.perf_counter() - t0
     resolved_now = collections.Counter(str(r.status) for r in result.resolutions)
-    stored = collections.Counter(open_run(out).resolutions["status"].astype(str))
+    run = open_run(out)
+    stored = collections.Counter(run.resolutions["status"].astype(str))
+    rounds = collections.Counter(int(r) for r in run.all_resolutions["round"])
     return {
         "wall_s": round(wall, 2),
         "works_resolved_in_this_run": sum(resolved_now.values()),
         "their_statuses": dict(sorted(resolved_now.items())),
         "requests": counting.requests,
         "store_statuses_after": dict(sorted(stored.items())),
+        "store_resolutions_by_round": {str(k): v for k, v in sorted(rounds.items())},
     }
 
 

@@ -63,14 +63,18 @@ def test_retry_benchmark_redoes_only_the_misses(tmp_path):
     misses = sum(first["their_statuses"].get(s, 0) for s in doc["retry_statuses"])
     assert again["works_resolved_in_this_run"] == misses
     assert sum(again["store_statuses_after"].values()) == 30
+    assert again["store_resolutions_by_round"] == {"1": 30, **({"2": misses} if misses else {})}
     assert (again["requests"] > 0) == (misses > 0)
 
 
 def test_cache_benchmark_reaches_the_sandbox(tmp_path):
-    """The cold run asks the APIs; the warm runs repeat none of its answers."""
-    doc = _bench("cache.py", "--n", "20", "--no-faults", "--serial", "--time-scale", "0.05",
-                 cwd=tmp_path)
+    """The cold run asks the APIs; the warm runs repeat none of its answers, and ask
+    nothing at all when the cold run left no work without an answer."""
+    doc = _bench("cache.py", "--n", "20", "--no-faults", "--concurrency", "4",
+                 "--time-scale", "0.05", cwd=tmp_path)
     assert doc["cold"]["metadata_requests"] > 0
     assert doc["cold"]["statuses"].get("resolved", 0) > 0
     assert doc["warm"]["metadata_requests_repeated"] == 0
     assert doc["warm_again"]["metadata_requests_repeated"] == 0
+    if not doc["cold"]["statuses"].get("transient"):
+        assert doc["warm"]["metadata_requests"] == doc["warm_again"]["metadata_requests"] == 0

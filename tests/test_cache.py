@@ -216,34 +216,40 @@ async def test_an_answer_is_stored_when_its_asker_gives_up(tmp_path):
 
 
 class _Counting(httpx.AsyncBaseTransport):
-    """Counts the requests that reach the simulated web by host, PDF probes aside."""
+    """Counts the API requests that reach the simulated web, by host: every request but
+    a PDF (a probe or a whole file) and a page (HTML: a landing page, or an archived
+    copy of one; never cached, by design)."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
         self.hosts: collections.Counter[str] = collections.Counter()
+        self.pages = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
         pdf = "range" in request.headers or request.headers.get("accept", "").startswith(
-            "application/pdf")  # a PDF probe or a whole PDF is no metadata request
-        if not pdf:
+            "application/pdf")
+        page = (response.status_code == 200 and response.headers.get(
+            "content-type", "").startswith("text/html"))
+        if pdf or page:
+            self.pages += page
+        else:
             self.hosts[request.url.host] += 1
-        return await self.inner.handle_async_request(request)
+        return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
 
-async def test_a_second_run_sends_no_metadata_requests(tmp_path):
-    """The same works with the same plan: the first run asks the APIs, the second
-    asks them nothing and finds the same answers. One source at a time, so that both
-    runs ask the same questions (side by side, the warm run's instant answers let
-    sources ask that the cold run cancelled before they asked: benchmarks/cache.py)."""
+async def _cold_and_warm(tmp_path: Path, plan, n: int,
+                         concurrency: int) -> list[tuple[int, dict[str, str]]]:
+    """The same works run twice on a fault-free sandbox with one cache directory: for
+    each run, its metadata requests (to the hosts the cache covers, PDFs aside) and
+    each work's status and winning source."""
     from fallback_kit.sandbox import Sandbox, World
     from fallback_kit.sandbox.corpus import synthetic_works
 
-    works = synthetic_works("mixed", n=12, seed=3)
-    plan = load_plan("default",
-                     overrides={"tiers[0].parallel": 1, "tiers[2].parallel": 1})
+    works = synthetic_works("mixed", n=n, seed=3)
     cache = http_cache(tmp_path / "cache", plan)
     sandbox = Sandbox(World.build(works, profile="mixed", seed=7, faults={"all": 0.0}),
                       time_scale=0.1)
@@ -253,16 +259,26 @@ async def test_a_second_run_sends_no_metadata_requests(tmp_path):
         for i in range(2):
             counting = _Counting(sandbox.transport())
             result = await api.arun_works(works, plan, transport=counting, time_scale=0.1,
-                                          trust_transport=True,
+                                          trust_transport=True, concurrency=concurrency,
                                           out=tmp_path / f"run{i}", cache=cache.directory,
                                           progress=False)
             api_calls = sum(n for h, n in counting.hosts.items() if cache.covers(h))
-            statuses = {r.work_id: str(r.status) for r in result.resolutions}
-            runs.append((api_calls, statuses))
+            ends = {r.work_id: f"{r.status}:{r.source}" for r in result.resolutions}
+            runs.append((api_calls, ends))
     finally:
         await asyncio.to_thread(sandbox.stop)
-    (cold, first), (warm, second) = runs
-    assert cold >= len(works) and warm == 0
+    return runs
+
+
+async def test_a_second_run_with_the_default_plan_sends_no_metadata_requests(tmp_path):
+    """The default plan (sources side by side, tiers in order), 30 works, the same
+    cache: the first run asks the APIs, the second asks them nothing and ends every
+    work as the first did, with the same winner. At 4 works in flight no gate holds a
+    try back in the first run, so every question it had has its answer in the cache."""
+    plan = load_plan("default")
+    (cold, first), (warm, second) = await _cold_and_warm(tmp_path, plan, n=30, concurrency=4)
+    assert not any(end.startswith("transient") for end in first.values()), first
+    assert cold >= len(first) and warm == 0
     assert first == second
 
 
@@ -322,9 +338,10 @@ def test_cli_run_passes_cache_and_no_cache(monkeypatch, tmp_path):
     assert seen == [str(tmp_path / "c"), False, None]
 
 
-@pytest.mark.parametrize("bad", ["file", "not_sqlite"])
+@pytest.mark.parametrize("bad", ["file", "http-cache.sqlite", "races.sqlite"])
 def test_an_unusable_cache_is_one_clear_line_exit_2(tmp_path, capsys, bad):
-    """`--cache` on a file, or a cache file that is not SQLite: exit 2, one line."""
+    """`--cache` on a file, or a cache file (answers, races) that is not SQLite: exit 2,
+    one line naming the file to delete."""
     from fallback_kit.faces.cli import main
 
     target = tmp_path / "c"
@@ -332,11 +349,12 @@ def test_an_unusable_cache_is_one_clear_line_exit_2(tmp_path, capsys, bad):
         target.write_text("not a directory")
     else:
         target.mkdir()
-        (target / "http-cache.sqlite").write_text("garbage, not a database file at all")
+        (target / bad).write_text("garbage, not a database file at all")
     works = tmp_path / "works.csv"
     works.write_text("work_id,doi\nw1,10.1186/1758-2946-3-47\n")
     code = main(["run", str(works), "--plan", "default", "--cache",
                  str(target), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and f"cache {target}" in err[0]
+    assert bad == "file" or f"delete {bad}" in err[0]
     assert "Traceback" not in err[0]

@@ -86,7 +86,7 @@ def test_attempts_wait_for_their_resolution(store: RunStore, tmp_path: Path) -> 
 
 
 def test_attempt_fields_round_trip(store: RunStore) -> None:
-    """Every Attempt field is stored, meta as JSON, with a seq."""
+    """Every Attempt field is stored, meta as JSON, with a seq and its work's round."""
     store.emit(attempt("w1"))
     store.emit(resolution("w1"))
     cols, rows = store.table("attempts")
@@ -94,7 +94,8 @@ def test_attempt_fields_round_trip(store: RunStore) -> None:
     assert row == {"seq": 1, "run_id": "r1", "work_id": "w1", "tier": "fast",
                    "source": "unpaywall", "outcome": "no_pdf", "reason": "", "url": None,
                    "status": None, "host": "api.unpaywall.org", "retries": 0,
-                   "t_start_ms": 1.0, "t_end_ms": 11.5, "bytes": 0, "meta": '{"k": 1}'}
+                   "t_start_ms": 1.0, "t_end_ms": 11.5, "bytes": 0, "meta": '{"k": 1}',
+                   "round": 1}
 
 
 def test_interleaved_works_are_kept_apart(store: RunStore) -> None:

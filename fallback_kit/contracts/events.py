@@ -19,9 +19,11 @@ __all__ = [
     "Event",
     "FAILED",
     "NOT_TRIED",
+    "SETTLED",
     "EventSink",
     "ListSink",
     "Outcome",
+    "PreviousRace",
     "Resolution",
     "RETRIED_ON_RESUME",
     "ResolutionStatus",
@@ -55,6 +57,13 @@ FAILED = frozenset({
     Outcome.TIMEOUT, Outcome.ERROR, Outcome.FAILED_LOCAL,
 })
 
+#: The try said its last word about the work: asking it again, with the same answers,
+#: ends the same way (a timeout, a 5xx, a gate or a cancellation says nothing of the work).
+SETTLED = frozenset({
+    Outcome.SUCCESS, Outcome.NO_PDF, Outcome.NOT_APPLICABLE, Outcome.INVALID_PDF,
+    Outcome.NONRETRYABLE,
+})
+
 
 class ResolutionStatus(StrEnum):
     """How a whole work ended.
@@ -78,6 +87,20 @@ class ResolutionStatus(StrEnum):
 RETRIED_ON_RESUME: frozenset[ResolutionStatus] = frozenset(
     {ResolutionStatus.FAILED_LOCAL, ResolutionStatus.TRANSIENT}
 )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviousRace:
+    """How a work's race went the last time it was resolved with the same plan (and a
+    cache): the source that won, and the sources whose tries were `SETTLED`.
+
+    A warm re-run holds the other sources of the winner's tier and later tiers back until
+    the winner has tried again, so that it asks only what the last run asked
+    (engine.orchestrator). `settled` may name sources that are not in the plan any more.
+    """
+
+    winner: str
+    settled: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -37,12 +37,14 @@ __all__ = [
     "LiveNetwork",
     "Network",
     "RunFailed",
+    "TeeSink",
     "TransportNetwork",
     "arun_batch",
     "as_works_report",
     "default_out_dir",
     "http_cache",
     "metadata_hosts",
+    "open_races",
 ]
 
 @dataclass(slots=True)
@@ -187,7 +189,7 @@ async def _connect(
                          trust_transport=trust_transport)
 
 
-class _Tee:
+class TeeSink:
     """An EventSink that forwards every event to several sinks."""
 
     def __init__(self, *sinks: EventSink) -> None:
@@ -277,7 +279,9 @@ async def arun_batch(
                 "works_input": _input_meta(works)}
         store = RunStore.open_or_create(out_dir, plan_yaml=stored.to_yaml(), meta=meta,
                                         force=opts.force)
+        races = None
         try:
+            races = open_races(opts.http_cache, plan)
             store.add_works(all_works)
             reopened = store.redo(RETRIED_ON_RESUME | set(opts.retry_statuses))
             done = store.done_work_ids()
@@ -287,7 +291,7 @@ async def arun_batch(
                 skipped_done=len(all_works) - len(todo), resolved_now=0,
                 bad_rows=[str(e) for e in works.errors], reopened=reopened,
             )
-            orch = _orchestrator(plan, conn, store, opts)
+            orch = _orchestrator(plan, conn, store, opts, races)
             await _resolve_into(orch, todo, result, opts, plan.name)
             store.finish()
             if conn.after_run is not None:
@@ -301,24 +305,39 @@ async def arun_batch(
             raise
         finally:
             store.close()
+            if races is not None:
+                races.close()
     return result
 
 
-def _orchestrator(plan: Plan, conn: Connection, store: Any, opts: BatchOptions) -> Orchestrator:
-    """The run's orchestrator: events to the store (and the caller's sink), downloads
-    through the accept hook."""
+def _orchestrator(plan: Plan, conn: Connection, store: Any, opts: BatchOptions,
+                  races: Any = None) -> Orchestrator:
+    """The run's orchestrator: events to the store (and the caller's sink, and the race
+    book), downloads through the accept hook, the race book's previous races replayed."""
     from ..record.downloads import clean_stale_parts
 
     manifest = _Manifest(store)
     sinks: list[EventSink] = [manifest] + ([opts.sink] if opts.sink is not None else [])
+    sinks += [races] if races is not None else []
     accept = None
     if opts.download_dir is not None:
         clean_stale_parts(opts.download_dir)
         accept = _downloader(store, Path(opts.download_dir), opts.demote_failed_downloads,
                              manifest)
-    return Orchestrator(plan, client=conn.client, sink=_Tee(*sinks), time_scale=conn.time_scale,
+    return Orchestrator(plan, client=conn.client, sink=TeeSink(*sinks), time_scale=conn.time_scale,
                         run_id=store.run_id, trust_transport=conn.trust_transport,
-                        accept=accept, quota=_quota_book(plan) if conn.live else None)
+                        accept=accept, quota=_quota_book(plan) if conn.live else None,
+                        previous=races.previous if races is not None else None)
+
+
+def open_races(cache: HttpCache | None, plan: Plan) -> Any:
+    """The race book beside the metadata cache (record.races), or None without a cache:
+    a re-run replays each work's last race, so it asks only what the last run asked."""
+    if cache is None:
+        return None
+    from ..record.races import RaceBook
+
+    return RaceBook.open(cache.directory, plan, cache.max_age_s)
 
 
 def _quota_book(plan: Plan) -> Any:

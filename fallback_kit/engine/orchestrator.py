@@ -1,11 +1,14 @@
 """The engine: walk a plan for each work, tiers in order, sources of a tier in parallel.
 
 The first valid PDF wins and cancels every sibling still running (their HTTP requests
-are closed by the cancellation) and no later tier starts. Every source try passes the
-gates (offline, breaker), runs under its own timeout, is retried only for transient
-failures with full-jitter backoff (honouring `Retry-After`, clamped to the work's
-deadline), and ends as exactly one `Attempt` event. Nothing a source does, raises or
-hangs escapes a run: the work's deadline is hard and every outcome is recorded.
+are closed by the cancellation) and no later tier starts. A re-run with a cache
+replays the last run's race (`PreviousRace`): its winner tries first, so that cached
+answers, which come at once, do not let the sources it beat ask new questions.
+Every source try passes the gates (offline, breaker), runs under its own timeout, is
+retried only for transient failures with full-jitter backoff (honouring `Retry-After`,
+clamped to the work's deadline), and ends as exactly one `Attempt` event. Nothing a
+source does, raises or hangs escapes a run: the work's deadline is hard and every
+outcome is recorded.
 
 Time is read from the running loop only, and every duration of the plan is multiplied
 by `time_scale`, so a sandbox run at time_scale 0.01 behaves like the real-time run.
@@ -25,7 +28,14 @@ from typing import Any
 
 import httpx
 
-from ..contracts.events import Attempt, EventSink, Outcome, Resolution, ResolutionStatus
+from ..contracts.events import (
+    Attempt,
+    EventSink,
+    Outcome,
+    PreviousRace,
+    Resolution,
+    ResolutionStatus,
+)
 from ..contracts.plan import PDF_VERSIONS, Plan, SourcePolicy, Tier
 from ..contracts.reasons import Reason, download_reason, http_reason
 from ..contracts.registry import SOURCE_SPECS, source_key
@@ -48,7 +58,7 @@ from .slots import PrioritySlots, PrioritySlotsView
 #: or the reason the file is refused. Downloads go through the Edge it is handed.
 AcceptHook = Callable[[Work, str, SourceResult, Edge], Awaitable[str | None]]
 
-__all__ = ["Orchestrator", "is_transient", "local_trouble", "make_gates"]
+__all__ = ["Orchestrator", "held_sources", "is_transient", "local_trouble", "make_gates"]
 
 _RETRY_OUTCOMES = (Outcome.RETRYABLE, Outcome.TIMEOUT)
 #: requests one work may send to one host, all its sources and retries together: a
@@ -126,6 +136,35 @@ class _WorkState:
     budget_skips: int = 0
     outcomes: list[Attempt] = field(default_factory=list)
     gates: Any = None  # the work's WorkGates (its per-host request cap)
+    rerun: _Rerun | None = None  # the last run's race of this work, replayed
+
+
+@dataclass(slots=True)
+class _Rerun:
+    """A work's previous race, replayed: the `held` sources wait until the previous
+    winner's try is over (`winner_done`), and start only if it did not win again."""
+
+    winner: str
+    held: frozenset[str]
+    winner_done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def held_sources(plan: Plan, race: PreviousRace) -> frozenset[str]:
+    """The sources a re-run holds back until the previous winner has tried again: those
+    of the winner's tier and of later tiers whose last try was not settled (cut short by
+    the win, a timeout, a gate), and those of earlier tiers whose wait cannot stall the
+    walk (every tier from theirs to the winner's is hedged, so the winner's tier starts
+    anyway). A source that settled is asked again: its answers are cached."""
+    tiers = list(plan.tiers)
+    at = next((i for i, t in enumerate(tiers) if race.winner in t.sources), None)
+    if at is None:
+        return frozenset()
+    held: set[str] = set()
+    for i, tier in enumerate(tiers):
+        if i < at and any(t.hedge_after_ms is None for t in tiers[i:at]):
+            continue
+        held.update(s for s in tier.sources if s != race.winner and s not in race.settled)
+    return frozenset(held)
 
 
 @dataclass(slots=True)
@@ -159,8 +198,11 @@ class Orchestrator:
         rng: random.Random | None = None,
         accept: AcceptHook | None = None,
         quota: Any = None,
+        previous: Callable[[Work], PreviousRace | None] | None = None,
     ) -> None:
-        """`quota` is the user's daily-quota book (web.quota.QuotaBook), for live runs."""
+        """`quota` is the user's daily-quota book (web.quota.QuotaBook), for live runs;
+        `previous` gives a work's last race under this plan (record.races.RaceBook) for
+        a re-run to replay."""
         self.plan = plan
         self.client = client
         self.sink: EventSink = sink or _NullSink()
@@ -173,6 +215,7 @@ class Orchestrator:
         #: called on each success before it wins (e.g. to download and validate the whole
         #: file); a returned reason demotes the success to invalid_pdf and the plan goes on
         self.accept = accept
+        self.previous = previous
         self._rng = rng or random.Random()
         #: the contact email and secret source options, hidden by value in every record
         self._secrets = secret_pattern([self.email, *_secret_options(plan)])
@@ -211,6 +254,7 @@ class Orchestrator:
             deadline=start + self._scaled(self.plan.budgets.total_timeout_ms),
             attempts_left=self.plan.budgets.total_attempts,
             gates=WorkGates(self.gates, MAX_REQUESTS_PER_HOST),
+            rerun=self._rerun(work),
         )
         try:
             await self._walk_tiers(state)
@@ -250,6 +294,14 @@ class Orchestrator:
                 task.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+
+    def _rerun(self, work: Work) -> _Rerun | None:
+        """The work's previous race to replay, if one is known and holds anything back."""
+        race = self.previous(work) if self.previous is not None else None
+        if race is None:
+            return None
+        held = held_sources(self.plan, race)
+        return _Rerun(race.winner, held) if held else None
 
     # -- tiers -------------------------------------------------------------------------
 
@@ -344,17 +396,41 @@ class Orchestrator:
         tier_slots: asyncio.Semaphore,
         work_slots: PrioritySlotsView,
     ) -> None:
-        """One source of a tier: check it may start, wait for its slots, try it."""
+        """One source of a tier: check it may start, wait for the previous winner if a
+        re-run holds it back, wait for its slots, try it."""
         run = _SourceRun(state, tier, self._sources[name], asyncio.get_running_loop().time())
-        if not self._may_start(run):
-            return
-        if not await self._take_slots(run, tier_slots, work_slots):
-            return
+        rerun = state.rerun
         try:
-            await self._tries(run)
+            if not self._may_start(run):
+                return
+            if rerun is not None and name in rerun.held and not await self._held(run, rerun):
+                return
+            if not await self._take_slots(run, tier_slots, work_slots):
+                return
+            try:
+                await self._tries(run)
+            finally:
+                tier_slots.release()  # first: a queued sibling of this tier then bids
+                work_slots.release()  # for the work slot before it is handed out
         finally:
-            tier_slots.release()  # first: a queued sibling of this tier then bids
-            work_slots.release()  # for the work slot before it is handed out
+            if rerun is not None and name == rerun.winner:
+                rerun.winner_done.set()  # however its try ended: the held ones may go
+
+    async def _held(self, run: _SourceRun, rerun: _Rerun) -> bool:
+        """Wait until the previous winner's try is over; False (and the Attempt recorded
+        as never started) when it won again or the work ended meanwhile."""
+        state = run.state
+        try:
+            await rerun.winner_done.wait()
+        except asyncio.CancelledError:
+            reason = Reason.WORK_DEADLINE if state.stop_reason == "deadline" else Reason.NOT_STARTED
+            self._emit(run, SourceResult(outcome=Outcome.CANCELLED, reason=reason), fresh=True)
+            raise
+        if state.winner is not None or state.stop_reason is not None:
+            self._emit(run, SourceResult(outcome=Outcome.CANCELLED, reason=Reason.NOT_STARTED),
+                       fresh=True)
+            return False
+        return True
 
     def _emit(self, run: _SourceRun, result: SourceResult, *, fresh: bool = False) -> None:
         """Record the source's Attempt (`fresh`: it never started, so it starts now)."""

@@ -3,8 +3,10 @@
 Every entry point has the same network default, the sandbox (`network="sandbox"`), so
 nothing reaches the real web by accident: pass `network="live"` for the real web (and
 set `politeness.email` in the plan, or FALLBACK_KIT_EMAIL, so the services can reach
-you), or any httpx transport or `Network` of your own. A client of your own (`client=`,
-for a cache or a proxy) is used as it is.
+you), or any httpx transport or `Network` of your own. Every entry point takes the
+same `cache=` (the metadata APIs' answers kept on disk; by default on the live web only)
+and `access=` (the user's institutional access). A client of your own (`client=`, for
+`resolve` and `resolve_many`) is used as it is.
 
 The SSRF guard (web.edge) checks every request, also through a client or a transport
 of your own. For a simulated web of your own (an `httpx.MockTransport`, a recorder in
@@ -32,9 +34,11 @@ from ..engine.batch import (
     Connection,
     LiveNetwork,
     Network,
+    TeeSink,
     arun_batch,
     as_works_report,
     http_cache,
+    open_races,
 )
 from ..engine.orchestrator import Orchestrator
 from ..engine.sync import run_sync, synced
@@ -101,11 +105,9 @@ async def arun_works(
     access on the live web (a proxy, EZproxy, their browser's cookies; the plan's
     `politeness.proxy` too). See `BatchOptions` for the rest.
     """
-    chosen = network_for(transport if transport is not None else network,
-                         profile=profile, seed=seed, time_scale=time_scale,
-                         trust_transport=trust_transport)
-    if isinstance(chosen, LiveNetwork):
-        chosen = LiveNetwork(access=_with_plan_proxy(access, plan))
+    chosen = _network(transport if transport is not None else network, plan, access,
+                      profile=profile, seed=seed, time_scale=time_scale,
+                      trust_transport=trust_transport)
     options = BatchOptions(
         out=out, concurrency=concurrency, force=force, progress=progress, sink=sink,
         on_resolution=on_resolution, download_dir=download_dir,
@@ -130,15 +132,18 @@ async def aresolve(
     seed: int = 7,
     time_scale: float = 0.1,
     trust_transport: bool = False,
+    cache: str | Path | bool | None = None,
+    access: Access | None = None,
     **options: Any,
 ) -> Resolution:
-    """Resolve one work, on the sandbox unless `network` says otherwise. `client` is a
-    client of your own (used as it is, the SSRF guard on unless `trust_transport`);
-    `options` go to the Orchestrator."""
+    """Resolve one work, on the sandbox unless `network` says otherwise. `cache` and
+    `access` as in `run_works`; `client` is a client of your own (used as it is, the SSRF
+    guard on unless `trust_transport`; then `cache` and `access` are yours to set up on
+    it); `options` go to the Orchestrator."""
     async for resolution in aresolve_many(
         [work], plan, concurrency=1, network=network, client=client, sink=sink,
         profile=profile, seed=seed, time_scale=time_scale, trust_transport=trust_transport,
-        **options,
+        cache=cache, access=access, **options,
     ):
         return resolution
     raise AssertionError("aresolve_many yields one Resolution per work")  # pragma: no cover
@@ -156,17 +161,35 @@ async def aresolve_many(
     seed: int = 7,
     time_scale: float = 0.1,
     trust_transport: bool = False,
+    cache: str | Path | bool | None = None,
+    access: Access | None = None,
     **options: Any,
 ) -> AsyncIterator[Resolution]:
     """Resolve many works, `concurrency` at a time, on the sandbox unless `network` says
-    otherwise; yield Resolutions as they finish."""
+    otherwise; yield Resolutions as they finish. `cache` keeps the metadata APIs'
+    answers (and each work's race) on disk and `access` is the user's institutional
+    access on the live web, both as in `run_works`."""
     todo = list(works)
-    async with _opened(network, client, todo, plan, profile, seed, time_scale,
-                       trust_transport) as conn:
-        orch = Orchestrator(plan, client=conn.client, sink=sink, time_scale=conn.time_scale,
-                            trust_transport=conn.trust_transport, **options)
-        async for resolution in orch.resolve_many(todo, concurrency=concurrency):
-            yield resolution
+    if client is not None and (cache not in (None, False) or access is not None):
+        raise ValueError("cache= and access= set up the client fallback_kit makes; a "
+                         "client of your own is used as it is (give it your own transport)")
+    chosen = None if client is not None else _network(
+        network, plan, access, profile=profile, seed=seed, time_scale=time_scale,
+        trust_transport=trust_transport)
+    http = None if chosen is None else _cache_for(cache, chosen, plan)
+    async with _opened(chosen, client, todo, plan, network, trust_transport, http) as conn:
+        races = open_races(http, plan)
+        try:
+            sinks = [s for s in (sink, races) if s is not None]
+            orch = Orchestrator(plan, client=conn.client, sink=TeeSink(*sinks),
+                                time_scale=conn.time_scale, trust_transport=conn.trust_transport,
+                                previous=races.previous if races is not None else None,
+                                **options)
+            async for resolution in orch.resolve_many(todo, concurrency=concurrency):
+                yield resolution
+        finally:
+            if races is not None:
+                races.close()
 
 
 resolve = synced(aresolve)
@@ -196,15 +219,26 @@ def _cache_for(cache: str | Path | bool | None, network: Network, plan: Plan) ->
     return chosen
 
 
-def _opened(
-    network: NetworkSpec, client: httpx.AsyncClient | None, works: Sequence[Work], plan: Plan,
-    profile: str, seed: int, time_scale: float, trust_transport: bool,
-) -> AbstractAsyncContextManager[Connection]:
-    if client is not None:
-        return _given(client, "live" if network == "live" else "custom", trust_transport)
-    chosen = network_for(network, profile=profile, seed=seed, time_scale=time_scale,
+def _network(spec: NetworkSpec, plan: Plan, access: Access | None, *, profile: str,
+             seed: int, time_scale: float, trust_transport: bool) -> Network:
+    """What `network=` (or `transport=`) says -> the Network, the live one with the
+    user's access (and the plan's proxy)."""
+    chosen = network_for(spec, profile=profile, seed=seed, time_scale=time_scale,
                          trust_transport=trust_transport)
-    return chosen.connect(works, plan.politeness.email)
+    if isinstance(chosen, LiveNetwork):
+        chosen = LiveNetwork(access=_with_plan_proxy(access, plan))
+    return chosen
+
+
+def _opened(
+    chosen: Network | None, client: httpx.AsyncClient | None, works: Sequence[Work],
+    plan: Plan, spec: NetworkSpec, trust_transport: bool, cache: HttpCache | None,
+) -> AbstractAsyncContextManager[Connection]:
+    if chosen is None:
+        assert client is not None
+        return _given(client, "live" if spec == "live" else "custom", trust_transport)
+    return chosen.connect(works, plan.politeness.email,
+                          **({"cache": cache} if cache is not None else {}))
 
 
 @asynccontextmanager

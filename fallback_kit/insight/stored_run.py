@@ -1,9 +1,14 @@
 """A finished (or running) run, read back as typed pandas DataFrames for notebooks.
 
 `open_run("runs/sample")` reads the run store once, read-only, and closes it; the
-DataFrames are built on first use. Columns keep the names of the events (events.py),
-with `category` dtypes for the repeated labels (outcome, source, tier, status, reason,
-host) so that group-bys list every outcome and every tier in plan order, even empty ones.
+DataFrames are built on first use. A work resolved again (a resume, `--retry-failed`)
+has several rounds: `attempts` and `resolutions` show each work's latest round (what
+the summary, the table and the analyses read), `all_attempts` and `all_resolutions`
+every round, and `retries` the sessions that resolved works again.
+
+Columns keep the names of the events (events.py), with `category` dtypes for the
+repeated labels (outcome, source, tier, status, reason, host) so that group-bys list
+every outcome and every tier in plan order, even empty ones.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ def open_run(path: str | os.PathLike[str]) -> Run:
     try:
         info = store.run_info()
         tables = {name: store.table(name) for name in
-                  ("attempts", "resolutions", "works", "downloads", "breaker_events")}
+                  ("attempts", "resolutions", "works", "downloads", "breaker_events",
+                   "retries")}
     finally:
         store.close()
     return Run(store.dir, info, tables)
@@ -76,8 +82,9 @@ def _meta_column(values: pd.Series) -> list[dict[str, Any]]:
 
 
 class Run:
-    """One run: `.attempts`, `.resolutions`, `.works`, `.downloads`, `.breaker_events`
-    (DataFrames), `.plan_yaml`, `.meta`, `.summary()`."""
+    """One run: `.attempts`, `.resolutions` (each work's latest round), `.all_attempts`,
+    `.all_resolutions` (every round), `.retries`, `.works`, `.downloads`,
+    `.breaker_events` (DataFrames), `.plan_yaml`, `.meta`, `.summary()`."""
 
     def __init__(
         self,
@@ -122,8 +129,8 @@ class Run:
         return _tier_order(self.plan_yaml, seen)
 
     @cached_property
-    def attempts(self) -> pd.DataFrame:
-        """One row per source try; `duration_ms` = t_end_ms - t_start_ms."""
+    def all_attempts(self) -> pd.DataFrame:
+        """One row per source try of every round; `duration_ms` = t_end_ms - t_start_ms."""
         df = _frame(*self._tables["attempts"])
         out = pd.DataFrame({
             "seq": df["seq"].astype("int64"),
@@ -141,13 +148,22 @@ class Run:
             "t_end_ms": df["t_end_ms"].astype("float64"),
             "bytes": df["bytes"].astype("int64"),
             "meta": _meta_column(df["meta"]),
+            "round": df["round"].astype("int64"),
         }, index=pd.RangeIndex(len(df)))
         out.insert(13, "duration_ms", out["t_end_ms"] - out["t_start_ms"])
         return out
 
     @cached_property
-    def resolutions(self) -> pd.DataFrame:
-        """One row per finished work, in the order the works finished."""
+    def attempts(self) -> pd.DataFrame:
+        """The source tries of each work's latest round (`all_attempts` has them all)."""
+        latest = self.resolutions.set_index("work_id")["round"]
+        att = self.all_attempts
+        keep = att["round"].to_numpy() == att["work_id"].map(latest).to_numpy()
+        return att[keep].reset_index(drop=True)
+
+    @cached_property
+    def all_resolutions(self) -> pd.DataFrame:
+        """One row per resolution of every round, in the order they were written."""
         df = _frame(*self._tables["resolutions"])
         return pd.DataFrame({
             "seq": df["seq"].astype("int64"),
@@ -162,6 +178,28 @@ class Run:
             "requests": df["requests"].astype("int64"),
             "reason": _categorical(df["reason"]),
             "meta": _meta_column(df["meta"]),
+            "round": df["round"].astype("int64"),
+        }, index=pd.RangeIndex(len(df)))
+
+    @cached_property
+    def resolutions(self) -> pd.DataFrame:
+        """Each work's latest resolution, in the order they were written; `round` says
+        which (1 = the work's first; `all_resolutions` has the earlier ones)."""
+        res = self.all_resolutions
+        last = res.groupby("work_id", sort=False)["round"].transform("max")
+        return res[res["round"] == last].reset_index(drop=True)
+
+    @cached_property
+    def retries(self) -> pd.DataFrame:
+        """The sessions that resolved works again: the statuses each one redid, when it
+        started and ended (NaT while it is cut short and to be resumed)."""
+        df = _frame(*self._tables["retries"])
+        return pd.DataFrame({
+            "seq": df["seq"].astype("int64"),
+            "statuses": [json.loads(v) for v in df["statuses"]],
+            "started_at": pd.to_datetime(df["started_at"].astype("str"), utc=True,
+                                         format="ISO8601"),
+            "ended_at": pd.to_datetime(df["ended_at"], utc=True, format="ISO8601"),
         }, index=pd.RangeIndex(len(df)))
 
     @cached_property
@@ -231,7 +269,8 @@ class Run:
     def table(self) -> pd.DataFrame:
         """One row per work, in input order: the user's own columns (all of them, as read),
         then work_id, status, pdf_url, source, tier, version, license, right_paper,
-        right_paper_reason, reason, file, elapsed_ms, attempts, requests.
+        right_paper_reason, reason, file, elapsed_ms, attempts, requests, round (of the
+        work's latest resolution, which the row shows).
 
         `work_id` is the user's key when the works had one, so the table joins back on it.
         """
@@ -281,11 +320,18 @@ class Run:
         return head + tiers
 
     def __repr__(self) -> str:
-        res = self._tables["resolutions"][1]
-        resolved = sum(1 for r in res if r[3] == "resolved")
-        cov = f"{resolved / len(res):.1%}" if res else "n/a"
+        names, rows = self._tables["resolutions"]
+        wid, status, rnd = (names.index(c) for c in ("work_id", "status", "round"))
+        latest: dict[str, tuple[int, str]] = {}  # (round, status) of each work's latest
+        for r in rows:
+            if r[wid] not in latest or r[rnd] > latest[r[wid]][0]:
+                latest[r[wid]] = (r[rnd], r[status])
+        resolved = sum(1 for _, status in latest.values() if status == "resolved")
+        cov = f"{resolved / len(latest):.1%}" if latest else "n/a"
+        rounds = max((rnd for rnd, _ in latest.values()), default=1)
         return (
             f"Run({str(self.path)!r}, run_id={self.run_id!r}, status={self._info['status']!r}, "
-            f"works={len(self.work_ids)}, done={len(res)}, resolved={resolved} ({cov}), "
-            f"attempts={len(self._tables['attempts'][1])})"
+            f"works={len(self.work_ids)}, done={len(latest)}, resolved={resolved} ({cov}), "
+            f"attempts={len(self._tables['attempts'][1])}"
+            + (f", rounds={rounds}" if rounds > 1 else "") + ")"
         )

@@ -1,11 +1,11 @@
 """Tidy answers: one row per work with the user's own columns, and the misses written
 back in the format the works came in, ready to run again.
 
-The answer columns (`ANSWER_COLUMNS`) come from the store: the resolution (status, PDF
-URL, source, tier, reason, latency), the download manifest (local file, version, licence)
-and, where a source or check recorded them in the resolution's meta, `version`,
-`license`, `right_paper` (the right-paper verdict) and `right_paper_reason`; columns stay
-empty where nothing was recorded.
+The answer columns (`ANSWER_COLUMNS`) come from the store: each work's latest resolution
+(status, PDF URL, source, tier, reason, latency, and its round), the download manifest
+(local file, version, licence) and, where a source or check recorded them in the
+resolution's meta, `version`, `license`, `right_paper` (the right-paper verdict) and
+`right_paper_reason`; columns stay empty where nothing was recorded.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = ["ANSWER_COLUMNS", "NameTemplateError", "export_pdfs", "export_table",
 
 ANSWER_COLUMNS = ("work_id", "status", "pdf_url", "source", "tier", "version", "license",
                   "right_paper", "right_paper_reason", "reason", "file", "elapsed_ms",
-                  "attempts", "requests")
+                  "attempts", "requests", "round")
 PENDING = "pending"  # a work the run has not finished (yet)
 _IDENTITY = ("work_id", *ID_FIELDS, "title")  # a work's record when the user gave none
 
@@ -66,6 +66,7 @@ def _answers(run: Run) -> dict[str, dict[str, Any]]:
             "right_paper_reason": meta.get("paper_detail"),
             "reason": _str(r.reason) or None, "file": dl.path if dl is not None else None,
             "elapsed_ms": r.elapsed_ms, "attempts": r.attempts, "requests": r.requests,
+            "round": r.round,
         }
     return out
 
@@ -98,7 +99,7 @@ def work_table(run: Run) -> pd.DataFrame:
     df = df.rename(columns=renames)
     for c in ("elapsed_ms",):
         df[c] = df[c].astype("float64")
-    for c in ("attempts", "requests"):
+    for c in ("attempts", "requests", "round"):
         df[c] = df[c].astype("Int64")
     return df
 

@@ -6,6 +6,13 @@ its Resolution in one transaction. A work is therefore either absent (and tried 
 on resume) or fully present, never half-recorded. WAL mode with
 `synchronous=NORMAL` keeps each commit cheap and is safe against process crashes.
 
+A work resolved again (a resume redoes `transient` works, `--retry-failed` the chosen
+statuses) gets a new round: its earlier rounds, resolution and attempts, stay. Round 1
+is a work's first resolution; `latest` reads each work's last one. A retry that is cut
+short is resumed as the same retry (the `retries` table remembers what it redoes).
+Stores of schema 1 (before rounds) are migrated when opened for writing and read as
+round 1 when opened read-only.
+
 Layering: sqlite3 and the package's bottom floor only; no pandas here (see run.py).
 """
 
@@ -42,10 +49,45 @@ __all__ = [
 ]
 
 DB_NAME = "run.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: schema versions this code opens (older ones are migrated on a writable open)
+READABLE_VERSIONS = (1, 2)
 RUN_STATUSES = ("running", "finished", "interrupted", "failed", "disk_full")
 LOCK_NAME = ".run.lock"
 _FULL_BELOW = 1 << 20  # free bytes under which a failed write is put down to a full disk
+
+#: one row per resolution of a work: (work_id, round) is unique, round 1 first
+_RESOLUTIONS = """
+CREATE TABLE resolutions (
+    seq        INTEGER PRIMARY KEY,
+    run_id     TEXT NOT NULL,
+    work_id    TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    pdf_url    TEXT,
+    source     TEXT,
+    tier       TEXT,
+    elapsed_ms REAL NOT NULL DEFAULT 0,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    requests   INTEGER NOT NULL DEFAULT 0,
+    reason     TEXT NOT NULL DEFAULT '',
+    meta       TEXT NOT NULL DEFAULT '{}',
+    round      INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (work_id, round)
+);"""
+
+#: one row per session that resolves works again: the statuses it redoes, and the last
+#: resolution written before it began (a work resolved after that is done for it)
+_RETRIES = """
+CREATE TABLE retries (
+    seq        INTEGER PRIMARY KEY,
+    statuses   TEXT NOT NULL,
+    before_seq INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at   TEXT
+);"""
+
+#: each work's latest resolution (SQLite takes the bare columns from the max() row)
+_LATEST = "SELECT work_id, status, seq, max(round) AS round FROM resolutions GROUP BY work_id"
 
 _SCHEMA = """
 CREATE TABLE run (
@@ -79,23 +121,12 @@ CREATE TABLE attempts (
     t_start_ms REAL NOT NULL DEFAULT 0,
     t_end_ms   REAL NOT NULL DEFAULT 0,
     bytes      INTEGER NOT NULL DEFAULT 0,
-    meta       TEXT NOT NULL DEFAULT '{}'
+    meta       TEXT NOT NULL DEFAULT '{}',
+    round      INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX attempts_work ON attempts (work_id);
-CREATE TABLE resolutions (
-    seq        INTEGER PRIMARY KEY,
-    run_id     TEXT NOT NULL,
-    work_id    TEXT NOT NULL UNIQUE,
-    status     TEXT NOT NULL,
-    pdf_url    TEXT,
-    source     TEXT,
-    tier       TEXT,
-    elapsed_ms REAL NOT NULL DEFAULT 0,
-    attempts   INTEGER NOT NULL DEFAULT 0,
-    requests   INTEGER NOT NULL DEFAULT 0,
-    reason     TEXT NOT NULL DEFAULT '',
-    meta       TEXT NOT NULL DEFAULT '{}'
-);
+{resolutions}
+{retries}
 CREATE TABLE breaker_events (
     seq      INTEGER PRIMARY KEY,
     host     TEXT NOT NULL,
@@ -127,9 +158,13 @@ CREATE TABLE downloads (
     at      TEXT NOT NULL
 );
 CREATE INDEX downloads_sha256 ON downloads (sha256);
-"""
+""".replace("{resolutions}", _RESOLUTIONS).replace("{retries}", _RETRIES)
 
-TABLES = ("run", "attempts", "resolutions", "breaker_events", "works", "downloads")
+TABLES = ("run", "attempts", "resolutions", "breaker_events", "works", "downloads", "retries")
+#: the tables a store of schema 1 has (the rest are read as empty)
+_TABLES_V1 = TABLES[:-1]
+#: tables whose rows carry a round (schema 1: every row is round 1)
+_ROUNDED = ("attempts", "resolutions")
 
 _ATTEMPT_COLS = (
     "run_id", "work_id", "tier", "source", "outcome", "reason", "url", "status", "host",
@@ -235,7 +270,9 @@ class RunStore:
         self._lock = threading.Lock()
         self._pending: dict[str, list[tuple[Any, ...]]] = {}
         self._redo: tuple[str, ...] = ()  # statuses resolved again (see `redo`)
+        self._before_seq = 0  # ... when their resolution was written up to this seq
         self._closed = False
+        self.schema_version: int = conn.execute("PRAGMA user_version").fetchone()[0]
         row = conn.execute("SELECT run_id, plan_hash, status FROM run WHERE id = 1").fetchone()
         self.run_id: str = row[0]
         self.plan_hash: str = row[1]
@@ -284,6 +321,7 @@ class RunStore:
         try:
             _check_schema(conn, db)
             if not read_only:
+                _migrate(conn, db)
                 _add_works_columns(conn)
         except BaseException:
             conn.close()
@@ -409,33 +447,33 @@ class RunStore:
 
     def _write_work(self, res: Resolution) -> None:
         attempts = self._pending.pop(res.work_id, [])
-        cols = ", ".join(_ATTEMPT_COLS)
-        marks = ", ".join("?" for _ in _ATTEMPT_COLS)
-        try:
-            with self._tx():
-                if self._redo:
-                    self._forget(res.work_id)
-                self._conn.executemany(f"INSERT INTO attempts ({cols}) VALUES ({marks})", attempts)
-                self._conn.execute(
-                    f"INSERT INTO resolutions ({', '.join(_RESOLUTION_COLS)}) "
-                    f"VALUES ({', '.join('?' for _ in _RESOLUTION_COLS)})",
-                    _resolution_row(res),
-                )
-        except sqlite3.IntegrityError:
-            raise StoreError(
-                f"{self.path}: work {res.work_id!r} already has a resolution in this run;"
-                " skip the works in done_work_ids() when resuming"
-            ) from None
+        cols = ", ".join((*_ATTEMPT_COLS, "round"))
+        marks = ", ".join("?" for _ in range(len(_ATTEMPT_COLS) + 1))
+        with self._tx():
+            round_ = self._next_round(res.work_id)
+            self._conn.executemany(f"INSERT INTO attempts ({cols}) VALUES ({marks})",
+                                   [(*row, round_) for row in attempts])
+            self._conn.execute(
+                f"INSERT INTO resolutions ({', '.join(_RESOLUTION_COLS)}, round) "
+                f"VALUES ({', '.join('?' for _ in _RESOLUTION_COLS)}, ?)",
+                (*_resolution_row(res), round_),
+            )
 
-    def _forget(self, work_id: str) -> None:
-        """Inside a transaction: drop `work_id`'s old record if its status is redone."""
-        marks = ", ".join("?" for _ in self._redo)
+    def _next_round(self, work_id: str) -> int:
+        """Inside a transaction: the round of `work_id`'s new resolution, 1 for its first;
+        a work that is done (not reopened by `redo`) is refused."""
         row = self._conn.execute(
-            f"SELECT 1 FROM resolutions WHERE work_id = ? AND status IN ({marks})",
-            (work_id, *self._redo)).fetchone()
-        if row is not None:
-            self._conn.execute("DELETE FROM attempts WHERE work_id = ?", (work_id,))
-            self._conn.execute("DELETE FROM resolutions WHERE work_id = ?", (work_id,))
+            "SELECT status, seq, round FROM resolutions WHERE work_id = ?"
+            " ORDER BY round DESC LIMIT 1", (work_id,)).fetchone()
+        if row is None:
+            return 1
+        status, seq, round_ = row
+        if status not in self._redo or seq > self._before_seq:
+            raise StoreError(
+                f"{self.path}: work {work_id!r} already has a resolution in this run;"
+                " skip the works in done_work_ids() when resuming"
+            )
+        return int(round_) + 1
 
     def add_works(self, works: Iterable[Work]) -> int:
         """Remember the run's works (ids and identifiers); known ones are left as they are."""
@@ -497,20 +535,43 @@ class RunStore:
                 " extra = json_set(extra, '$.end_reason', ?) WHERE id = 1",
                 (status, _now(), reason),
             )
+            if status == "finished":  # a retry cut short stays open, to be resumed
+                self._conn.execute("UPDATE retries SET ended_at = ? WHERE ended_at IS NULL",
+                                   (_now(),))
 
     def redo(self, statuses: Iterable[str]) -> int:
-        """Resolve again, in this session, the works that ended with one of `statuses`
-        (e.g. `transient`): `done_work_ids` leaves them out, and each one's new
-        Resolution replaces the old one and its attempts in one transaction, so a kill
-        before that keeps the old record. Returns how many works that is."""
-        self._redo = tuple(sorted({str(s) for s in statuses}))
-        if not self._redo:
-            return 0
+        """Resolve again, in this session, the works whose latest resolution has one of
+        `statuses` (e.g. `transient`): `done_work_ids` leaves them out, and each one's new
+        Resolution is written as its next round, beside the old ones. A retry that was
+        cut short (its session did not finish) is resumed: its statuses are added and
+        the works it already resolved again stay done. Returns how many works are
+        reopened."""
+        chosen = {str(s) for s in statuses}
+        with self._tx():
+            pending = self._conn.execute(
+                "SELECT seq, statuses, before_seq FROM retries WHERE ended_at IS NULL"
+                " ORDER BY seq DESC LIMIT 1").fetchone()
+            if pending is not None:
+                chosen |= set(json.loads(pending[1]))
+                before = int(pending[2])
+                self._conn.execute("UPDATE retries SET statuses = ? WHERE seq = ?",
+                                   (json.dumps(sorted(chosen)), pending[0]))
+            else:
+                before = int(self._conn.execute(
+                    "SELECT coalesce(max(seq), 0) FROM resolutions").fetchone()[0])
+            self._redo, self._before_seq = tuple(sorted(chosen)), before
+            reopened = self._reopened()
+            if pending is None and reopened:
+                self._conn.execute(
+                    "INSERT INTO retries (statuses, before_seq, started_at) VALUES (?, ?, ?)",
+                    (json.dumps(list(self._redo)), before, _now()))
+        return reopened
+
+    def _reopened(self) -> int:
         marks = ", ".join("?" for _ in self._redo)
-        with self._lock:
-            return int(self._conn.execute(
-                f"SELECT count(*) FROM resolutions WHERE status IN ({marks})", self._redo
-            ).fetchone()[0])
+        return int(self._conn.execute(
+            f"SELECT count(*) FROM ({_LATEST}) WHERE status IN ({marks}) AND seq <= ?",
+            (*self._redo, self._before_seq)).fetchone()[0])
 
     def close(self) -> None:
         """Close the file; attempts of works without a Resolution are dropped (they are
@@ -553,11 +614,12 @@ class RunStore:
 
     def done_work_ids(self) -> set[str]:
         """Works that have a Resolution: a resumed run does not try them again (but for
-        those whose status is `redo`ne, e.g. `transient`)."""
+        those reopened by `redo`, e.g. `transient` ones)."""
         marks = ", ".join("?" for _ in self._redo)
         with self._lock:
             return {r[0] for r in self._conn.execute(
-                f"SELECT work_id FROM resolutions WHERE status NOT IN ({marks})", self._redo)}
+                f"SELECT work_id FROM ({_LATEST}) WHERE NOT (status IN ({marks}) AND seq <= ?)",
+                (*self._redo, self._before_seq))}
 
     def work_ids(self) -> list[str]:
         """The run's works as added with `add_works`, in insertion order."""
@@ -579,11 +641,15 @@ class RunStore:
         return info
 
     def table(self, name: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """All rows of one table as (column names, rows), in insertion order."""
+        """All rows of one table as (column names, rows), in insertion order; every round
+        of every work (a store of schema 1, opened read-only, reads as round 1)."""
         if name not in TABLES:
             raise ValueError(f"no table {name!r}; tables: {', '.join(TABLES)}")
+        if self.schema_version == 1 and name == "retries":
+            return ["seq", "statuses", "before_seq", "started_at", "ended_at"], []
+        rounded = ", 1 AS round" if self.schema_version == 1 and name in _ROUNDED else ""
         with self._lock:
-            cur = self._conn.execute(f"SELECT * FROM {name} ORDER BY rowid")
+            cur = self._conn.execute(f"SELECT *{rounded} FROM {name} ORDER BY rowid")
             rows = cur.fetchall()
             return [c[0] for c in cur.description], rows
 
@@ -735,18 +801,47 @@ def _check_schema(conn: sqlite3.Connection, db: Path) -> None:
         raise StoreError(f"{db}: cannot open the run store: {_why(exc, db.parent)}") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{db}: not a run store ({exc})") from None
-    missing = [t for t in TABLES if t not in names]
+    missing = [t for t in _TABLES_V1 if t not in names]  # what every version has
     if missing:
         raise StoreError(
             f"{db}: not a fallback_kit run store (missing tables {', '.join(missing)})"
         )
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise StoreError(
-            f"{db}: run store schema version {version}, this fallback_kit reads {SCHEMA_VERSION};"
-            " re-run into a new --out"
+            f"{db}: run store schema version {version}, this fallback_kit reads "
+            f"{' and '.join(map(str, READABLE_VERSIONS))}; re-run into a new --out"
         )
+    if version > 1 and "retries" not in names:
+        raise StoreError(f"{db}: not a fallback_kit run store (missing table retries)")
     if conn.execute("SELECT count(*) FROM run").fetchone()[0] != 1:
         raise StoreError(f"{db}: the run table must hold exactly one row")
+
+
+def _migrate(conn: sqlite3.Connection, db: Path) -> None:
+    """Bring a store of schema 1 to 2, in one transaction: every row it holds becomes
+    round 1 (resolutions are copied into the table keyed by work and round), and the
+    retries table is added. A store of schema 2 is left as it is."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        return
+    cols = ", ".join(("seq", *_RESOLUTION_COLS))
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("ALTER TABLE attempts ADD COLUMN round INTEGER NOT NULL DEFAULT 1")
+            conn.execute("ALTER TABLE resolutions RENAME TO resolutions_v1")
+            conn.execute(_RESOLUTIONS)
+            conn.execute(f"INSERT INTO resolutions ({cols}) SELECT {cols} FROM resolutions_v1")
+            conn.execute("DROP TABLE resolutions_v1")
+            conn.execute(_RETRIES)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise StoreError(f"{db}: cannot bring the run store to schema {SCHEMA_VERSION}: "
+                         f"{_why(exc, db.parent)}") from None
 
 
 def _add_works_columns(conn: sqlite3.Connection) -> None:

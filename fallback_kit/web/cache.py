@@ -8,6 +8,9 @@ first; an answer that carries none is kept for the plan's `cache.max_age` second
 
 A request sent with `Cache-Control: only-if-cached` (offline `cache_only`) is answered
 from the cache or refused with a 504, and never reaches the network.
+
+The same directory holds the race book (`RACES_FILE`, record.races): how each work's
+race went, so that a re-run asks the APIs only what the first run asked.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import httpx
 
 __all__ = [
     "CACHE_FILE",
+    "RACES_FILE",
     "CacheError",
     "CachingTransport",
     "HttpCache",
@@ -34,6 +38,8 @@ __all__ = [
 
 #: the SQLite file inside the cache directory
 CACHE_FILE = "http-cache.sqlite"
+#: the race book's SQLite file inside the cache directory (record.races)
+RACES_FILE = "races.sqlite"
 #: statuses a default max-age may make fresh: RFC 9111 §4.2.2's heuristically
 #: cacheable ones, plus the redirects through which doi.org answers
 _DEFAULTABLE = frozenset({200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 410})
@@ -89,23 +95,25 @@ class HttpCache:
         not as a logged error on every request."""
         import sqlite3
 
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.path)) as db:
-                db.execute("PRAGMA schema_version").fetchone()
-        except (OSError, sqlite3.Error) as exc:
-            raise CacheError(
-                f"cache {self.directory}: {exc}; delete {self.path.name} there, choose "
-                "another --cache DIR, or run with --no-cache"
-            ) from None
+        for name in (CACHE_FILE, RACES_FILE):
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                with closing(sqlite3.connect(self.directory / name)) as db:
+                    db.execute("PRAGMA schema_version").fetchone()
+            except (OSError, sqlite3.Error) as exc:
+                raise CacheError(
+                    f"cache {self.directory}: {exc}; delete {name} there, choose "
+                    "another --cache DIR, or run with --no-cache"
+                ) from None
 
     def wrap(self, transport: httpx.AsyncBaseTransport) -> CachingTransport:
         return CachingTransport(transport, self)
 
     def clear(self) -> None:
-        """Forget every stored answer (the SQLite file and its journal)."""
-        for path in self.directory.glob(CACHE_FILE + "*"):
-            path.unlink(missing_ok=True)
+        """Forget every stored answer and race (the SQLite files and their journals)."""
+        for name in (CACHE_FILE, RACES_FILE):
+            for path in self.directory.glob(name + "*"):
+                path.unlink(missing_ok=True)
 
 
 def _only_if_cached(request: httpx.Request) -> bool:

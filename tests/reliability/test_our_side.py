@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import os
 import socket
 import sqlite3
@@ -238,8 +239,9 @@ def test_run_exits_1_when_nothing_could_be_written(tmp_path, capsys, monkeypatch
 
 
 def test_retry_failed_reresolves_chosen_statuses(tmp_path, capsys, network):
-    """`--retry-failed not_found` tries the not_found works of a run again; a plain resume
-    does not; an unknown status is exit 2."""
+    """`--retry-failed not_found` tries the not_found works of a run again, as a new
+    round (the table shows it, the old one is kept); a plain resume does not; an unknown
+    status is exit 2."""
     calls: list[str] = []
 
     def nothing(request: httpx.Request) -> httpx.Response:
@@ -256,6 +258,14 @@ def test_retry_failed_reresolves_chosen_statuses(tmp_path, capsys, network):
     assert run_cli(capsys, *argv)[0] == 0 and len(calls) == n  # final answers stay
     assert run_cli(capsys, *argv, "--retry-failed", "not_found")[0] == 0
     assert len(calls) > n and set(statuses(out).values()) == {"not_found"}
+    run = open_run(out)
+    works = len(run.work_ids)
+    assert len(run.all_resolutions) == 2 * works  # the first round is kept
+    assert set(run.table()["round"]) == {2} and run.summary()["not_found"] == works
+    assert set(run.attempts["round"]) == {2} and set(run.all_attempts["round"]) == {1, 2}
+    m = len(calls)
+    assert run_cli(capsys, *argv, "--retry-failed")[0] == 0  # not_found is a default
+    assert len(calls) > m and set(open_run(out).table()["round"]) == {3}
     code, err = run_cli(capsys, *argv, "--retry-failed", "bogus")
     assert code == 2 and "not_found" in err
     code, err = run_cli(capsys, str(csv_of(tmp_path)), "--out", str(tmp_path / "new"),
@@ -408,19 +418,12 @@ async def test_the_manifest_records_the_winners_file(tmp_path):
 
 
 
-def test_a_redone_work_keeps_its_old_record_until_the_new_one_is_written(tmp_path):
-    """Resume redoes `transient` works without dropping them first: a kill before the new
-    Resolution leaves the old one; the new one replaces it and its attempts at once."""
-    from fallback_kit.contracts.events import Attempt, Resolution
-
-    def record(store: RunStore, status: ResolutionStatus, n: int) -> None:
-        for i in range(n):
-            store.emit(Attempt(run_id=store.run_id, work_id="w1", tier="t", source=f"s{i}",
-                               outcome=Outcome.RETRYABLE, reason="http_503", status=503))
-        store.emit(Resolution(run_id=store.run_id, work_id="w1", status=status, attempts=n))
-
+def test_a_redone_work_gets_a_new_round_and_keeps_the_old_one(tmp_path):
+    """Resume redoes `transient` works as a new round: a kill before the new Resolution
+    leaves the old one as it was; the new one is written beside it, with its attempts,
+    and the work is done again."""
     store = RunStore.create(tmp_path, plan_yaml="name: x\n")
-    record(store, ResolutionStatus.TRANSIENT, 3)
+    _record(store, "w1", ResolutionStatus.TRANSIENT, 3)
     store.close()
     store = RunStore.open(tmp_path)
     assert store.redo(["transient"]) == 1 and store.done_work_ids() == set()
@@ -428,10 +431,97 @@ def test_a_redone_work_keeps_its_old_record_until_the_new_one_is_written(tmp_pat
     store = RunStore.open(tmp_path)
     assert store.counts()["resolutions"] == 1 and store.counts()["attempts"] == 3
     store.redo(["transient"])
-    record(store, ResolutionStatus.NOT_FOUND, 2)
-    assert store.counts()["resolutions"] == 1 and store.counts()["attempts"] == 2
-    store.redo([])
+    _record(store, "w1", ResolutionStatus.NOT_FOUND, 2)
+    assert store.counts()["resolutions"] == 2 and store.counts()["attempts"] == 5
+    assert _rounds(store, "w1") == [(1, "transient", 3), (2, "not_found", 2)]
     assert store.done_work_ids() == {"w1"}
+    store.close()
+
+
+def _record(store: RunStore, work_id: str, status: ResolutionStatus, n: int) -> None:
+    """`n` attempts and a Resolution of `work_id`, as the orchestrator emits them."""
+    from fallback_kit.contracts.events import Attempt, Resolution
+
+    for i in range(n):
+        store.emit(Attempt(run_id=store.run_id, work_id=work_id, tier="t", source=f"s{i}",
+                           outcome=Outcome.RETRYABLE, reason="http_503", status=503))
+    store.emit(Resolution(run_id=store.run_id, work_id=work_id, status=status, attempts=n))
+
+
+def _rounds(store: RunStore, work_id: str) -> list[tuple[int, str, int]]:
+    """(round, status, attempts stored in that round) of each resolution of a work."""
+    names, rows = store.table("resolutions")
+    res = [dict(zip(names, r, strict=True)) for r in rows]
+    names, rows = store.table("attempts")
+    att = [dict(zip(names, r, strict=True)) for r in rows]
+    return [(r["round"], r["status"],
+             sum(a["work_id"] == work_id and a["round"] == r["round"] for a in att))
+            for r in res if r["work_id"] == work_id]
+
+
+async def test_an_interrupted_retry_run_is_finished_by_a_plain_resume(tmp_path):
+    """Through run_works: `retry_statuses=("not_found",)` stopped after two works (a
+    KeyboardInterrupt, as the kernel's stop button), then a plain resume: every work ends
+    with exactly two rounds, and the store is finished."""
+    def nothing(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, request=request)
+
+    out = tmp_path / "run"
+    kw: dict[str, Any] = dict(out=out, progress=False, trust_transport=True,
+                              transport=httpx.MockTransport(nothing), concurrency=1)
+    await arun_works(WORKS, PLAN, **kw)
+    seen: list[str] = []
+
+    def stop_after_two(resolution: Any) -> None:
+        seen.append(resolution.work_id)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        await arun_works(WORKS, PLAN, retry_statuses=("not_found",),
+                         on_resolution=stop_after_two, **kw)
+    run = open_run(out)
+    assert run.meta["status"] == "interrupted"
+    assert sorted(run.table()["round"].value_counts().to_dict().items()) == [
+        (1, len(WORKS) - 2), (2, 2)]
+    again = await arun_works(WORKS, PLAN, **kw)  # no retry statuses: it finishes the retry
+    assert again.reopened == len(WORKS) - 2 and again.skipped_done == 2
+    run = open_run(out)
+    assert set(run.table()["round"]) == {2} and len(run.all_resolutions) == 2 * len(WORKS)
+    assert run.meta["status"] == "finished" and run.retries["ended_at"].notna().all()
+
+
+def test_a_retry_cut_short_is_resumed_as_the_same_round(tmp_path):
+    """`--retry-failed not_found` killed half way: a plain resume finishes that retry
+    (its statuses are remembered), without retrying again the works it already did;
+    the next retry is a new round."""
+    store = RunStore.create(tmp_path, plan_yaml="name: x\n")
+    for wid in ("w1", "w2", "w3"):
+        _record(store, wid, ResolutionStatus.NOT_FOUND, 1)
+    _record(store, "w4", ResolutionStatus.RESOLVED, 1)
+    store.finish()
+    store.close()
+    store = RunStore.open(tmp_path)
+    assert store.redo(["not_found", "transient"]) == 3
+    _record(store, "w1", ResolutionStatus.NOT_FOUND, 1)  # retried, still not found
+    store.finish("interrupted")
+    store.close()
+    store = RunStore.open(tmp_path)  # a plain resume asks only for transient works
+    assert store.redo(["transient", "failed_local"]) == 2
+    assert store.done_work_ids() == {"w1", "w4"}
+    for wid in ("w2", "w3"):
+        _record(store, wid, ResolutionStatus.RESOLVED, 1)
+    store.finish()
+    assert [_rounds(store, w)[-1][:2] for w in ("w1", "w2", "w3", "w4")] == [
+        (2, "not_found"), (2, "resolved"), (2, "resolved"), (1, "resolved")]
+    assert store.redo(["not_found"]) == 1 and store.done_work_ids() == {"w2", "w3", "w4"}
+    _record(store, "w1", ResolutionStatus.NOT_FOUND, 1)
+    assert [r for r, _, _ in _rounds(store, "w1")] == [1, 2, 3]
+    names, rows = store.table("retries")
+    retries = [dict(zip(names, r, strict=True)) for r in rows]
+    assert [json.loads(r["statuses"]) for r in retries] == [
+        ["failed_local", "not_found", "transient"], ["not_found"]]
+    assert retries[0]["ended_at"] and retries[1]["ended_at"] is None
     store.close()
 
 

@@ -60,10 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                        help="ask the metadata APIs every time")
     p.add_argument("--retry-failed", nargs="?", const=",".join(DEFAULT_RETRY), default=None,
                    metavar="STATUSES",
-                   help="resolve again the works of the existing run in --out that ended "
-                        "with these statuses (comma-separated; default: "
-                        f"{','.join(DEFAULT_RETRY)}; a plain resume already retries "
-                        "failed_local and transient)")
+                   help="resolve again, as a new round (the earlier one is kept), the works "
+                        "of the existing run in --out that ended with these statuses "
+                        f"(comma-separated; default: {','.join(DEFAULT_RETRY)}; a plain "
+                        "resume already retries failed_local and transient, and finishes "
+                        "a retry that was cut short)")
     access = p.add_argument_group("institutional access (--live only; see the README)")
     access.add_argument("--ezproxy", metavar="HOST",
                         help="your library's EZproxy host, e.g. ezproxy.univ.edu")
@@ -77,8 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(handler=cmd_run)
 
 
-#: what `--retry-failed` alone retries: every ending that is not an answer or a budget
-DEFAULT_RETRY = ("failed_local", "transient", "error")
+#: what `--retry-failed` alone retries (issue 15): the works not found, and every ending
+#: that is not an answer about the work; never a budget run out
+DEFAULT_RETRY = ("not_found", "transient", "failed_local", "error")
 EXIT_RUN_FAILED = 1  # the run could not do its job (bad input is 2)
 
 
@@ -194,7 +196,8 @@ def _note(result: Any) -> str:
     done, redo = result.skipped_done, result.reopened
     resumed = f"; resumed: {done} works were already done" if done else ""
     if redo:
-        resumed += f"; {redo} works without an answer (failed_local, transient) tried again"
+        resumed += (f"; {redo} works resolved again as a new round (earlier rounds are kept: "
+                    "`round` in the table)")
     return f"run {result.run_id} in {result.out}{resumed}"
 
 
