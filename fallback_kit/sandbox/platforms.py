@@ -490,7 +490,8 @@ def _oup_highwire(world: World, f: Facts, url: str) -> str:
     assert f.viewer_url
     free = '<span class="free">Free</span>' if f.is_open else ""
     views = (f'<div class="cb-section cb-views"><ol><li class="abstract-view-link primary">'
-             f'<a href="{_e(_rel(f.landing_url or url))[:-5]}.abstract" rel="view-abstract">'
+             f'<a href="{_e(_rel(f.landing_url or url).removesuffix(".full"))}.abstract" '
+             'rel="view-abstract">'
              f'Abstract</a>{free}</li><li class="notice full-text-view-link"><span '
              f'class="variant-indicator">» <span>Full Text (HTML)</span></span>{free}</li>'
              f'<li class="notice full-text-pdf-view-link"><a href="{_e(_rel(f.viewer_url))}" '
