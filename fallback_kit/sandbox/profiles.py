@@ -52,8 +52,8 @@ class Profile:
     #: Europe PMC has a MED record for a DOI-only work outside PMC
     europepmc_med_only: float = 0.2
     #: landing pages of the publishers with a recorded platform shape (ScienceDirect,
-    #: Wiley, Frontiers, MDPI, PeerJ) rendered in that shape (SpringerLink's and ACS's
-    #: always are)
+    #: Wiley, Frontiers, MDPI, PeerJ; OUP's `10.1093/<journal>/<id>` works on the legacy
+    #: HighWire host) rendered in that shape (SpringerLink's and ACS's always are)
     platform_pages: float = 0.5
     #: publication years (uniform), used for wayback timestamps and archival corpora
     years: tuple[int, int] = (2005, 2024)

@@ -237,14 +237,9 @@ def _publisher(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
             return Node("redirect", "hop", status=301, idx=idx, location=f.landing_url,
                         key=key, host=host, role="hop")
         return _not_found(host, path)
-    shaped = alias(world, host, target)  # a platform's own PDF or reader URL
+    shaped = _shaped(world, host, target, key)  # a platform's own page, PDF or reader URL
     if shaped is not None:
-        f = world.facts(shaped[0])
-        if shaped[1] == "pdf":
-            return _pdf(world, f, host, key)
-        if f.blocked:
-            return _challenge(f, host, key, "viewer")
-        return Node("html", "viewer", idx=f.idx, key=key, host=host, role="viewer")
+        return shaped
     restricted = target.startswith(ROBOTS_PREFIX + "/")
     if restricted:
         target = target[len(ROBOTS_PREFIX):]
@@ -277,6 +272,28 @@ def _publisher(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
                 return Node("html", "viewer", idx=idx, key=key, host=host, role="viewer")
             return _landing(world, f, host, key)
     return _not_found(host, path)
+
+
+def _shaped(world: World, host: str, target: str, key: str) -> Node | None:
+    """What a platform's own URL answers (`platforms.alias`): its landing page, the PDF,
+    an HTML reader, or HAL's `/document`, a 302 to the file."""
+    shaped = alias(world, host, target)
+    if shaped is None:
+        return None
+    f = world.facts(shaped[0])
+    if shaped[1] == "pdf":
+        node = _pdf(world, f, host, key)
+        if f.platform == "hal" and node.kind == "pdf":
+            node.data = False  # HAL's files ignore Range, as its repository copies do
+        return node
+    if shaped[1] == "landing":
+        return _landing(world, f, host, key)
+    if shaped[1] == "document":
+        return Node("redirect", "found", status=302, idx=f.idx, location=f.pdf_url, key=key,
+                    host=host, role="pdf")
+    if f.blocked:
+        return _challenge(f, host, key, "viewer")
+    return Node("html", "viewer", idx=f.idx, key=key, host=host, role="viewer")
 
 
 def _challenge(f, host: str, key: str, role: str) -> Node:  # type: ignore[no-untyped-def]
@@ -375,7 +392,11 @@ def _hal(world: World, host: str, path: str, qs: Q, raw: str) -> Node:
                 node = Node("pdf", "repository", idx=idx, key=host + path, host=host,
                             role="pdf", data=False)
                 return world.pdf_fault(node, f"repo:{idx}")
-    return _not_found(host, path)
+    target = path + ("?" + raw if raw else "")  # a HAL item page, its /document and files
+    item = world.idx_by_landing(f"https://{host}{target}")
+    if item is not None:
+        return _landing(world, world.facts(item), host, host + target)
+    return _shaped(world, host, target, host + target) or _not_found(host, path)
 
 
 # -- Europe PMC --------------------------------------------------------------------------------

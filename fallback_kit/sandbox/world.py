@@ -50,7 +50,7 @@ from .model import (
     _url_key,
     zenodo_recid,
 )
-from .platforms import ALWAYS_SHAPED, SHAPES
+from .platforms import ALWAYS_SHAPED, SHAPES, Site, own_site, site_key
 from .profiles import Profile, get_profile
 from .publishers import (
     PUBLISHERS,
@@ -78,6 +78,7 @@ class World:
         self._pmcid: dict[str, int] = {}
         self._pmid: dict[str, int] = {}
         self._landing: dict[str, int] = {}
+        self._site: dict[str, int] = {}  # repository items (platforms.site_key)
         for i, w in enumerate(works):
             self._by_id.setdefault(w.work_id, i)
             if w.doi:
@@ -91,6 +92,9 @@ class World:
                 self._pmid.setdefault(w.pmid, i)
             if w.landing_url:
                 self._landing.setdefault(_url_key(w.landing_url), i)
+                item = site_key(w.landing_url)
+                if item is not None:
+                    self._site.setdefault(item, i)
         self.facts = lru_cache(maxsize=8192)(self._facts)
 
     # -- construction ----------------------------------------------------------------
@@ -187,8 +191,16 @@ class World:
         year = y0 + h64(s, "year", wid) % (y1 - y0 + 1)
         title = w.title or _synthetic_title(s, wid)
         pub, host, key, landing = self._placement(idx, w)
-        oa = self._oa_status(pub, wid)
-        site = self._publisher_site(pub, host, key, landing, w.doi, wid)
+        own = own_site(pub.key if pub else None, w.doi, w.landing_url, title, year,
+                       u01(s, "platform", wid) < self.profile_spec.platform_pages)
+        if own is not None:  # a platform site of its own (DSpace, HAL, legacy HighWire)
+            pub = pub if pub is not None and not own.repository else PUBLISHERS["generic"]
+            host, key = own.host, w.doi if own.platform == "oup_highwire" else str(idx)
+            oa = "gold" if own.repository else self._oa_status(pub, wid)
+            site = self._own_site(own, pub, wid)
+        else:
+            oa = self._oa_status(pub, wid)
+            site = self._publisher_site(pub, host, key, landing, w.doi, wid)
         doi_fault = None
         if w.doi:
             doi_fault = self.faults.draw(s, "doi.org", "doi", f"doi.org/{w.doi}", DOI_FAULTS)
@@ -204,7 +216,8 @@ class World:
             pdf_size=6_000 + h64(s, "size", wid) % 90_000,
             preprint_first=self.faults.draw(s, "api.unpaywall.org", "oa_order", f"order/{wid}",
                                             ORDER_FAULTS) is not None,
-            platform=self._platform(pub, site["landing_url"], host, wid),
+            platform=own.platform if own is not None else self._platform(
+                pub, site["landing_url"], host, wid),
         )
 
     def _placement(
@@ -285,6 +298,25 @@ class World:
                 viewer_url = f"https://{host}{pub.viewer[0]}{key}{pub.viewer[1]}"
         return dict(landing_url=landing, doi_hops=doi_hops, blocked=blocked, robots=robots,
                     pdf_url=pdf_url, viewer_url=viewer_url)
+
+    def _own_site(self, own: Site, pub: Publisher, wid: str) -> dict[str, Any]:
+        """`_publisher_site` for a work on a platform site of its own: a repository item
+        meets no bot challenge and no robots rule; the HighWire host has OUP's habits."""
+        if own.repository:
+            return dict(landing_url=own.landing, doi_hops=(), blocked=False, robots=False,
+                        pdf_url=own.pdf, viewer_url=own.viewer)
+        challenge = self.faults.override("blocked", own.host)
+        blocked = u01(self.seed, "blocked", wid) < (pub.challenge if challenge is None
+                                                     else challenge)
+        robots = self.faults.draw(self.seed, own.host, "publisher", f"robots:{wid}",
+                                  ("robots_disallow",)) is not None
+        root = f"https://{own.host}"
+
+        def restricted(url: str | None) -> str | None:
+            return root + ROBOTS_PREFIX + url[len(root):] if url and robots else url
+
+        return dict(landing_url=own.landing, doi_hops=(), blocked=blocked, robots=robots,
+                    pdf_url=restricted(own.pdf), viewer_url=restricted(own.viewer))
 
     def _platform(self, pub: Publisher | None, landing: str | None, host: str | None,
                   wid: str) -> str | None:
@@ -392,6 +424,11 @@ class World:
 
     def idx_by_landing(self, url: str) -> int | None:
         return self._landing.get(_url_key(url))
+
+    def idx_by_site(self, url: str) -> int | None:
+        """The work whose repository item (DSpace handle, HAL id) `url` belongs to."""
+        item = site_key(url)
+        return self._site.get(item) if item is not None else None
 
     # -- faults ----------------------------------------------------------------------------
     def api_faults(self, node: Node, site: str = "api") -> Node:

@@ -39,9 +39,16 @@ TOKEN_ENV = "FALLBACK_KIT_WILEY_TDM_TOKEN"
 
 PREFIXES = {"sciencedirect": "10.1016/j.sandbox.", "wiley": "10.1002/sandbox.",
             "springer": "10.1007/s", "acs": "10.1021/acs.", "frontiers": "10.3389/f.",
-            "mdpi": "10.3390/m.", "peerj": "10.7717/peerj."}
+            "mdpi": "10.3390/m.", "peerj": "10.7717/peerj.",
+            "oup_highwire": "10.1093/bioinformatics/btt0"}
+#: repository items named by their landing URL (the recordings' hosts and URL shapes)
+SITES = {"dspace": ("http://dspace.c3sl.ufpr.br:8080/dspace/handle/1884/4202{}",
+                    "https://dspace.mit.edu/handle/1721.1/9928{}?show=full"),
+         "hal": ("https://hal.science/hal-0123456{}", "https://theses.hal.science/tel-0208363{}v1")}
 WORKS = [Work.create(f"{name}-{i}", doi=f"{prefix}{i}")
-         for name, prefix in PREFIXES.items() for i in range(6)]
+         for name, prefix in PREFIXES.items() for i in range(6)] + [
+    Work.create(f"{name}-{i}-{j}", landing_url=url.format(i))
+    for name, urls in SITES.items() for j, url in enumerate(urls) for i in range(3)]
 PREPRINTS = [Work.create(f"biorxiv-{i}", doi=f"10.1101/2020.01.{10 + i}.9000{i}")
              for i in range(4)]
 WILEY = next(w for w in WORKS if w.work_id.startswith("wiley"))
@@ -87,7 +94,7 @@ def test_each_shape_is_read_by_its_platform_rule_as_the_truth_says(world: World)
         if page.platform == "sciencedirect":
             generic = [lbl for _, lbl in page.pdf_candidates() if not lbl.startswith("platform")]
             assert generic == [] and page.citation_pdf_urls == [] and page.alternate_pdf_urls == []
-    assert set(seen) == set(PREFIXES) | {"zenodo", "biorxiv"}
+    assert set(seen) == set(PREFIXES) | set(SITES) | {"zenodo", "biorxiv"}
 
 
 def _sel(html: str, css: str) -> list[dict[str, str | None]]:
@@ -150,6 +157,19 @@ def test_sciencedirect_pages_have_the_recorded_structure(world: World) -> None:
     ("biorxiv", "biorxiv/postlight_2019_696633v1_abstract.html",
      ['meta[name="citation_pdf_url"]', "div.pane-content a.article-dl-pdf-link",
       'a.panels-ajax-tab-tab[data-trigger="full.pdf+html"]']),
+    ("oup_highwire", "oup/norma_2016_legacy_highwire_aobpla_plv005_fulltext.html",
+     ['div.cb-views li.full-text-pdf-view-link a[rel="view-full-text.pdf"][href$=".full.pdf+html"]',
+      "li.full-text-pdf-view-link span.free", "div.cit-extra a.cit-ref-sprinkles-ijlinks"
+      '[href^="/cgi/ijlink"]']),
+    ("dspace", "dspace/hepcrawl_2016_ufpr_1884-42021_xmlui_item_view.html",
+     ['div.thumbnail img[src*=".pdf.jpg?sequence="]', "div.item-page-field-wrapper "
+      'a[href^="/bitstream/handle/"][href*=".pdf?sequence=1&isAllowed=y"]',
+      'div.simple-item-view-show-full a[href$="?show=full"]',
+      'ul.ds-referenceSet-list a[href^="/handle/"]']),
+    ("hal", "hal/papis_jpa-00235190.html",
+     ['meta[name="citation_pdf_url"][content$="/document"]',
+      'div#viewer-detailed a[download][href*="/file/"]',
+      'div#viewer-detailed iframe[src*="/preview/"]', "div.thumbnail-viewer[data-preview]"]),
 ])
 def test_shapes_share_the_recorded_pages_selectors(world: World, name: str, recording: str,
                                                    selectors: list[str]) -> None:
@@ -301,17 +321,43 @@ async def _run(world: World, tmp: Path, name: str) -> tuple[Counter, set[str], d
 async def test_platform_rules_resolve_the_shaped_works_end_to_end(world: World, tmp_path,
                                                                   monkeypatch) -> None:
     """With the rules, every reachable shaped work is resolved, by `platform:<name>`;
-    with the rule table emptied, the open ScienceDirect works are no longer resolved."""
+    with the rule table emptied, the open ScienceDirect works (the link only in JSON) and
+    the open legacy OUP works (the only anchor is the `.full.pdf+html` reader) are no
+    longer resolved."""
     labels, found, check = await _run(world, tmp_path, "with-rules")
     assert check["resolved_of_reachable"] == check["reachable_by_plan"] > 0
     assert check["false_pdfs"] == [] and check["wrong_papers"] == []
-    sd_open = {w.work_id for w in WORKS if w.work_id.startswith("sciencedirect")
-               and world.facts(world.index_of(w.work_id)).is_open}
-    assert sd_open and sd_open <= found
-    assert labels["platform:sciencedirect"] == len(sd_open)
-    assert {f"platform:{p}" for p in [*PREFIXES, "zenodo", "biorxiv"]} <= set(labels)
+    hidden = {name: {w.work_id for w in WORKS if w.work_id.startswith(name)
+                     and world.facts(world.index_of(w.work_id)).is_open}
+              for name in ("sciencedirect", "oup_highwire")}
+    for name, ids in hidden.items():
+        assert ids and ids <= found, name
+        assert labels[f"platform:{name}"] == len(ids), name
+    assert {f"platform:{p}" for p in [*PREFIXES, *SITES, "zenodo", "biorxiv"]} <= set(labels)
 
     monkeypatch.setattr(platforms, "PLATFORMS", ())
     bare, found_bare, _ = await _run(world, tmp_path, "without-rules")
     assert not any(label.startswith("platform:") for label in bare)
-    assert found_bare == found - sd_open  # the generic rules find every other link
+    # the generic rules find every other link (HAL's citation_pdf_url, DSpace's anchor)
+    assert found_bare == found - hidden["sciencedirect"] - hidden["oup_highwire"]
+
+
+def test_site_shapes_serve_what_the_recordings_say(world: World) -> None:
+    """The legacy HighWire reader (`.full.pdf+html`) is an HTML page and `.full.pdf` the
+    file; HAL's `/document` redirects to the file; the traps beside the links (DSpace's
+    `.pdf.jpg` thumbnail, HAL's `/preview/` rendition) are not files of the work."""
+    oup = world.facts(world.index_of(_work(world, "oup_highwire", is_open=True).work_id))
+    assert world.lookup_url(oup.viewer_url).variant == "viewer"
+    assert world.lookup_url(oup.pdf_url).kind == "pdf"
+    assert world.lookup_url(oup.landing_url).variant == "landing"
+    hal = world.facts(world.index_of("hal-0-0"))
+    doc = world.lookup_url(hal.pdf_url.partition("v1/file/")[0] + "/document")
+    assert (doc.status, doc.location) == (302, hal.pdf_url)
+    assert world.lookup_url(hal.pdf_url.replace("/file/", "/preview/")).status == 404
+    ds = world.facts(world.index_of("dspace-0-0"))
+    assert world.lookup_url(ds.pdf_url).kind == "pdf"
+    thumb = ds.pdf_url.replace(".pdf?sequence=1", ".pdf.jpg?sequence=3")
+    assert world.lookup_url(thumb).status == 404
+    # another item's bitstream path on the same host is not this work's file
+    other = ds.pdf_url.replace("/42020/", "/42029/")
+    assert world.lookup_url(other).status == 404
