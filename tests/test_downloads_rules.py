@@ -22,6 +22,7 @@ from test_downloads import URL, VALID, client_for, edge, files_in
 from fallback_kit.record.downloads import (
     MIN_BYTES,
     DownloadResult,
+    clean_stale_parts,
     download_for_work,
     download_pdf,
     final_path,
@@ -162,7 +163,7 @@ async def test_a_timeout_names_the_error(tmp_path: Path) -> None:
         e = edge(client)
         e.timeout_s = 0.005
         result = await download_pdf(e, URL, tmp_path, chunk_size=100)
-    assert (result.reason, result.status, result.bytes) == ("timeout", 200, 500)
+    assert (result.reason, result.status, result.bytes, result.url) == ("timeout", 200, 500, URL)
     assert result.detail.startswith("TimeoutError: ")
 
 
@@ -220,12 +221,15 @@ async def test_a_challenge_page_with_403_is_blocked(tmp_path: Path) -> None:
     assert result == DownloadResult(ok=False, reason="blocked", url=URL, status=403)
 
 
-@pytest.mark.parametrize("status", [300, 299])
-async def test_only_a_2xx_body_is_kept(tmp_path: Path, status: int) -> None:
-    """A PDF body under a status outside 2xx (300 Multiple Choices) is not kept."""
-    async with client_for(VALID, status=status) as client:
-        result = await download_pdf(edge(client), URL, tmp_path)
-    assert (result.ok, result.reason) == ((True, "") if status == 299 else (False, "http_300"))
+async def test_only_a_2xx_body_is_read(tmp_path: Path) -> None:
+    """A PDF body under a status outside 2xx (300 Multiple Choices) is neither kept nor
+    read (only the start of an error page is looked at, for a challenge); 299 is 2xx."""
+    async with client_for(VALID, status=300) as client:
+        refused = await download_pdf(edge(client), URL, tmp_path)
+    async with client_for(VALID, status=299) as client:
+        kept = await download_pdf(edge(client), URL, tmp_path)
+    assert refused == DownloadResult(ok=False, reason="http_300", url=URL, status=300)
+    assert (kept.ok, kept.status) == (True, 299)
 
 
 # ---- what a file must be --------------------------------------------------------------
@@ -253,6 +257,14 @@ def test_a_pdf_with_stale_xref_offsets_is_kept(tmp_path: Path) -> None:
     start = body.index(b"\n") + 1
     shifted = body[:start] + b"%" + b"x" * 40 + b"\n" + body[start:]
     assert check_file(tmp_path, shifted) == ""
+
+
+def test_bytes_already_read_are_kept_in_a_new_folder(tmp_path: Path) -> None:
+    """save_pdf_bytes makes its destination and missing parents, like a download."""
+    dest = tmp_path / "run" / "pdfs"
+    result = save_pdf_bytes(VALID, dest, url=URL)
+    assert result == DownloadResult(ok=True, sha256=sha256_of(VALID), bytes=len(VALID),
+                                    path=final_path(dest, sha256_of(VALID)), url=URL)
 
 
 def test_a_pdf_of_exactly_min_bytes_is_kept(tmp_path: Path) -> None:
@@ -331,3 +343,31 @@ async def test_download_for_work_passes_its_size_limits_on(tmp_path: Path,
         large = await download_for_work(edge(client), store, work_id="w2", url=URL,
                                         max_bytes=len(VALID) - 1)
     assert (small.reason, large.reason) == ("too_small", "too_large")
+
+
+async def test_bytes_the_check_read_are_kept_without_a_second_get(tmp_path: Path,
+                                                                 store: RunStore) -> None:
+    """With `body` (the right-paper check's bytes) there is no request; the file is
+    kept under the same rules (min_bytes) and reports the URL it came from."""
+    calls: list[str] = []
+    async with client_for(VALID, calls=calls) as client:
+        kept = await download_for_work(edge(client), store, work_id="w1", url=URL, body=VALID)
+        small = await download_for_work(edge(client), store, work_id="w2", url=URL, body=VALID,
+                                        min_bytes=len(VALID) + 1)
+    assert calls == []
+    assert (kept.ok, kept.url, small.reason) == (True, URL, "too_small")
+
+
+def test_part_files_of_live_or_unknown_writers_are_left_alone(tmp_path: Path) -> None:
+    """clean_stale_parts removes a dead writer's `.part` file and keeps one whose pid is
+    alive (pid 1, the init process) or cannot be checked (no such pid can exist)."""
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    names = [f".{dead.pid}-00aa.part", ".1-11bb.part", f".{10**20}-22cc.part"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"%PDF-")
+    assert clean_stale_parts(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])

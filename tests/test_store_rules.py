@@ -17,9 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from fallback_kit.contracts.events import Resolution, ResolutionStatus
+from fallback_kit.contracts.events import Attempt, Outcome, Resolution, ResolutionStatus
 from fallback_kit.contracts.works import Work
-from fallback_kit.record.store import DB_NAME, RUN_STATUSES, RunStore, StoreError, run_lock
+from fallback_kit.record.store import (
+    DB_NAME,
+    RUN_STATUSES,
+    RunStore,
+    StoreError,
+    plan_hash,
+    run_lock,
+)
 
 PLAN = "tiers:\n  - name: fast\n    sources: [unpaywall]\n"
 OTHER_PLAN = "tiers:\n  - name: slow\n    sources: [wayback]\n"
@@ -28,6 +35,16 @@ ASIDE = re.compile(rf"^{re.escape(DB_NAME)}\.replaced-(\d{{8}}T\d{{6}})-[0-9a-f]
 
 def done(work_id: str) -> Resolution:
     return Resolution(run_id="r1", work_id=work_id, status=ResolutionStatus.NOT_FOUND)
+
+
+def unwritable_folder(tmp_path: Path) -> Path | None:
+    """An existing folder this user cannot write: a 0o500 one, or for root (who writes
+    anywhere) a read-only mount; None if there is none here."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    return next((d for d in (locked, Path("/proc/sys"))
+                 if d.is_dir() and not os.access(d, os.W_OK)), None)
 
 
 def read_main_file_only(db: Path, sql: str) -> list[tuple]:
@@ -94,18 +111,11 @@ def test_check_target_refuses_a_file_that_is_no_run_of_this_plan(tmp_path: Path,
 def test_check_target_refuses_a_folder_it_cannot_write(tmp_path: Path) -> None:
     """The nearest existing folder of the target must be writable: else the command stops
     before any work, naming both (root may write anywhere but on a read-only mount)."""
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        folder = next((d for d in (locked, Path("/proc/sys"))
-                       if d.is_dir() and not os.access(d, os.W_OK)), None)
-        if folder is None:
-            pytest.skip("no folder here that this user cannot write")
-        with pytest.raises(StoreError) as err:
-            RunStore.check_target(folder / "run", plan_yaml=PLAN)
-    finally:
-        locked.chmod(0o700)
+    folder = unwritable_folder(tmp_path)
+    if folder is None:
+        pytest.skip("no folder here that this user cannot write")
+    with pytest.raises(StoreError) as err:
+        RunStore.check_target(folder / "run", plan_yaml=PLAN)
     assert str(err.value) == (f"{folder / 'run'}: cannot create the run directory ({folder} is"
                               " not writable); choose another --out")
 
@@ -208,3 +218,117 @@ def test_a_works_own_columns_are_kept_as_json(tmp_path: Path) -> None:
         names, rows = store.table("works")
     kept = [dict(zip(names, row, strict=True))["columns"] for row in rows]
     assert kept == ['{"year": "2020-01-02", "n": 3}', "{}"]
+
+
+def test_create_refuses_an_existing_folder_it_cannot_write(tmp_path: Path) -> None:
+    """An existing run directory that is not writable is refused with one clear line,
+    before SQLite is asked to write there."""
+    folder = unwritable_folder(tmp_path)
+    if folder is None:
+        pytest.skip("no folder here that this user cannot write")
+    with pytest.raises(StoreError) as err:
+        RunStore.create(folder, plan_yaml=PLAN)
+    assert str(err.value) == (f"{folder}: the run directory is not writable; choose another"
+                              " --out")
+
+
+def test_create_makes_the_run_directory_and_its_parents(tmp_path: Path) -> None:
+    """--out may name folders that do not exist yet."""
+    with RunStore.create(tmp_path / "runs" / "today", plan_yaml=PLAN) as store:
+        assert store.path == tmp_path / "runs" / "today" / DB_NAME and store.path.is_file()
+
+
+# ---- what the run row holds -----------------------------------------------------------
+
+
+def test_a_new_run_records_its_meta_in_columns_and_the_rest_in_extra(tmp_path: Path) -> None:
+    """The short and long names of the meta keys fill the run's columns (numbers as
+    numbers, the works source as text); versions add to the kit's own; the rest is extra."""
+    meta = {"run_id": "r1", "mode": "sandbox", "profile": "mixed", "seed": "7",
+            "time_scale": "0.5", "works_source": Path("works.csv"),
+            "versions": {"plan": "3"}, "note": {"k": "v"}}
+    with RunStore.create(tmp_path, plan_yaml=PLAN, meta=meta) as store:
+        info = store.run_info()
+    started = info.pop("started_at")
+    assert info == {
+        "run_id": "r1", "plan_yaml": PLAN, "plan_hash": plan_hash(PLAN),
+        "network_mode": "sandbox", "sandbox_profile": "mixed", "sandbox_seed": 7,
+        "time_scale": 0.5, "versions": {**kit_versions(), "plan": "3"},
+        "works_source": "works.csv", "ended_at": None, "status": "running",
+        "extra": {"note": {"k": "v"}},
+    }
+    assert started.endswith("+00:00")  # UTC, whatever the machine's zone
+
+
+def test_long_meta_names_fill_the_same_columns(tmp_path: Path) -> None:
+    """`network_mode`, `sandbox_profile`, `sandbox_seed` are the short names' long forms;
+    a run without them leaves the columns empty."""
+    meta = {"network_mode": "live", "sandbox_profile": "slow", "sandbox_seed": 3}
+    with RunStore.create(tmp_path / "a", plan_yaml=PLAN, meta=meta) as store:
+        info = store.run_info()
+    with RunStore.create(tmp_path / "b", plan_yaml=PLAN) as bare:
+        empty = bare.run_info()
+    assert (info["network_mode"], info["sandbox_profile"], info["sandbox_seed"]) == (
+        "live", "slow", 3)
+    assert [empty[k] for k in ("network_mode", "sandbox_profile", "sandbox_seed",
+                               "time_scale", "works_source")] == [None] * 5
+    assert empty["versions"] == kit_versions() and empty["extra"] == {}
+
+
+def kit_versions() -> dict[str, str]:
+    import platform
+    from importlib.metadata import version
+
+    return {"fallback_kit": version("fallback-kit"), "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version}
+
+
+def test_a_run_without_an_id_gets_one_stamped_in_utc(tmp_path: Path, far_time_zone) -> None:
+    """The run id made for a run is `<UTC time>Z-<6 hex>`: sortable on every machine."""
+    before = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    with RunStore.create(tmp_path, plan_yaml=PLAN) as store:
+        run_id = store.run_id
+    after = datetime.now(UTC).replace(tzinfo=None)
+    m = re.fullmatch(r"(\d{8}T\d{6})Z-[0-9a-f]{6}", run_id)
+    assert m, run_id
+    assert before <= datetime.strptime(m[1], "%Y%m%dT%H%M%S") <= after
+
+
+def test_plan_hash_is_the_sha256_of_the_plan_without_line_ending_noise() -> None:
+    """Line endings (CRLF, CR) and trailing blanks do not count; indentation does."""
+    import hashlib
+
+    text = "tiers:\n  - name: fast\n    sources: [a]"
+    assert plan_hash("tiers:  \r\n  - name: fast\r    sources: [a]\n\n") == (
+        hashlib.sha256(text.encode()).hexdigest())
+    assert plan_hash(text) != plan_hash(text.replace("  - name", "- name"))
+
+
+def test_event_meta_is_stored_as_sorted_json(tmp_path: Path) -> None:
+    """An attempt's and a resolution's meta are stored as JSON with sorted keys (the same
+    meta is the same text), values JSON cannot hold as text; no meta is `{}`."""
+    meta = {"b": Path("x.pdf"), "a": 1}
+    with RunStore.create(tmp_path, plan_yaml=PLAN) as store:
+        store.emit(Attempt(run_id="r1", work_id="w1", tier="t", source="s",
+                           outcome=Outcome.NO_PDF, meta=meta))
+        store.emit(Attempt(run_id="r1", work_id="w1", tier="t", source="s2",
+                           outcome=Outcome.NO_PDF))
+        store.emit(Resolution(run_id="r1", work_id="w1", status=ResolutionStatus.NOT_FOUND,
+                              meta=meta))
+        a_cols, attempts = store.table("attempts")
+        r_cols, resolutions = store.table("resolutions")
+    sorted_json = '{"a": 1, "b": "x.pdf"}'
+    assert [row[a_cols.index("meta")] for row in attempts] == [sorted_json, "{}"]
+    assert resolutions[0][r_cols.index("meta")] == sorted_json
+
+
+def test_a_store_opened_in_one_thread_serves_another(tmp_path: Path) -> None:
+    """A notebook runs its batch on a worker thread: a store (writable or read-only)
+    opened elsewhere is written and read there."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with RunStore.create(tmp_path, plan_yaml=PLAN) as store:
+            pool.submit(store.emit, done("w1")).result()
+        with RunStore.open(tmp_path, read_only=True) as reader:
+            assert pool.submit(reader.done_work_ids).result() == {"w1"}
