@@ -332,3 +332,24 @@ def test_a_store_opened_in_one_thread_serves_another(tmp_path: Path) -> None:
             pool.submit(store.emit, done("w1")).result()
         with RunStore.open(tmp_path, read_only=True) as reader:
             assert pool.submit(reader.done_work_ids).result() == {"w1"}
+
+
+def test_a_run_directory_that_cannot_be_made_says_why(tmp_path: Path) -> None:
+    """A --out under a file names the path and the system's reason, in one line."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with pytest.raises(StoreError) as err:
+        RunStore.create(blocker / "run", plan_yaml=PLAN)
+    assert str(err.value) == (f"{blocker / 'run'}: cannot create the run directory"
+                              " (Not a directory); choose another --out")
+
+
+def test_a_database_without_the_run_tables_is_no_run_store(tmp_path: Path) -> None:
+    """Another program's SQLite file named run.sqlite is refused, naming what it lacks."""
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.execute("CREATE TABLE run (id INTEGER PRIMARY KEY)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with pytest.raises(StoreError, match=r"not a fallback_kit run store \(missing tables"
+                                         r" attempts, resolutions"):
+        RunStore.open(tmp_path)
