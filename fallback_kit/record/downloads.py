@@ -17,12 +17,13 @@ import asyncio
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from ..contracts.plan import AcceptPolicy
 from ..web.edge import Edge, NetError, RedirectError, classify_pdf_bytes, pdf_head_decided
 from ..web.gates import GateClosed
 from .store import DownloadRecord, RunStore
@@ -40,6 +41,8 @@ __all__ = [
 _TAIL = 1024  # bytes kept from the end of the stream for the %%EOF check
 _HEAD = 2048  # enough for the PDF verdict on the start of a file (pdf_head_decided)
 _ERROR_PAGE_BYTES = 4096  # read of an error page, to tell a bot challenge from a plain error
+MIN_BYTES = 1024  # a smaller "PDF" is a stub or a cover page, not a paper
+MAX_BYTES = AcceptPolicy().max_pdf_bytes  # the plan's own default, written once there
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,7 +126,7 @@ async def _stream_to(
                     got.reason = "too_large"
                     return
                 if not pdf_head_decided(got.head):
-                    got.head += chunk[:_HEAD - len(got.head)]
+                    got.head = (got.head + chunk)[:_HEAD]
                     if pdf_head_decided(got.head):
                         # HTML (a viewer, a paywall) served as the PDF: stop reading
                         verdict = classify_pdf_bytes(got.head, status=status, complete=False)
@@ -140,8 +143,8 @@ async def download_pdf(
     url: str,
     dest_dir: str | os.PathLike[str],
     *,
-    min_bytes: int = 1024,
-    max_bytes: int = 100_000_000,
+    min_bytes: int = MIN_BYTES,
+    max_bytes: int = MAX_BYTES,
     chunk_size: int = 64 * 1024,
 ) -> DownloadResult:
     """GET `url` through `edge` and keep the body as `dest_dir/ab/<sha256>.pdf` if it is
@@ -159,17 +162,14 @@ async def download_pdf(
                                     chunk_size=chunk_size)
         if failure is not None:
             return failure
-        if got.reason:
-            return DownloadResult(ok=False, reason=got.reason, url=url, status=got.status,
-                                  bytes=got.size)
-        reason = await asyncio.to_thread(
+        reason = got.reason or await asyncio.to_thread(
             validate_pdf_file, part, head=got.head, tail=got.tail, size=got.size,
             min_bytes=min_bytes,
         )
         if reason:
-            return DownloadResult(ok=False, reason=reason, url=url, status=got.status,
-                                  bytes=got.size)
-        return _keep(part, dest, got, url)
+            return _failed(url, got, reason)
+        return _keep(part, dest, sha=got.digest.hexdigest(), size=got.size, url=url,
+                     status=got.status)
     finally:
         part.unlink(missing_ok=True)
 
@@ -178,37 +178,40 @@ async def _fetch_into(
     edge: Edge, url: str, part: Path, got: _Streamed, *, max_bytes: int, chunk_size: int
 ) -> DownloadResult | None:
     """Run the stream; a DownloadResult naming the trouble if it broke, else None."""
-    def failed(reason: str, exc: BaseException | None = None) -> DownloadResult:
-        detail = f"{type(exc).__name__}: {exc}" if exc is not None else ""
-        return DownloadResult(ok=False, reason=reason, url=url, status=got.status,
-                              bytes=got.size, detail=detail)
-
     try:
         await _stream_to(edge, url, part, got, max_bytes=max_bytes, chunk_size=chunk_size)
-    except GateClosed as exc:
-        return failed(exc.reason, exc)
+    except (GateClosed, RedirectError) as exc:  # a gate's reason; a loop, too many hops
+        return _failed(url, got, exc.reason, exc)
     except httpx.HTTPError as exc:
-        return failed("network_error", exc)
+        return _failed(url, got, "network_error", exc)
     except TimeoutError as exc:
-        return failed("timeout", exc)
-    except RedirectError as exc:  # a loop, too many hops
-        return failed(exc.reason, exc)
+        return _failed(url, got, "timeout", exc)
     except NetError as exc:  # a body that does not decode as it says
-        return failed("bad_response", exc)
+        return _failed(url, got, "bad_response", exc)
     return None
 
 
-def _keep(part: Path, dest: Path, got: _Streamed, url: str) -> DownloadResult:
-    """Give the validated `.part` file its content-addressed name (or reuse the file)."""
-    sha = got.digest.hexdigest()
+def _failed(url: str, got: _Streamed, reason: str, exc: BaseException | None = None
+            ) -> DownloadResult:
+    """A download that kept no file: why, and how far it got (status, bytes read)."""
+    detail = f"{type(exc).__name__}: {exc}" if exc is not None else ""
+    return DownloadResult(ok=False, reason=reason, url=url, status=got.status,
+                          bytes=got.size, detail=detail)
+
+
+def _keep(part: Path, dest: Path, *, sha: str, size: int, url: str, status: int | None
+          ) -> DownloadResult:
+    """Give the validated `.part` file its content-addressed name, or reuse the file
+    already there (then nothing is written)."""
     final = final_path(dest, sha)
+    kept = DownloadResult(ok=True, sha256=sha, bytes=size, path=final, url=url, status=status)
     if final.exists():
-        return DownloadResult(ok=True, sha256=sha, bytes=got.size, path=final, url=url,
-                              status=got.status, reused=True)
-    final.parent.mkdir(parents=True, exist_ok=True)
+        return replace(kept, reused=True)
+    final.parent.mkdir(exist_ok=True)  # `dest` itself was made by the caller
     os.replace(part, final)
-    return DownloadResult(ok=True, sha256=sha, bytes=got.size, path=final, url=url,
-                          status=got.status)
+    return kept
+
+
 def _part_path(dest: Path) -> Path:
     """A fresh `.part` name in `dest`, led by this process's id so that a later run can
     tell a killed writer's leftovers (`clean_stale_parts`) from a live one's."""
@@ -216,7 +219,7 @@ def _part_path(dest: Path) -> Path:
 
 
 def save_pdf_bytes(
-    body: bytes, dest_dir: str | os.PathLike[str], *, url: str = "", min_bytes: int = 1024
+    body: bytes, dest_dir: str | os.PathLike[str], *, url: str = "", min_bytes: int = MIN_BYTES
 ) -> DownloadResult:
     """Keep bytes already fetched (by the right-paper check) as `dest_dir/ab/<sha256>.pdf`,
     under the same checks and the same atomic rename as `download_pdf`."""
@@ -229,14 +232,8 @@ def save_pdf_bytes(
                                    min_bytes=min_bytes)
         if reason:
             return DownloadResult(ok=False, reason=reason, url=url, bytes=len(body))
-        sha = hashlib.sha256(body).hexdigest()
-        final = final_path(dest, sha)
-        if final.exists():
-            return DownloadResult(ok=True, sha256=sha, bytes=len(body), path=final, url=url,
-                                  reused=True)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, final)
-        return DownloadResult(ok=True, sha256=sha, bytes=len(body), path=final, url=url)
+        return _keep(part, dest, sha=hashlib.sha256(body).hexdigest(), size=len(body), url=url,
+                     status=None)
     finally:
         part.unlink(missing_ok=True)
 
@@ -251,8 +248,8 @@ async def download_for_work(
     source: str | None = None,
     version: str | None = None,
     license: str | None = None,
-    min_bytes: int = 1024,
-    max_bytes: int = 100_000_000,
+    min_bytes: int = MIN_BYTES,
+    max_bytes: int = MAX_BYTES,
     body: bytes | None = None,
     record: bool = True,
 ) -> DownloadResult:
