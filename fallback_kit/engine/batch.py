@@ -323,7 +323,7 @@ def _orchestrator(plan: Plan, conn: Connection, store: Any, opts: BatchOptions,
     if opts.download_dir is not None:
         clean_stale_parts(opts.download_dir)
         accept = _downloader(store, Path(opts.download_dir), opts.demote_failed_downloads,
-                             manifest)
+                             manifest, max_bytes=plan.accept.max_pdf_bytes)
     return Orchestrator(plan, client=conn.client, sink=TeeSink(*sinks), time_scale=conn.time_scale,
                         run_id=store.run_id, trust_transport=conn.trust_transport,
                         accept=accept, quota=_quota_book(plan) if conn.live else None,
@@ -398,10 +398,11 @@ class _Manifest:
         self.store.emit(event)
 
 
-def _downloader(store: Any, dest: Path, demote: bool, manifest: _Manifest) -> Callable[..., Any]:
+def _downloader(store: Any, dest: Path, demote: bool, manifest: _Manifest, *,
+                max_bytes: int) -> Callable[..., Any]:
     """The orchestrator's accept hook: download and validate a success's file through
-    the try's Edge (its gates, guard, counters and the source's timeout); the manifest
-    records it if this source wins."""
+    the try's Edge (its gates, guard, counters and the source's timeout), no larger than
+    the plan's `accept.max_pdf_bytes`; the manifest records it if this source wins."""
     from ..record.downloads import download_for_work
     from ..record.store import DownloadRecord
 
@@ -417,6 +418,7 @@ def _downloader(store: Any, dest: Path, demote: bool, manifest: _Manifest) -> Ca
             version=meta.get("version"),
             license=meta.get("license"),
             body=getattr(result, "body", None),  # the checked bytes: no second GET
+            max_bytes=max_bytes,
             record=False,
         )
         if (outcome.ok and outcome.path is not None

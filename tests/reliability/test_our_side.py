@@ -535,3 +535,21 @@ def test_a_run_killed_while_running_reads_as_interrupted(tmp_path):
             assert store.run_info()["status"] == "running"  # its process is alive
     with RunStore.open(out, read_only=True) as store:
         assert store.run_info()["status"] == "interrupted"
+
+
+async def test_the_plans_pdf_size_cap_holds_for_downloads(tmp_path):
+    """`accept.max_pdf_bytes` caps the download too, not only the right-paper check:
+    with the check off the download is the only fetch of the whole file."""
+    plan = PLAN.replace(**{"accept.check_paper": False, "accept.max_pdf_bytes": 2000})
+    world = World.build(WORKS, seed=5, faults={"all": 0.0})
+    async with Sandbox(world, time_scale=SCALE) as sb:
+        await arun_works(WORKS, plan, out=tmp_path / "capped", time_scale=SCALE, progress=False,
+                         transport=sb.transport(), trust_transport=True,
+                         download_dir=tmp_path / "pdfs")
+        await arun_works(WORKS, plan.replace(**{"accept.max_pdf_bytes": 100_000_000}),
+                         out=tmp_path / "free", time_scale=SCALE, progress=False,
+                         transport=sb.transport(), trust_transport=True,
+                         download_dir=tmp_path / "pdfs-free")
+    sizes = [p.stat().st_size for p in (tmp_path / "pdfs-free").rglob("*") if p.is_file()]
+    assert sizes and max(sizes) > 2000  # the sandbox's PDFs are larger than the cap
+    assert not [p for p in (tmp_path / "pdfs").rglob("*") if p.is_file()]
