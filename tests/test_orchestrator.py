@@ -378,3 +378,99 @@ async def test_without_a_wait_the_preprint_wins_at_once():
     o, _ = orch(make_plan(PREPRINT_THEN_PUBLISHED), [pre, pub])
     res = await o.resolve(WORK)
     assert res.source == "arxiv" and not pub.calls
+
+
+# -- exact rules of the engine (issue 17: mutation testing) -------------------------------
+
+
+def attempt(outcome, reason="", status=None, meta=None):
+    from fallback_kit.contracts.events import Attempt
+
+    return Attempt(run_id="r", work_id="w", tier="t1", source="unpaywall", outcome=outcome,
+                   reason=reason, status=status, meta=meta or {})
+
+
+@pytest.mark.parametrize(("reason", "status", "expected"), [
+    ("http_429", 429, True), ("http_500", 500, True), ("http_503", 503, True),
+    ("http_499", 499, False), ("http_404", 404, False), ("read_error", None, False),
+    ("connection_refused", None, True), ("dns_failure", None, True),
+])
+def test_a_retryable_try_is_transient_only_for_network_trouble_429_and_5xx(
+        reason, status, expected):
+    """A try left retryable is a passing network state (not an answer about the work)
+    for connection trouble, 429 and every 5xx, and for nothing else."""
+    from fallback_kit.engine.orchestrator import is_transient
+
+    assert is_transient(attempt(Outcome.RETRYABLE, reason, status)) is expected
+
+
+class CountingEdge:
+    """A try's edge that counts requests, as a real Fetcher does."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.timeout_s: float | None = None
+
+
+class FetchingSource(FakeSource):
+    """A fake source that sends one request through the try's edge."""
+
+    async def find(self, work, ctx):
+        ctx.http.requests += 1
+        return await super().find(work, ctx)
+
+
+async def test_the_accept_step_gets_the_try_and_a_fresh_timeout_and_its_requests_count():
+    """The accept hook is handed the work, the source's name and the try's own edge,
+    whose timeout is the source's timeout cut to what is left of the work; the requests
+    it sends count once, with the try's own, in the Attempt and the Resolution."""
+    src = FetchingSource("unpaywall", [Step(2, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     budgets={"total_timeout_ms": 6000},
+                     sources={"unpaywall": {"timeout_ms": 5000}})
+    edges: list[CountingEdge] = []
+    seen = []
+
+    def factory(policy):
+        edges.append(CountingEdge())
+        return edges[-1]
+
+    async def accept(work, source, result, edge):
+        seen.append((work, source, edge, edge.timeout_s))
+        edge.requests += 2  # the download
+        return None
+
+    sink = ListSink()
+    o = Orchestrator(plan, sources={"unpaywall": src}, sink=sink, fetcher_factory=factory,
+                     accept=accept)
+    res = await o.resolve(WORK)
+    assert seen == [(WORK, "unpaywall", edges[0], pytest.approx(4.0))]
+    assert res.requests == 3 and sink.attempts[0].meta["requests"] == 3
+
+
+async def test_a_rejected_only_pdf_is_why_the_work_was_not_found():
+    """When the only PDF found was refused by the accept step, the work is not found
+    for that reason, ahead of the sources that found nothing."""
+    bad = FakeSource("unpaywall", [Step(1, ok("https://a.org/bad.pdf"))])
+    none = FakeSource("doi_redirect", [Step(1, no_pdf())])
+    plan = make_plan([{"name": "t1", "sources": ["doi_redirect", "unpaywall"]}])
+
+    async def accept(work, source, result, edge):
+        return "truncated_pdf"
+
+    o, _ = orch(plan, [bad, none], accept=accept)
+    res = await o.resolve(WORK)
+    assert (res.status, res.reason) == (ResolutionStatus.NOT_FOUND,
+                                        "invalid_pdf:download_truncated_pdf")
+
+
+async def test_a_gate_skip_names_the_sources_first_host():
+    """A try skipped before it is sent (its host's breaker open) names the host."""
+    src = FakeSource("unpaywall", [Step(0, ok())], hosts=("api.unpaywall.org", "unpaywall.org"))
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     gates={"breaker": {"failure_threshold": 1}})
+    o, sink = orch(plan, [src])
+    o.gates.after_response("api.unpaywall.org", ok=False)
+    await o.resolve(WORK)
+    assert (sink.attempts[0].reason, sink.attempts[0].host) == ("breaker_open",
+                                                               "api.unpaywall.org")
