@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
+import httpx
 import pytest
 from fakes import WORK, FakeSource, Step, fake_factory, make_plan, no_pdf, ok, transient
 
@@ -474,3 +476,159 @@ async def test_a_gate_skip_names_the_sources_first_host():
     await o.resolve(WORK)
     assert (sink.attempts[0].reason, sink.attempts[0].host) == ("breaker_open",
                                                                "api.unpaywall.org")
+
+
+async def test_a_preprint_replaces_a_held_volume_and_its_wait_decides():
+    """Of two provisional successes a preprint (it matches the work) is kept over an
+    earlier volume; with nothing published found in the wait, the preprint wins."""
+    vol = FakeSource("arxiv", [Step(1, volume())])
+    pre = FakeSource("unpaywall", [Step(1, version("submittedVersion", "https://arxiv.example/a"))])
+    none = FakeSource("doi_redirect", [Step(30, no_pdf())])
+    plan = make_plan([{"name": "t1", "sources": ["arxiv"]},
+                      {"name": "t2", "sources": ["unpaywall"]},
+                      {"name": "t3", "sources": ["doi_redirect"]}],
+                     accept={"prefer_published_wait_ms": 2000})
+    o, _ = orch(plan, [vol, pre, none])
+    res = await o.resolve(WORK)
+    assert (res.source, res.pdf_url, res.elapsed_ms) == ("unpaywall", "https://arxiv.example/a",
+                                                         pytest.approx(4000, abs=5))
+
+
+async def test_of_two_volumes_the_first_is_kept():
+    """A second volume does not replace the first one held."""
+    first = FakeSource("arxiv", [Step(1, volume())])
+    second = FakeSource("unpaywall", [Step(1, volume("https://proc.example/other.pdf"))])
+    plan = make_plan([{"name": "t1", "sources": ["arxiv"]},
+                      {"name": "t2", "sources": ["unpaywall"]}])
+    o, _ = orch(plan, [first, second])
+    res = await o.resolve(WORK)
+    assert (res.source, res.pdf_url) == ("arxiv", "https://proc.example/vol.pdf")
+
+
+class PerWork(FakeSource):
+    """A fake source whose call takes as many seconds as the work's id says (`w3`: 3 s)."""
+
+    async def find(self, work, ctx):
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        try:
+            await asyncio.sleep(float(work.work_id[1:]))
+        finally:
+            self.running -= 1
+        return ok()
+
+
+async def test_many_works_keep_exactly_concurrency_in_flight_and_refill_at_once():
+    """resolve_many runs `concurrency` works at a time; a finished work's place goes
+    to the next work at once, and each Resolution is yielded as it finishes."""
+    src = PerWork("unpaywall", [])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}])
+    o, _ = orch(plan, [src])
+    works = [Work(work_id=w, doi="10.1000/x") for w in ("w1", "w5", "w1", "w1")]
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    done = [(r.work_id, loop.time() - t0) async for r in o.resolve_many(works, concurrency=2)]
+    assert done == [("w1", 1), ("w1", 2), ("w1", 3), ("w5", 5)]
+    assert src.max_running == 2
+
+
+async def test_one_work_at_a_time_is_allowed_and_none_is_not():
+    """concurrency=1 resolves the works one by one; 0 is refused."""
+    src = PerWork("unpaywall", [])
+    o, _ = orch(make_plan([{"name": "t1", "sources": ["unpaywall"]}]), [src])
+    works = [Work(work_id="w1", doi="10.1000/x")] * 2
+    assert len([r async for r in o.resolve_many(works, concurrency=1)]) == 2
+    assert src.max_running == 1
+    with pytest.raises(ValueError, match="concurrency must be >= 1"):
+        [r async for r in o.resolve_many(works, concurrency=0)]
+
+
+@pytest.mark.parametrize(("exc", "expected"), [
+    (OSError(28, "No space left on device"), "local_disk_full"),  # ENOSPC
+    (OSError(122, "Disk quota exceeded"), "local_disk_full"),  # EDQUOT
+    (OSError(27, "File too large"), "local_disk_full"),  # EFBIG
+    (PermissionError("denied"), "local_permission_denied"),
+    (OSError(13, "Permission denied"), "local_permission_denied"),  # EACCES
+    (OSError(1, "Operation not permitted"), "local_permission_denied"),  # EPERM
+    (OSError(30, "Read-only file system"), "local_permission_denied"),  # EROFS
+    (OSError(5, "Input/output error"), "local_os_error"),  # EIO
+    (OSError("no errno"), "local_os_error"),
+])
+def test_our_side_troubles_are_named_by_errno(exc, expected):
+    """A full disk (quota, file size), a refused write (permissions, read-only) and any
+    other OSError of ours each have their own name."""
+    from fallback_kit.engine.orchestrator import local_trouble
+
+    assert local_trouble(exc) == expected
+
+
+def _caused(outer: BaseException, inner: BaseException, *, context: bool = False):
+    if context:
+        outer.__context__ = inner
+    else:
+        outer.__cause__ = inner
+    return outer
+
+
+@pytest.mark.parametrize(("exc", "reason"), [
+    (httpx.ConnectError("[Errno -2] Name or service not known"), "dns_failure"),
+    (httpx.ConnectError("cannot resolve example.invalid"), "dns_failure"),
+    (_caused(httpx.ConnectError(""), socket.gaierror(-3, "Temporary failure in name resolution")),
+     "dns_failure"),
+    (httpx.ConnectError("[Errno 111] Connection refused"), "connection_refused"),
+    (_caused(httpx.ConnectError(""), ConnectionRefusedError(111, "refused"), context=True),
+     "connection_refused"),
+    (_caused(httpx.ConnectError("outer"), _caused(OSError("mid"), ConnectionRefusedError())),
+     "connection_refused"),
+    (httpx.ReadError("[Errno 104] Connection reset by peer"), "connection_error"),
+])
+async def test_a_connection_failure_is_named_by_its_cause(exc, reason):
+    """A transport error is a DNS failure or a refused connection when it or anything
+    it was raised from says so (by type or by the OS's message), else connection_error;
+    all are retryable."""
+    src = FakeSource("unpaywall", [Step(0, exc=exc)])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     sources={"unpaywall": {"retries_max": 0}})
+    o, sink = orch(plan, [src])
+    await o.resolve(WORK)
+    assert (sink.attempts[0].outcome, sink.attempts[0].reason) == (Outcome.RETRYABLE, reason)
+
+
+async def test_a_cause_cycle_does_not_hang_the_naming():
+    """An exception chain that loops back on itself is walked once."""
+    outer, inner = httpx.ConnectError("outer"), OSError("inner")
+    outer.__cause__, inner.__context__ = inner, outer
+    src = FakeSource("unpaywall", [Step(0, exc=outer)])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     sources={"unpaywall": {"retries_max": 0}})
+    o, sink = orch(plan, [src])
+    await o.resolve(WORK)
+    assert sink.attempts[0].reason == "connection_error"
+
+
+def _budget_cut(last_outcome: str, last: str, last_status: int | None):
+    return attempt(Outcome.SKIPPED, "attempt_budget",
+                   meta={"last": last, "last_outcome": last_outcome, "last_status": last_status})
+
+
+@pytest.mark.parametrize(("att", "expected"), [
+    (attempt(Outcome.SKIPPED, "breaker_open"), True),
+    (attempt(Outcome.SKIPPED, "rate_wait"), True),
+    (attempt(Outcome.SKIPPED, "quota"), True),
+    (attempt(Outcome.SKIPPED, "robots"), False),
+    (attempt(Outcome.SKIPPED, "offline"), False),
+    (_budget_cut("retryable", "http_503", 503), True),
+    (_budget_cut("retryable", "connection_refused", None), True),
+    (_budget_cut("retryable", "http_404", 404), False),
+    (_budget_cut("timeout", "source_timeout", None), False),
+    (attempt(Outcome.SKIPPED, "attempt_budget"), False),
+    (attempt(Outcome.TIMEOUT, "source_timeout"), False),
+    (attempt(Outcome.NO_PDF, "connection_refused"), False),
+    (attempt(Outcome.NONRETRYABLE, "http_503", 503), False),
+])
+def test_a_skip_is_transient_when_a_gate_or_a_cut_retry_met_network_trouble(att, expected):
+    """A skip by the breaker, the rate wait or the quota is a passing state; a retry cut
+    by the attempt budget is one when the try before it met one; answers never are."""
+    from fallback_kit.engine.orchestrator import is_transient
+
+    assert is_transient(att) is expected

@@ -226,7 +226,7 @@ class Orchestrator:
         return resolution
 
     async def resolve_many(
-        self, works: Iterable[Work], *, concurrency: int = 16
+        self, works: Iterable[Work], *, concurrency: int
     ) -> AsyncIterator[Resolution]:
         """Resolve works with at most `concurrency` in flight; yield each as it finishes."""
         if concurrency < 1:
@@ -648,7 +648,7 @@ class Orchestrator:
         offline = self.plan.gates.offline_behavior if self.plan.gates.offline else None
         settings = NetSettings(email=self.email, offline=offline,
                                trust_transport=self.trust_transport)
-        robots = RobotsCache(self.client)
+        robots = RobotsCache()  # one per run: each host's robots.txt is fetched once
         client, gates = self.client, self.gates
 
         def factory(policy: SourcePolicy) -> Fetcher:
