@@ -12,6 +12,8 @@ from fakes import WORK, FakeSource, Step, fake_factory, make_plan, no_pdf, ok, t
 from fallback_kit.contracts.events import ListSink, Outcome, ResolutionStatus
 from fallback_kit.contracts.works import Work
 from fallback_kit.engine.orchestrator import Orchestrator
+from fallback_kit.web.edge import HttpStatusError
+from fallback_kit.web.gates import GateClosed
 
 pytestmark = pytest.mark.looptime
 
@@ -632,3 +634,149 @@ def test_a_skip_is_transient_when_a_gate_or_a_cut_retry_met_network_trouble(att,
     from fallback_kit.engine.orchestrator import is_transient
 
     assert is_transient(att) is expected
+
+
+URL = "https://h.example/paper.pdf"
+
+
+def _on(exc_type, message="boom"):
+    return exc_type(message, request=httpx.Request("GET", URL))
+
+
+@pytest.mark.parametrize(("exc", "expected"), [
+    (_on(httpx.ReadTimeout), (Outcome.TIMEOUT, "http_timeout", URL, "h.example", None, None)),
+    (_on(httpx.ConnectError, "[Errno 104] reset"),
+     (Outcome.RETRYABLE, "connection_error", URL, "h.example", None,
+      "ConnectError: [Errno 104] reset")),
+    (HttpStatusError(503, URL, retry_after_s=0.5),
+     (Outcome.RETRYABLE, "http_503", URL, "h.example", 503, None)),
+    (HttpStatusError(500, URL), (Outcome.NONRETRYABLE, "http_500", URL, "h.example", 500, None)),
+    (GateClosed("robots", "h.example", "disallowed"),
+     (Outcome.SKIPPED, "robots", None, "h.example", None, None)),
+    (KeyError("x" * 600), (Outcome.ERROR, "KeyError", None, None, None,
+                           "KeyError: '" + "x" * 489)),
+])
+async def test_whatever_a_try_raises_becomes_one_classified_attempt(exc, expected):
+    """Each way a try can fail is one Attempt with its outcome, reason, URL, host,
+    status and error text (cut to 500 characters), and the requests it had sent."""
+    src = FetchingSource("unpaywall", [Step(0, exc=exc)])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     sources={"unpaywall": {"retries_max": 0}})
+    sink = ListSink()
+    o = Orchestrator(plan, sources={"unpaywall": src}, sink=sink,
+                     fetcher_factory=lambda policy: CountingEdge())
+    res = await o.resolve(WORK)
+    a = sink.attempts[0]
+    assert (a.outcome, a.reason, a.url, a.host, a.status, a.meta.get("error")) == expected
+    assert a.meta["requests"] == 1 and res.requests == 1
+
+
+async def test_a_try_that_outlasts_the_source_timeout_is_a_timeout():
+    """The source's own timeout ends a try as timeout/source_timeout, with its requests."""
+    src = FetchingSource("unpaywall", [Step(60, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     sources={"unpaywall": {"timeout_ms": 2000, "retries_max": 0}})
+    sink = ListSink()
+    o = Orchestrator(plan, sources={"unpaywall": src}, sink=sink,
+                     fetcher_factory=lambda policy: CountingEdge())
+    await o.resolve(WORK)
+    a = sink.attempts[0]
+    assert (a.outcome, a.reason, a.meta["requests"], a.t_end_ms) == (
+        Outcome.TIMEOUT, "source_timeout", 1, pytest.approx(2000, abs=1))
+
+
+async def test_a_result_without_its_request_count_gets_the_edges():
+    """A source that does not count its requests gets the count of the edge it used;
+    one that counts keeps its own."""
+    from dataclasses import replace
+
+    uncounted = FetchingSource("unpaywall", [Step(0, replace(no_pdf(), requests=0))])
+    counted = FetchingSource("doi_redirect", [Step(0, replace(no_pdf(), requests=4))])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "doi_redirect"]}])
+    sink = ListSink()
+    o = Orchestrator(plan, sources={"unpaywall": uncounted, "doi_redirect": counted}, sink=sink,
+                     fetcher_factory=lambda policy: CountingEdge())
+    res = await o.resolve(WORK)
+    assert [a.meta["requests"] for a in sink.attempts] == [1, 4] and res.requests == 5
+
+
+async def test_a_retryable_answer_with_a_terminal_status_is_final():
+    """A source's retryable result whose status the plan calls terminal is not retried."""
+    src = FakeSource("unpaywall", [Step(0, transient(403))])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     sources={"unpaywall": {"retries_max": 3}})
+    o, sink = orch(plan, [src])
+    await o.resolve(WORK)
+    assert len(src.calls) == 1 and sink.attempts[0].outcome is Outcome.NONRETRYABLE
+
+
+async def test_a_transient_work_names_the_try_and_what_a_cut_retry_met():
+    """The reason of a transient work names a real try before a gate's skip, and a
+    retry the budget cut as `<what the try met>, then attempt_budget (source)`."""
+    flaky = FakeSource("unpaywall", [Step(1, transient(503))])
+    gated = FakeSource("doi_redirect", [Step(0, ok())], hosts=("doi.org",))
+    plan = make_plan([{"name": "t1", "sources": ["doi_redirect", "unpaywall"], "parallel": 2}],
+                     gates={"breaker": {"failure_threshold": 1}}, budgets={"total_attempts": 1},
+                     sources={"unpaywall": {"retries_max": 2, "backoff_base_ms": 1}})
+    o, sink = orch(plan, [flaky, gated])
+    o.gates.after_response("doi.org", ok=False)
+    res = await o.resolve(WORK)
+    assert [a.reason for a in sink.attempts] == ["breaker_open", "attempt_budget"]
+    assert res.status is ResolutionStatus.TRANSIENT
+    assert res.reason == "transient: retryable:http_503, then attempt_budget (unpaywall)"
+    assert (res.attempts, res.requests) == (2, 1)
+
+
+async def test_a_skip_alone_makes_a_transient_work_named_by_the_skip():
+    """With only a gate's skip, the work is transient for that skip."""
+    gated = FakeSource("doi_redirect", [Step(0, ok())], hosts=("doi.org",))
+    plan = make_plan([{"name": "t1", "sources": ["doi_redirect"]}],
+                     gates={"breaker": {"failure_threshold": 1}})
+    o, _ = orch(plan, [gated])
+    o.gates.after_response("doi.org", ok=False)
+    res = await o.resolve(WORK)
+    assert res.reason == "transient: skipped:breaker_open (doi_redirect)"
+
+
+async def test_trouble_on_our_side_stops_the_work_and_says_so():
+    """An OSError of ours in the accept step (a full disk) ends the work as failed_local
+    at once: siblings are cancelled as local_failure and no later tier starts."""
+    import errno
+
+    found = FakeSource("unpaywall", [Step(1, ok())])
+    sibling = FakeSource("arxiv", [Step(30, ok())])
+    later = FakeSource("doi_redirect", [Step(1, ok())])
+
+    async def accept(work, source, result, edge):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "arxiv"], "parallel": 2},
+                      {"name": "t2", "sources": ["doi_redirect"]}])
+    o, sink = orch(plan, [found, sibling, later], accept=accept)
+    res = await o.resolve(WORK)
+    assert (res.status, res.reason) == (ResolutionStatus.FAILED_LOCAL,
+                                        "our side: download_local_disk_full (unpaywall)")
+    assert res.elapsed_ms == pytest.approx(1000, abs=5) and later.calls == []
+    by_source = {a.source: (a.outcome, a.reason) for a in sink.attempts}
+    assert by_source == {"unpaywall": (Outcome.FAILED_LOCAL, "download_local_disk_full"),
+                         "arxiv": (Outcome.CANCELLED, "local_failure")}
+    assert sink.attempts[0].meta["error"] == "OSError: [Errno 28] No space left on device"
+
+
+async def test_a_failing_accept_hook_demotes_the_success_and_the_plan_goes_on():
+    """A hook that raises (not an OSError) refuses the file as accept_error:<type>."""
+    found = FakeSource("unpaywall", [Step(1, ok())])
+    later = FakeSource("doi_redirect", [Step(1, ok())])
+
+    async def accept(work, source, result, edge):
+        if source == "unpaywall":
+            raise ValueError("bug")
+        return None
+
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["doi_redirect"]}])
+    o, sink = orch(plan, [found, later], accept=accept)
+    res = await o.resolve(WORK)
+    assert res.source == "doi_redirect"
+    assert (sink.attempts[0].outcome, sink.attempts[0].reason) == (
+        Outcome.INVALID_PDF, "download_accept_error:ValueError")
