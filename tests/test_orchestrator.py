@@ -780,3 +780,37 @@ async def test_a_failing_accept_hook_demotes_the_success_and_the_plan_goes_on():
     assert res.source == "doi_redirect"
     assert (sink.attempts[0].outcome, sink.attempts[0].reason) == (
         Outcome.INVALID_PDF, "download_accept_error:ValueError")
+
+
+async def test_at_the_deadline_each_unfinished_source_says_the_deadline_ended_it():
+    """When the work's deadline ends it, the running try is a timeout and a source still
+    waiting for a slot is cancelled for work_deadline (not a sibling's win); each has
+    its Attempt."""
+    hangs = FakeSource("unpaywall", [Step(60, ok())])
+    queued = FakeSource("arxiv", [Step(1, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "arxiv"], "parallel": 2}],
+                     budgets={"total_timeout_ms": 5000, "max_concurrent": 1},
+                     sources={"unpaywall": {"timeout_ms": 5000}})
+    o, sink = orch(plan, [hangs, queued])
+    res = await o.resolve(WORK)
+    assert (res.status, res.reason) == (ResolutionStatus.BUDGET_EXHAUSTED, "deadline")
+    by_source = {a.source: a for a in sink.attempts}
+    assert by_source["unpaywall"].outcome is Outcome.TIMEOUT
+    assert (by_source["arxiv"].outcome, by_source["arxiv"].reason) == (Outcome.CANCELLED,
+                                                                      "work_deadline")
+    assert len(sink.attempts) == 2 and queued.calls == []
+
+
+async def test_a_held_volume_wins_when_the_deadline_ends_the_search():
+    """A volume found before the deadline is delivered when a later tier runs out the
+    work's time looking for better."""
+    vol = FakeSource("unpaywall", [Step(1, volume())])
+    hangs = FakeSource("doi_redirect", [Step(60, ok("https://pub.example/a.pdf"))])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["doi_redirect"]}],
+                     budgets={"total_timeout_ms": 5000},
+                     sources={"doi_redirect": {"timeout_ms": 5000}})
+    o, _ = orch(plan, [vol, hangs])
+    res = await o.resolve(WORK)
+    assert (res.status, res.source, res.elapsed_ms) == (
+        ResolutionStatus.RESOLVED, "unpaywall", pytest.approx(5000, abs=5))

@@ -62,3 +62,19 @@ async def test_a_cancelled_waiter_leaves_the_queue():
     slots.release()
     await asyncio.wait_for(stays, 1)
     assert repr(slots) == "<PrioritySlots free=0 waiting=0>"
+
+
+async def test_a_waiter_cancelled_after_a_release_in_the_same_turn_ends_cancelled():
+    """A release and a cancel in the same turn (the hand-out runs first and drops the
+    cancelled waiter): the waiter ends cancelled, not with an error, and the slot stays
+    free for the next one."""
+    slots = PrioritySlots(1)
+    await slots.acquire(0)
+    waiter = asyncio.create_task(slots.acquire(0))
+    await asyncio.sleep(0)
+    slots.release()
+    waiter.cancel()
+    (ended,) = await asyncio.gather(waiter, return_exceptions=True)
+    assert isinstance(ended, asyncio.CancelledError)
+    assert repr(slots) == "<PrioritySlots free=1 waiting=0>"
+    await asyncio.wait_for(slots.acquire(5), 1)
