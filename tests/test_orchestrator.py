@@ -459,13 +459,17 @@ async def test_a_rejected_only_pdf_is_why_the_work_was_not_found():
     none = FakeSource("doi_redirect", [Step(1, no_pdf())])
     plan = make_plan([{"name": "t1", "sources": ["doi_redirect", "unpaywall"]}])
 
+    asked = []
+
     async def accept(work, source, result, edge):
+        asked.append(source)
         return "truncated_pdf"
 
     o, _ = orch(plan, [bad, none], accept=accept)
     res = await o.resolve(WORK)
     assert (res.status, res.reason) == (ResolutionStatus.NOT_FOUND,
                                         "invalid_pdf:download_truncated_pdf")
+    assert asked == ["unpaywall"]  # only a success goes through the accept step
 
 
 async def test_a_gate_skip_names_the_sources_first_host():
@@ -814,3 +818,17 @@ async def test_a_held_volume_wins_when_the_deadline_ends_the_search():
     res = await o.resolve(WORK)
     assert (res.status, res.source, res.elapsed_ms) == (
         ResolutionStatus.RESOLVED, "unpaywall", pytest.approx(5000, abs=5))
+
+
+async def test_a_transient_work_is_named_by_a_real_try_before_a_gates_skip():
+    """With a 503 left after the retries and a breaker skip, the reason names the 503."""
+    gated = FakeSource("doi_redirect", [Step(0, ok())], hosts=("doi.org",))
+    flaky = FakeSource("unpaywall", [Step(1, transient(503))])
+    plan = make_plan([{"name": "t1", "sources": ["doi_redirect", "unpaywall"], "parallel": 2}],
+                     gates={"breaker": {"failure_threshold": 1}},
+                     sources={"unpaywall": {"retries_max": 0}})
+    o, sink = orch(plan, [flaky, gated])
+    o.gates.after_response("doi.org", ok=False)
+    res = await o.resolve(WORK)
+    assert [a.reason for a in sink.attempts] == ["breaker_open", "http_503"]
+    assert res.reason == "transient: retryable:http_503 (unpaywall)"
