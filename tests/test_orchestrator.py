@@ -802,6 +802,7 @@ async def test_at_the_deadline_each_unfinished_source_says_the_deadline_ended_it
     assert by_source["unpaywall"].outcome is Outcome.TIMEOUT
     assert (by_source["arxiv"].outcome, by_source["arxiv"].reason) == (Outcome.CANCELLED,
                                                                       "work_deadline")
+    assert by_source["arxiv"].t_start_ms == by_source["arxiv"].t_end_ms == 5000
     assert len(sink.attempts) == 2 and queued.calls == []
 
 
@@ -832,3 +833,85 @@ async def test_a_transient_work_is_named_by_a_real_try_before_a_gates_skip():
     res = await o.resolve(WORK)
     assert [a.reason for a in sink.attempts] == ["breaker_open", "http_503"]
     assert res.reason == "transient: retryable:http_503 (unpaywall)"
+
+
+async def test_a_source_is_retried_exactly_retries_max_times():
+    """A source that keeps failing transiently is tried 1 + retries_max times."""
+    flaky = FakeSource("unpaywall", [Step(0, transient(503))])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     sources={"unpaywall": {"retries_max": 2, "backoff_base_ms": 1}})
+    o, sink = orch(plan, [flaky])
+    await o.resolve(WORK)
+    assert len(flaky.calls) == 3 and sink.attempts[0].retries == 2
+
+
+async def test_a_retry_after_of_exactly_the_time_left_is_not_waited_for():
+    """A wait that would end at the deadline itself is given up at once."""
+    flaky = FakeSource("unpaywall", [Step(0, transient(429, retry_after=10)), Step(0, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     budgets={"total_timeout_ms": 10_000},
+                     sources={"unpaywall": {"retries_max": 3, "timeout_ms": 5000}})
+    o, _ = orch(plan, [flaky])
+    res = await o.resolve(WORK)
+    assert len(flaky.calls) == 1 and res.elapsed_ms == 0
+
+
+class TimeoutSeen(FakeSource):
+    """Records the timeout its edge had when each call began."""
+
+    seen: list[float]
+
+    async def find(self, work, ctx):
+        self.seen = [*getattr(self, "seen", []), ctx.http.timeout_s]
+        return await super().find(work, ctx)
+
+
+async def test_each_try_runs_under_the_source_timeout_cut_to_the_time_left():
+    """A try's timeout is the source's own, or what is left of the work if less."""
+    first = FakeSource("unpaywall", [Step(4.5, no_pdf())])
+    second = TimeoutSeen("doi_redirect", [Step(0, no_pdf())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["doi_redirect"]}],
+                     budgets={"total_timeout_ms": 5000},
+                     sources={"unpaywall": {"timeout_ms": 5000},
+                              "doi_redirect": {"timeout_ms": 3000}})
+    sink = ListSink()
+    o = Orchestrator(plan, sources={"unpaywall": first, "doi_redirect": second}, sink=sink,
+                     fetcher_factory=lambda policy: CountingEdge())
+    await o.resolve(WORK)
+    assert second.seen == [pytest.approx(0.5)]
+    third = TimeoutSeen("doi_redirect", [Step(0, no_pdf())])
+    o = Orchestrator(plan, sources={"unpaywall": FakeSource("unpaywall", [Step(0, no_pdf())]),
+                                    "doi_redirect": third},
+                     fetcher_factory=lambda policy: CountingEdge())
+    await o.resolve(WORK)
+    assert third.seen == [3.0]
+
+
+async def test_a_source_waiting_out_a_backoff_when_a_sibling_wins_is_cancelled_as_such():
+    """A source between two tries when a sibling wins ends cancelled for sibling_won,
+    naming what its last try met."""
+    flaky = FakeSource("unpaywall", [Step(0, transient(429, retry_after=5)), Step(0, ok())])
+    winner = FakeSource("arxiv", [Step(1, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "arxiv"], "parallel": 2}],
+                     sources={"unpaywall": {"retries_max": 2}})
+    o, sink = orch(plan, [flaky, winner])
+    res = await o.resolve(WORK)
+    a = next(a for a in sink.attempts if a.source == "unpaywall")
+    assert res.source == "arxiv"
+    assert (a.outcome, a.reason, a.meta["last"], a.meta["requests"]) == (
+        Outcome.CANCELLED, "sibling_won", "http_429", 1)
+
+
+async def test_a_source_that_never_got_its_slot_is_recorded_at_the_moment_it_gave_up():
+    """A source still queued for a slot when a sibling wins is cancelled as not_started,
+    its Attempt starting and ending then (it never ran)."""
+    winner = FakeSource("arxiv", [Step(1, ok())])
+    queued = FakeSource("unpaywall", [Step(1, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["arxiv", "unpaywall"], "parallel": 2}],
+                     budgets={"max_concurrent": 1})
+    o, sink = orch(plan, [winner, queued])
+    await o.resolve(WORK)
+    a = next(a for a in sink.attempts if a.source == "unpaywall")
+    assert (a.outcome, a.reason, a.t_start_ms, a.t_end_ms) == (
+        Outcome.CANCELLED, "not_started", 1000, 1000)

@@ -588,9 +588,8 @@ class Orchestrator:
         self, state: _WorkState, policy: SourcePolicy, result: SourceResult, retries: int
     ) -> float | None:
         """Seconds to wait before retrying, or None when this result is final."""
+        # (a retryable result with a terminal status was made final in _one_try)
         if result.outcome not in _RETRY_OUTCOMES or retries >= policy.retries_max:
-            return None
-        if result.status is not None and result.status in self.plan.thresholds.terminal_statuses:
             return None
         remaining = state.deadline - asyncio.get_running_loop().time()
         delay = backoff_delay(retries, base_ms=policy.backoff_base_ms,
