@@ -915,3 +915,32 @@ async def test_a_source_that_never_got_its_slot_is_recorded_at_the_moment_it_gav
     a = next(a for a in sink.attempts if a.source == "unpaywall")
     assert (a.outcome, a.reason, a.t_start_ms, a.t_end_ms) == (
         Outcome.CANCELLED, "not_started", 1000, 1000)
+
+
+@pytest.mark.parametrize(("meta", "wait_ms", "expected"), [
+    ({"version": "submittedVersion"}, 1, True),
+    ({"version": "submittedVersion"}, 0, False),
+    ({"version": "acceptedVersion"}, 5000, False),
+    ({"version": "publishedVersion"}, 5000, False),
+    ({"paper": "volume_like"}, 0, True),
+    ({"paper": "volume_like", "version": "publishedVersion"}, 5000, True),
+])
+def test_a_success_is_provisional_when_a_volume_or_a_preprint_under_a_wait(
+        meta, wait_ms, expected):
+    """A volume is never final; a preprint (submittedVersion) is provisional under any
+    positive prefer_published_wait_ms; an accepted or published version is final."""
+    from dataclasses import replace
+
+    from fallback_kit.engine.orchestrator import is_provisional
+
+    assert is_provisional(replace(ok(), meta=meta), wait_ms) is expected
+
+
+async def test_a_failure_without_a_reason_is_named_by_its_outcome():
+    """The not-found reason is `<outcome>:<reason>`, or the outcome alone without one."""
+    from fallback_kit.sources.base import SourceResult
+
+    bare = FakeSource("unpaywall", [Step(0, SourceResult(outcome=Outcome.NONRETRYABLE))])
+    o, _ = orch(make_plan([{"name": "t1", "sources": ["unpaywall"]}]), [bare])
+    res = await o.resolve(WORK)
+    assert (res.status, res.reason) == (ResolutionStatus.NOT_FOUND, "nonretryable")

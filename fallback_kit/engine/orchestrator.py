@@ -665,7 +665,7 @@ def is_volume(result: SourceResult) -> bool:
     return result.meta.get("paper") == VOLUME_LIKE
 
 
-def is_provisional(result: SourceResult, prefer_published_wait_ms: float = 0) -> bool:
+def is_provisional(result: SourceResult, prefer_published_wait_ms: float) -> bool:
     """A success that is not final for the work: a volume (the plan goes on; it wins
     only if no later source or tier finds a better PDF), or a preprint when the plan
     waits for a published version (it wins when the wait ends or the plan does)."""
@@ -719,8 +719,9 @@ def _first(items: tuple[str, ...]) -> str | None:
     return items[0] if items else None
 
 
-def _requests_of(fetcher: Any) -> int:
-    return int(getattr(fetcher, "requests", 0) or 0)
+def _requests_of(fetcher: Fetcher) -> int:
+    """The requests the try's edge has sent so far (every fetcher counts them)."""
+    return fetcher.requests
 
 
 def _with_requests(result: SourceResult, requests: int) -> SourceResult:
