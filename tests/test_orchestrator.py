@@ -944,3 +944,23 @@ async def test_a_failure_without_a_reason_is_named_by_its_outcome():
     o, _ = orch(make_plan([{"name": "t1", "sources": ["unpaywall"]}]), [bare])
     res = await o.resolve(WORK)
     assert (res.status, res.reason) == (ResolutionStatus.NOT_FOUND, "nonretryable")
+
+
+async def test_a_held_volume_still_wins_when_a_later_download_fails_on_our_side():
+    """Trouble on our side stops the search, but a volume already accepted is kept."""
+    import errno
+
+    vol = FakeSource("unpaywall", [Step(1, volume())])
+    later = FakeSource("doi_redirect", [Step(1, ok("https://pub.example/a.pdf"))])
+
+    async def accept(work, source, result, edge):
+        if source == "doi_redirect":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return None
+
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["doi_redirect"]}])
+    o, _ = orch(plan, [vol, later], accept=accept)
+    res = await o.resolve(WORK)
+    assert (res.status, res.source, res.pdf_url) == (
+        ResolutionStatus.RESOLVED, "unpaywall", "https://proc.example/vol.pdf")
