@@ -200,6 +200,7 @@ def test_a_cancelled_probe_frees_its_slot_and_nothing_more():
     b.release_probe()  # closed: nothing to release
     b.record_failure()
     clock.t = 1.0
+    assert b.state is BreakerState.HALF_OPEN
     b.release_probe()  # half-open, no probe out
     assert b.allow() and not b.allow()
     b.release_probe()
@@ -337,6 +338,10 @@ async def test_a_rate_wait_of_exactly_the_cap_waits():
     assert await limiter.acquire(1.0) == 0
     assert limiter.predicted_wait_s() == 1.0
     assert await limiter.acquire(1.0) == pytest.approx(1.0, abs=0.01)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await gates.before_request("slow.example")  # the plan's cap, in ms, is inclusive too
+    assert loop.time() - t0 == pytest.approx(1.0, abs=0.01)
     with pytest.raises(GateClosed) as info:
         await limiter.acquire(0.9)
     assert (info.value.reason, info.value.host) == ("rate_wait", "slow.example")
@@ -385,18 +390,19 @@ async def test_no_request_waits_longer_than_the_cap_for_its_turn(cap_s):
 
 
 @pytest.mark.looptime
-async def test_one_work_sends_at_most_cap_requests_to_a_host():
+@pytest.mark.parametrize("cap", [1, 3])
+async def test_one_work_sends_at_most_cap_requests_to_a_host(cap):
     """WorkGates lets exactly `cap` requests of one work go to a host, refuses the next
     as host_cap, and counts each host on its own."""
-    work = WorkGates(Gates(), cap=3)
-    for _ in range(3):
+    work = WorkGates(Gates(), cap=cap)
+    for _ in range(cap):
         await work.before_request("a.example")
     with pytest.raises(GateClosed) as info:
         await work.before_request("a.example")
     assert (info.value.reason, info.value.host) == ("host_cap", "a.example")
-    assert str(info.value) == "host_cap (a.example): 3 requests of this work"
+    assert str(info.value) == f"host_cap (a.example): {cap} requests of this work"
     await work.before_request("b.example")
-    assert work.sent == {"a.example": 3, "b.example": 1}
+    assert work.sent == {"a.example": cap, "b.example": 1}
 
 
 @pytest.mark.looptime
