@@ -964,3 +964,33 @@ async def test_a_held_volume_still_wins_when_a_later_download_fails_on_our_side(
     res = await o.resolve(WORK)
     assert (res.status, res.source, res.pdf_url) == (
         ResolutionStatus.RESOLVED, "unpaywall", "https://proc.example/vol.pdf")
+
+
+def test_an_orchestrator_without_a_client_or_a_fetcher_factory_is_refused():
+    """Without a client nor a fetcher factory nothing could be fetched: say so at once."""
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}])
+    needed = r"^an httpx.AsyncClient is needed \(or a fetcher_factory\)$"
+    with pytest.raises(ValueError, match=needed):
+        Orchestrator(plan, sources={"unpaywall": FakeSource("unpaywall", [])})
+
+
+async def test_a_backoff_cut_by_the_deadline_is_a_timeout_not_a_siblings_win():
+    """Under load the deadline can cancel a source in its backoff (its wake-up and the
+    deadline fall in one loop turn): the Attempt says timeout/work_deadline, with the
+    reason the last try met."""
+    from fallback_kit.engine.orchestrator import _SourceRun, _WorkState
+
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}])
+    src = FakeSource("unpaywall", [])
+    o, sink = orch(plan, [src])
+    loop = asyncio.get_running_loop()
+    state = _WorkState(work=WORK, start=loop.time(), deadline=loop.time() + 1, attempts_left=3)
+    run = _SourceRun(state, plan.tiers[0], src, loop.time(), requests=2)
+    backoff = asyncio.create_task(o._backoff(run, 5.0, transient(503)))
+    await asyncio.sleep(1)
+    state.stop_reason = "deadline"
+    backoff.cancel()
+    await asyncio.gather(backoff, return_exceptions=True)
+    a = sink.attempts[0]
+    assert (a.outcome, a.reason, a.meta["last"], a.meta["requests"]) == (
+        Outcome.TIMEOUT, "work_deadline", "http_503", 2)
