@@ -83,3 +83,36 @@ async def test_a_waiter_cancelled_after_a_release_in_the_same_turn_ends_cancelle
     assert isinstance(ended, asyncio.CancelledError)
     assert repr(slots) == "<PrioritySlots free=1 waiting=0>"
     await asyncio.wait_for(slots.acquire(5), 1)
+
+
+async def test_a_tiers_view_queues_with_its_tiers_priority():
+    """`at(tier)` hands out slots by tier as PrioritySlots does: a later tier's view that
+    queued first still yields to an earlier tier's view."""
+    slots = PrioritySlots(1)
+    await within(slots.at(0).acquire())
+    order: list[int] = []
+
+    async def take(tier: int) -> None:
+        await slots.at(tier).acquire()
+        order.append(tier)
+        slots.at(tier).release()
+
+    later = asyncio.create_task(take(2))
+    await asyncio.sleep(0)
+    earlier = asyncio.create_task(take(1))
+    await asyncio.sleep(0)
+    slots.at(0).release()
+    await within(asyncio.gather(later, earlier))
+    assert order == [1, 2]
+
+
+async def test_every_released_slot_is_free_again():
+    """Two holders of two slots release both: two new holders get them at once."""
+    slots = PrioritySlots(2)
+    await within(slots.acquire(0))
+    await within(slots.acquire(0))
+    slots.release()
+    slots.release()
+    assert repr(slots) == "<PrioritySlots free=2 waiting=0>"
+    await within(slots.acquire(1))
+    await within(slots.acquire(1))
