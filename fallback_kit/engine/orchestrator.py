@@ -270,7 +270,7 @@ class Orchestrator:
         return resolution
 
     async def resolve_many(
-        self, works: Iterable[Work], *, concurrency: int = 16
+        self, works: Iterable[Work], *, concurrency: int
     ) -> AsyncIterator[Resolution]:
         """Resolve works with at most `concurrency` in flight; yield each as it finishes."""
         if concurrency < 1:
@@ -664,9 +664,8 @@ class Orchestrator:
         self, state: _WorkState, policy: SourcePolicy, result: SourceResult, retries: int
     ) -> float | None:
         """Seconds to wait before retrying, or None when this result is final."""
+        # (a retryable result with a terminal status was made final in _one_try)
         if result.outcome not in _RETRY_OUTCOMES or retries >= policy.retries_max:
-            return None
-        if result.status is not None and result.status in self.plan.thresholds.terminal_statuses:
             return None
         remaining = state.deadline - asyncio.get_running_loop().time()
         delay = backoff_delay(retries, base_ms=policy.backoff_base_ms,
@@ -724,7 +723,7 @@ class Orchestrator:
         offline = self.plan.gates.offline_behavior if self.plan.gates.offline else None
         settings = NetSettings(email=self.email, offline=offline,
                                trust_transport=self.trust_transport)
-        robots = RobotsCache(self.client)
+        robots = RobotsCache()  # one per run: each host's robots.txt is fetched once
         client, gates = self.client, self.gates
 
         def factory(policy: SourcePolicy) -> Fetcher:
@@ -742,7 +741,7 @@ def is_volume(result: SourceResult) -> bool:
     return result.meta.get("paper") == VOLUME_LIKE
 
 
-def is_provisional(result: SourceResult, prefer_published_wait_ms: float = 0) -> bool:
+def is_provisional(result: SourceResult, prefer_published_wait_ms: float) -> bool:
     """A success that is not final for the work: a volume (the plan goes on; it wins
     only if no later source or tier finds a better PDF), or a preprint when the plan
     waits for a published version (it wins when the wait ends or the plan does)."""
@@ -796,8 +795,9 @@ def _first(items: tuple[str, ...]) -> str | None:
     return items[0] if items else None
 
 
-def _requests_of(fetcher: Any) -> int:
-    return int(getattr(fetcher, "requests", 0) or 0)
+def _requests_of(fetcher: Fetcher) -> int:
+    """The requests the try's edge has sent so far (every fetcher counts them)."""
+    return fetcher.requests
 
 
 def _with_requests(result: SourceResult, requests: int) -> SourceResult:

@@ -40,7 +40,7 @@ class PrioritySlots:
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 self.release()  # handed a slot just as it was cancelled: pass it on
-            else:
+            elif entry in self._waiters:  # a hand-out in the same turn may have dropped it
                 self._waiters.remove(entry)
                 heapq.heapify(self._waiters)
             raise

@@ -159,6 +159,10 @@ class CircuitBreaker:
         )
 
 
+#: how much later than the cap a turn may come before the wait is given up (real seconds)
+_TURN_SLACK_S = 0.001
+
+
 class HostRateLimiter:
     """A leaky bucket (aiolimiter) per host that can refuse when the wait is too long."""
 
@@ -183,11 +187,11 @@ class HostRateLimiter:
         start = loop.time()
         self._waiting += 1
         try:
-            if max_wait_s is None:
+            # the cap bounds the real wait too (the bucket may wake its waiters late); a
+            # turn due at the cap's very instant must not lose to this timer: a hair more
+            cap = None if max_wait_s is None else max_wait_s + _TURN_SLACK_S
+            async with asyncio.timeout(cap):
                 await self._limiter.acquire()
-            else:
-                async with asyncio.timeout(max_wait_s):
-                    await self._limiter.acquire()
         except TimeoutError:
             waited = f"waited {(max_wait_s or 0) * 1000:.0f} ms"
             raise GateClosed(Reason.RATE_WAIT, self.host, waited) from None
@@ -330,8 +334,8 @@ class WorkGates:
 def backoff_delay(
     attempt: int,
     *,
-    base_ms: float = 250,
-    cap_ms: float = 10_000,
+    base_ms: float,
+    cap_ms: float,
     rng: random.Random | None = None,
 ) -> float:
     """Full-jitter exponential backoff in seconds: uniform(0, min(cap, base * 2**attempt))."""
