@@ -27,7 +27,9 @@ lint: $(STAMP)
 	$(BIN)/mypy fallback_kit
 
 # Mutation testing of the core (pyproject.toml [tool.mutmut]); not part of `make test`.
+# mutmut's covered-lines filter reads stale mutated files wrongly: start from a clean folder.
 mutate: $(STAMP)
+	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2
 	$(BIN)/python tests/reliability/mutation_report.py
 
