@@ -460,6 +460,10 @@ def _origin_of(path: str, origins: Mapping[str, str]) -> str:
 
 
 class _Reader:
+    """Reads one value each; `integer`, `number`, `boolean` and `statuses` are only called
+    for a key that is there (an absent key keeps its default before), and give `default`
+    back with a fault when the value is bad."""
+
     def __init__(self) -> None:
         self.problems: list[tuple[str, str]] = []
 
@@ -480,7 +484,7 @@ class _Reader:
     def integer(
         self, raw: Mapping[str, Any], key: str, path: str, default: int | None, minimum: int = 1
     ) -> int | None:
-        value = raw.get(key, default)
+        value = raw[key]
         if value is None:
             if default is not None:  # null where a number is needed: not "the default"
                 self.fail(_join(path, key), "must be an integer, got null")
@@ -497,7 +501,7 @@ class _Reader:
         return value
 
     def number(self, raw: Mapping[str, Any], key: str, path: str, default: float) -> float:
-        value = raw.get(key, default)
+        value = raw[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(_join(path, key), f"must be a number, got {_type_name(value)} {value!r}")
             return default
@@ -511,7 +515,7 @@ class _Reader:
         return float(value)
 
     def boolean(self, raw: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
-        value = raw.get(key, default)
+        value = raw[key]
         if not isinstance(value, bool):
             self.fail(_join(path, key), f"must be true or false, got {value!r}")
             return default
@@ -538,7 +542,7 @@ class _Reader:
     def statuses(
         self, raw: Mapping[str, Any], key: str, path: str, default: tuple[int, ...]
     ) -> tuple[int, ...]:
-        value = raw.get(key, list(default))
+        value = raw[key]
         if not isinstance(value, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599 for v in value
         ):
