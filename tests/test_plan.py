@@ -299,8 +299,12 @@ def test_load_plan_reads_the_process_environment_unless_given_one(tmp_path, monk
      "plan: YAML syntax error at line 3, column 1: expected ',' or '}', but got '<stream end>'"),
     (MINIMAL + "name: a\nname: b\n",
      "plan: YAML refused at line 4, column 1: the key 'name' is given twice"),
+    ("name: a\x07b\n",  # a reader error has no line and column, and a message of two lines
+     "plan: YAML syntax error at unacceptable character #x0007: special characters are not "
+     'allowed in "<unicode string>", position 7'),
 ])
 def test_yaml_faults_say_where_exactly(text, message):
+    """A YAML fault is one line: syntax error or refusal, line and column when known."""
     with pytest.raises(PlanError) as info:
         load_plan_text(text)
     assert str(info.value) == message and info.value.problems == [("", message[6:])]
@@ -318,6 +322,9 @@ def test_yaml_faults_say_where_exactly(text, message):
     ("name: 5", ("name", "must be a string, got int 5")),
     ("description: {a: 1}", ("description", "must be a string, got a mapping {'a': 1}")),
     ("name: [a]", ("name", "must be a string, got a list ['a']")),
+    ("  - {name: b, sources: [null]}", ("tiers[1].sources[0]", "must be a source name, got null")),
+    ("  - {name: b, sources: [true]}",
+     ("tiers[1].sources[0]", "must be a source name, got a boolean")),
     ("gates: {offline_behavior: zzzzzz}",
      ("gates.offline_behavior", "must be one of metadata_only, block_all, cache_only "
                                 "(known: metadata_only, block_all, cache_only)")),
@@ -389,6 +396,9 @@ def test_a_value_set_on_a_whole_section_is_the_origin_of_its_keys():
     assert origins["sources.unpaywall.timeout_ms"] == "override"
     assert origins["sources.unpaywall.retries_max"] == "override"
     assert origins["tiers[0].parallel"] == "default" and origins["tiers[0].name"] == "yaml"
+    tiers = load_plan_text(MINIMAL, overrides={"tiers": [{"name": "b", "sources": ["arxiv"]}]})
+    origins = {path: origin for path, _, origin in tiers.describe_sources()}
+    assert origins["tiers[0].parallel"] == "override"
 
 
 def test_the_written_plan_keeps_every_non_default_section():
@@ -407,7 +417,8 @@ def test_the_written_plan_keeps_every_non_default_section():
     assert data["politeness"] == {"email": "me@lab.org"}
     assert data["cache"] == {"max_age": 0} and data["accept"]["licenses"] == ["cc-by"]
     assert [t.get("hedge_after_ms") for t in data["tiers"]] == [None, 300]
-    assert "timeout_ms" not in data["sources"]["unpaywall"]  # unset: the budget's
+    assert data["sources"]["unpaywall"] == {  # timeout_ms unset: the budget's
+        "retries_max": 1, "robots_respect": False, "backoff_base_ms": 250, "backoff_cap_ms": 5000}
     assert load_plan_text(plan.to_yaml()) == plan
     assert "cache" not in load_plan_text(MINIMAL).to_dict()
     assert "accept" not in load_plan_text(MINIMAL).to_dict()

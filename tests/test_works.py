@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from hypothesis import given
@@ -17,6 +19,7 @@ from fallback_kit.contracts.works import (
     normalize_pmcid,
     normalize_pmid,
     read_works,
+    work_from_mapping,
 )
 
 doi_suffix = st.text(
@@ -228,6 +231,7 @@ def test_an_identifier_or_url_column_alone_is_enough(tmp_path):
     links = _table(tmp_path, "Link,PubMed\nnot a url,12\nhttps://ex.org/a,\n")
     assert [(w.pmid, w.landing_url) for w in links] == [("12", None), (None, "https://ex.org/a")]
     assert links.ok
+    assert [w.doi for w in _table(tmp_path, "URL\nhttps://doi.org/10.1000/A\n")] == ["10.1000/a"]
 
 
 def test_a_pasted_identifier_does_not_replace_an_id_column(tmp_path):
@@ -278,8 +282,29 @@ def test_duplicates_are_reported_where_they_are_and_reading_goes_on(tmp_path):
     assert [w.work_id for w in report] == ["a", "b", "d"]
     assert [(e.row, e.field, e.entry) for e in report.errors] == [(4, "work_id", None),
                                                                   (5, "doi", None)]
-    assert str(report.errors[0]) == ("row 4, field 'work_id': duplicate work_id 'a' (first "
-                                     "seen in row 2); this one was left out")
+    assert [str(e) for e in report.errors] == [
+        "row 4, field 'work_id': duplicate work_id 'a' (first seen in row 2); this one was "
+        "left out",
+        "row 5, field 'doi': 'nope' is not a DOI (expected 10.NNNN/suffix)"]
+
+
+def test_a_repeated_csl_json_id_names_the_entries(tmp_path):
+    """Items without rows are named by their id, the repeat and the first alike."""
+    f = tmp_path / "library.json"
+    f.write_text(json.dumps([{"id": "smith2020", "type": "article-journal", "DOI": "10.1000/a"},
+                             {"id": "smith2020", "type": "article-journal", "DOI": "10.1000/b"}]),
+                 encoding="utf-8")
+    report = read_works(f)
+    assert [w.doi for w in report] == ["10.1000/a"]
+    assert [(e.row, e.entry) for e in report.errors] == [(None, "smith2020")]
+    assert "(first seen in entry 'smith2020')" in str(report.errors[0])
+
+
+def test_a_row_with_more_values_than_columns_is_named():
+    """A csv.DictReader row (extra cells under the key None) given to work_from_mapping."""
+    with pytest.raises(WorkError) as info:
+        work_from_mapping({"doi": "10.1000/a", None: ["x"]}, row_number=3, entry="k")
+    assert str(info.value) == "entry 'k', line 3: more values than columns"
 
 
 def test_a_row_without_identifiers_is_named_by_its_row(tmp_path):
@@ -305,6 +330,7 @@ def test_a_table_without_an_identifier_column_says_what_it_expects(tmp_path):
     for header in ("title,year", "https://ex.org/a,title"):
         with pytest.raises(WorksFileError) as info:
             _table(tmp_path, f"{header}\nx,2020\n")
+        assert str(info.value).startswith(f"{tmp_path / 'w.csv'}: no identifier column; ")
         assert str(info.value).endswith(
             "], expected at least one of doi, arxiv_id, pmcid, pmid, landing_url")
 

@@ -346,7 +346,7 @@ def load_plan_text(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())  # one line
         kind = "refused" if isinstance(exc, YamlRefused) else "syntax error"
         raise PlanError([("", f"YAML {kind} at {where}{problem}")], source=source) from None
     if data is None:
