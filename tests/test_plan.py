@@ -375,6 +375,7 @@ def test_plan_errors_list_every_fault_after_their_source():
     assert str(e) == "p.yaml: a.b must be >= 1; c: unknown x; whole"
     assert e.source == "p.yaml"
     assert str(PlanError([("a", "is bad")], source="")) == "a is bad"
+    assert str(PlanError([("a", "is bad")])) == "plan: a is bad"
 
 
 def test_replace_marks_its_values_as_overrides_and_names_the_plan_in_faults():
