@@ -300,11 +300,27 @@ def test_a_repeated_csl_json_id_names_the_entries(tmp_path):
     assert "(first seen in entry 'smith2020')" in str(report.errors[0])
 
 
-def test_a_row_with_more_values_than_columns_is_named():
-    """A csv.DictReader row (extra cells under the key None) given to work_from_mapping."""
+@pytest.mark.parametrize("row,message", [
+    ({"doi": "10.1000/a", None: ["x"]},  # csv.DictReader's extra cells
+     "entry 'k', line 3: more values than columns"),
+    ({"identifier": "nonsense"},
+     "entry 'k', line 3: 'nonsense' is not a DOI, arXiv id, PMCID, PMID or URL"),
+    ({"identifier": "https://ex.org/" + "a" * 1986},
+     "entry 'k', line 3: value is 2,001 characters long (at most 2000)"),
+    ({"doi": "10.1000/" + "a" * 1993},
+     "entry 'k', line 3, field 'doi': value is 2,001 characters long (at most 2000)"),
+])
+def test_work_from_mapping_names_the_entry_in_every_error(row, message):
+    """A caller's own rows (work_from_mapping is public) are named as they name them."""
     with pytest.raises(WorkError) as info:
-        work_from_mapping({"doi": "10.1000/a", None: ["x"]}, row_number=3, entry="k")
-    assert str(info.value) == "entry 'k', line 3: more values than columns"
+        work_from_mapping(row, row_number=3, entry="k")
+    assert str(info.value) == message and info.value.entry == "k"
+
+
+def test_a_pasted_identifier_of_2000_characters_is_still_read():
+    """2000 characters is the limit, not past it."""
+    url = "https://ex.org/" + "a" * 1985
+    assert work_from_mapping({"identifier": url}).landing_url == url
 
 
 def test_a_row_without_identifiers_is_named_by_its_row(tmp_path):
@@ -357,3 +373,48 @@ def test_work_errors_name_entry_line_row_and_field():
     assert (e.row, e.field, e.entry, e.detail) == (3, "doi", "smith2020", "bad")
     assert str(WorkError("bad", row=3)) == "row 3: bad"
     assert str(WorkError("bad")) == "bad"
+
+
+def test_numbers_read_as_floats_are_ids_only_when_exact():
+    """A PMID column read as float gives its integer below 2**53 (exact floats); an arXiv id
+    read as a number is taken only if no trailing zero can have been lost (five digits
+    after the dot from 1501 on, four before)."""
+    df = pd.DataFrame({"work_id": ["a", "b", "c", "d"],
+                       "pmid": [12345.0, 12.5, 2.0**53, 2.0**53 - 1],
+                       "arxiv_id": [1412.0123, 1501.01234, None, None]})
+    report = read_works(df)
+    assert [(w.pmid, w.arxiv_id) for w in report] == [("12345", "1412.0123"),
+                                                     ("9007199254740991", None)]
+    assert [str(e) for e in report.errors] == [
+        "row 3, field 'pmid': '12.5' is not a PMID (expected digits)",
+        "row 4, field 'pmid': '9007199254740992.0' is not a PMID (expected digits)"]
+    bad = read_works(pd.DataFrame({"arxiv_id": [1501.0123, 1412.012, 12.5]}))
+    assert [(e.row, e.field) for e in bad.errors] == [(2, "arxiv_id"), (3, "arxiv_id"),
+                                                      (4, "arxiv_id")]
+    assert all(str(e).endswith("its trailing zeros may be lost; read the column as text "
+                               "(e.g. pandas dtype=str)") for e in bad.errors)
+    assert str(bad.errors[0]).startswith(
+        "row 2, field 'arxiv_id': arXiv id read as a number (1501.0123)")
+
+
+def test_landing_urls_are_http_or_https_with_a_host():
+    """A landing page is fetched over the web: another scheme or no host is a bad row."""
+    assert Work.create(landing_url="http://ex.org/a").landing_url == "http://ex.org/a"
+    for bad in ("ftp://ex.org/a", "https://", "ex.org/a"):
+        with pytest.raises(WorkError, match="is not an http\\(s\\) URL"):
+            Work.create(landing_url=bad)
+
+
+def test_an_entry_without_its_key_is_named_and_a_key_is_at_most_2000_characters(tmp_path):
+    """With --key on a CSL-JSON file, an item lacking that field is an error naming the
+    item, never a work called 'None'; an overlong key is refused."""
+    f = tmp_path / "library.json"
+    items = [{"id": "a", "type": "book", "DOI": "10.1000/a", "title": "T" * 2000},
+             {"id": "b", "type": "book", "DOI": "10.1000/b"},
+             {"id": "c", "type": "book", "DOI": "10.1000/c", "title": "T" * 2001}]
+    f.write_text(json.dumps(items), encoding="utf-8")
+    report = read_works(f, key="title")
+    assert [w.doi for w in report] == ["10.1000/a"]
+    assert [str(e) for e in report.errors] == [
+        "entry 'b': no value in the key column 'title'",
+        "entry 'c': key is 2,001 characters long (at most 2000)"]
