@@ -309,6 +309,9 @@ def test_a_repeated_csl_json_id_names_the_entries(tmp_path):
      "entry 'k', line 3: value is 2,001 characters long (at most 2000)"),
     ({"doi": "10.1000/" + "a" * 1993},
      "entry 'k', line 3, field 'doi': value is 2,001 characters long (at most 2000)"),
+    ({"arxiv_id": 1501.0123},
+     "entry 'k', line 3, field 'arxiv_id': arXiv id read as a number (1501.0123): its trailing "
+     "zeros may be lost; read the column as text (e.g. pandas dtype=str)"),
 ])
 def test_work_from_mapping_names_the_entry_in_every_error(row, message):
     """A caller's own rows (work_from_mapping is public) are named as they name them."""
