@@ -447,3 +447,22 @@ def test_each_section_has_the_documented_defaults():
                                                     robots_respect=False, backoff_base_ms=250,
                                                     backoff_cap_ms=5_000)
     assert (plan.name, plan.description, plan.cache.max_age) == ("plan", "", 86_400)
+
+
+def test_an_unreadable_plan_file_is_one_line(tmp_path):
+    """A folder or a file that is not UTF-8 names the file and why, without a traceback."""
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: \xe9\n".encode("latin-1"))
+    for path, why in ((tmp_path, "Is a directory"),
+                      (latin, "'utf-8' codec can't decode byte 0xe9 in position 6: invalid "
+                              "continuation byte")):
+        with pytest.raises(PlanError) as info:
+            load_plan(path, env={})
+        assert str(info.value) == f"{path}: cannot read plan file: {why}"
+
+
+def test_a_rate_that_is_no_number_names_its_type():
+    """Like every fault: the path, what was expected and what was given."""
+    text = MINIMAL + "politeness: {rate_limits: {a.org: {per_second: abc}}}\n"
+    assert problems(text) == [('politeness.rate_limits["a.org"].per_second',
+                               "must be a number, got a string 'abc'")]

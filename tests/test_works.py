@@ -421,3 +421,25 @@ def test_an_entry_without_its_key_is_named_and_a_key_is_at_most_2000_characters(
     assert [str(e) for e in report.errors] == [
         "entry 'b': no value in the key column 'title'",
         "entry 'c': key is 2,001 characters long (at most 2000)"]
+
+
+def test_csl_json_ids_are_the_work_ids_only_when_every_item_has_one(tmp_path):
+    """CSL-JSON `id` is optional: if an item lacks it (or it is empty), every work gets an id
+    made from its identifiers instead, and none is refused."""
+    f = tmp_path / "library.json"
+    for missing in ({}, {"id": ""}):
+        items = [{"id": "smith2020", "type": "book", "DOI": "10.1000/a"},
+                 {**missing, "type": "book", "DOI": "10.1000/b"}]
+        f.write_text(json.dumps(items), encoding="utf-8")
+        report = read_works(f)
+        assert report.key is None and report.ok
+        assert [w.work_id for w in report] == ["doi:10.1000/a", "doi:10.1000/b"]
+
+
+def test_a_list_of_identifiers_has_no_key_column(tmp_path):
+    """--key on pasted ids (a file or a Python list) is refused as a whole, not per line."""
+    f = tmp_path / "pasted.txt"
+    f.write_text("10.1000/a\n10.1000/b\n", encoding="utf-8")
+    for source in (["10.1000/a"], f):
+        with pytest.raises(WorksFileError, match="a list of identifiers has no key column 'x'"):
+            read_works(source, key="x")
