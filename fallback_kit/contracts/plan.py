@@ -237,9 +237,6 @@ class Plan:
         to know to say what this plan can reach)."""
         return frozenset(s for s in self.source_names if not self.policy(s).robots_respect)
 
-    def tier_of(self, source: str) -> Tier | None:
-        return next((t for t in self.tiers if source in t.sources), None)
-
     def to_dict(self) -> dict[str, Any]:
         """The effective plan as plain data (what `to_yaml` writes)."""
         return _plan_to_dict(self)
