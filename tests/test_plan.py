@@ -299,6 +299,7 @@ def test_load_plan_reads_the_process_environment_unless_given_one(tmp_path, monk
      "plan: YAML syntax error at line 3, column 1: expected ',' or '}', but got '<stream end>'"),
     (MINIMAL + "name: a\nname: b\n",
      "plan: YAML refused at line 4, column 1: the key 'name' is given twice"),
+    ("- a\n- b\n", "plan: the plan must be a YAML mapping at the top level"),
     ("name: a\x07b\n",  # a reader error has no line and column, and a message of two lines
      "plan: YAML syntax error at unacceptable character #x0007: special characters are not "
      'allowed in "<unicode string>", position 7'),

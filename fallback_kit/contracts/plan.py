@@ -482,10 +482,6 @@ class _Reader:
         self, raw: Mapping[str, Any], key: str, path: str, default: int | None, minimum: int = 1
     ) -> int | None:
         value = raw[key]
-        if value is None:
-            if default is not None:  # null where a number is needed: not "the default"
-                self.fail(_join(path, key), "must be an integer, got null")
-            return default
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(_join(path, key), f"must be an integer, got {_type_name(value)} {value!r}")
             return default
