@@ -321,6 +321,8 @@ def test_yaml_faults_say_where_exactly(text, message):
      ("budgets.total_attempts", "must be <= 1,000,000,000,000")),
     ("gates: {offline: 1}", ("gates.offline", "must be true or false, got 1")),
     ("gates: {breakr: {}}", ("gates.breakr", "is not a known key — did you mean 'breaker'?")),
+    ("politeness: {rate_limits: [api.org]}",
+     ("politeness.rate_limits", "must be a mapping of host -> {per_second, burst}")),
     ("name: 5", ("name", "must be a string, got int 5")),
     ("description: {a: 1}", ("description", "must be a string, got a mapping {'a': 1}")),
     ("name: [a]", ("name", "must be a string, got a list ['a']")),
