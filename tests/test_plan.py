@@ -326,6 +326,8 @@ def test_yaml_faults_say_where_exactly(text, message):
     ("name: 5", ("name", "must be a string, got int 5")),
     ("description: {a: 1}", ("description", "must be a string, got a mapping {'a': 1}")),
     ("name: [a]", ("name", "must be a string, got a list ['a']")),
+    ("  -", ("tiers[1]", "is empty: give it a name and sources")),
+    ("  - {}", ("tiers[1]", "is empty: give it a name and sources")),
     ("  - {name: b, sources: arxiv}",
      ("tiers[1].sources", "must be a list of source names, got a string")),
     ("  - {name: b, sources: [null]}", ("tiers[1].sources[0]", "must be a source name, got null")),
