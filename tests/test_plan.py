@@ -242,3 +242,235 @@ def test_plan_loading_is_made_of_short_steps():
     long = {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(tree)
             if isinstance(n, ast.FunctionDef) and n.end_lineno - n.lineno + 1 > 40}
     assert long == {}
+
+
+# ---- rules that mutation testing found unguarded (issue 17) ------------------------------
+
+
+def test_environment_variables_of_other_programs_are_ignored_and_the_rest_applied():
+    """Only `FALLBACK_KIT_<SECTION>__…` and `FALLBACK_KIT_EMAIL` set the plan; every one of
+    them is applied whatever variables sort before it."""
+    env = {
+        "AAA": "1",  # sorts first
+        "FALLBACK_KIT_EMAIL": "me@lab.org",
+        "FALLBACK_KIT_PROGRESS": "0",  # a setting of the CLI, not a plan path
+        "FALLBACK_KIT_GATES__OFFLINE": "true",
+        "FALLBACK_KIT_SOURCES__UNPAYWALL__TIMEOUT_MS": "5000",
+    }
+    plan = load_plan_text(MINIMAL, env=env)
+    assert plan.politeness.email == "me@lab.org" and plan.gates.offline is True
+    assert plan.policy("unpaywall").timeout_ms == 5000
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"FALLBACK_KIT_BUDGTS__TOTAL_ATTEMPTS": "3"},
+     "environment: FALLBACK_KIT_BUDGTS__TOTAL_ATTEMPTS is not a plan section — did you mean "
+     "'BUDGETS'?"),
+    ({"FALLBACK_KIT_BUDGETS__TOTAL_ATTEMPTS": " "},
+     "environment: FALLBACK_KIT_BUDGETS__TOTAL_ATTEMPTS is empty; give a value or unset it"),
+])
+def test_a_misspelt_or_empty_plan_variable_is_refused(env, message):
+    with pytest.raises(PlanError) as info:
+        load_plan_text(MINIMAL, env=env)
+    assert str(info.value) == message
+
+
+def test_load_plan_reads_the_process_environment_unless_given_one(tmp_path, monkeypatch):
+    """`env=None` means os.environ; overrides beat it; faults name the file."""
+    f = tmp_path / "p.yaml"
+    f.write_text("description: Überblick\n" + MINIMAL, encoding="utf-8")
+    monkeypatch.setenv("FALLBACK_KIT_BUDGETS__TOTAL_ATTEMPTS", "7")
+    assert load_plan(f).budgets.total_attempts == 7
+    assert load_plan(f, env={}).budgets.total_attempts == 20
+    assert load_plan(f, overrides={"budgets.total_attempts": 9}).budgets.total_attempts == 9
+    assert load_plan(f).description == "Überblick"  # read as UTF-8 whatever the locale
+    with pytest.raises(PlanError) as info:
+        load_plan(f, env={}, overrides={"budgets.total_attempts": 0})
+    assert str(info.value) == f"{f}: budgets.total_attempts must be >= 1"
+    with pytest.raises(PlanError) as info:
+        load_plan(tmp_path / "nope.yaml")
+    assert info.value.source == str(tmp_path / "nope.yaml")
+    assert info.value.problems == [("", f"no such plan file: {tmp_path / 'nope.yaml'} "
+                                        "(packaged plans: default, fast, thorough)")]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("tiers:\n  - {name: a, sources: [arxiv]\n",
+     "plan: YAML syntax error at line 3, column 1: expected ',' or '}', but got '<stream end>'"),
+    (MINIMAL + "name: a\nname: b\n",
+     "plan: YAML refused at line 4, column 1: the key 'name' is given twice"),
+    ("- a\n- b\n", "plan: the plan must be a YAML mapping at the top level"),
+    ("name: a\x07b\n",  # a reader error has no line and column, and a message of two lines
+     "plan: YAML syntax error at unacceptable character #x0007: special characters are not "
+     'allowed in "<unicode string>", position 7'),
+])
+def test_yaml_faults_say_where_exactly(text, message):
+    """A YAML fault is one line: syntax error or refusal, line and column when known."""
+    with pytest.raises(PlanError) as info:
+        load_plan_text(text)
+    assert str(info.value) == message and info.value.problems == [("", message[6:])]
+
+
+@pytest.mark.parametrize("yaml_text,problem", [
+    ("budgets: [1]", ("budgets", "must be a mapping, got a list")),
+    ("budgets: {total_attempts: true}",
+     ("budgets.total_attempts", "must be an integer, got a boolean True")),
+    ("budgets: {total_attempts: 1.5}",
+     ("budgets.total_attempts", "must be an integer, got float 1.5")),
+    ("budgets: {total_attempts: 1000000000001}",
+     ("budgets.total_attempts", "must be <= 1,000,000,000,000")),
+    ("gates: {offline: 1}", ("gates.offline", "must be true or false, got 1")),
+    ("gates: {breakr: {}}", ("gates.breakr", "is not a known key — did you mean 'breaker'?")),
+    ("politeness: {rate_limits: [api.org]}",
+     ("politeness.rate_limits", "must be a mapping of host -> {per_second, burst}")),
+    ("name: 5", ("name", "must be a string, got int 5")),
+    ("description: {a: 1}", ("description", "must be a string, got a mapping {'a': 1}")),
+    ("name: [a]", ("name", "must be a string, got a list ['a']")),
+    ("  -", ("tiers[1]", "is empty: give it a name and sources")),
+    ("  - {}", ("tiers[1]", "is empty: give it a name and sources")),
+    ("  - {name: b, sources: arxiv}",
+     ("tiers[1].sources", "must be a list of source names, got a string")),
+    ("  - {name: b, sources: [null]}", ("tiers[1].sources[0]", "must be a source name, got null")),
+    ("  - {name: b, sources: [true]}",
+     ("tiers[1].sources[0]", "must be a source name, got a boolean")),
+    ("gates: {offline_behavior: zzzzzz}",
+     ("gates.offline_behavior", "must be one of metadata_only, block_all, cache_only "
+                                "(known: metadata_only, block_all, cache_only)")),
+    ("budgets: {total_attempts: null}",
+     ("budgets.total_attempts", "must be an integer, got null (leave the key out for the "
+                                "default)")),
+])
+def test_each_wrong_value_is_named_with_its_type(yaml_text, problem):
+    """One clear line per fault: the YAML path, what was expected and what was given."""
+    assert problems(MINIMAL + yaml_text + "\n") == [problem]
+
+
+@pytest.mark.parametrize("value,ok", [
+    (0.5, True), (10**12, True), (1, True),
+    (0, False), (-1, False), (10**12 + 1, False), (".inf", False), (".nan", False), ("true", False),
+])
+def test_a_rate_is_a_positive_finite_number(value, ok):
+    """per_second may be below 1 (one request every two seconds) but not 0 or infinite."""
+    text = MINIMAL + f"politeness:\n  rate_limits:\n    api.org: {{per_second: {value}}}\n"
+    if ok:
+        plan = load_plan_text(text)
+        assert plan.politeness.rate_limits["api.org"].per_second == float(value)
+    else:
+        [(path, _)] = problems(text)
+        assert path == 'politeness.rate_limits["api.org"].per_second'
+
+
+def test_a_host_name_without_dots_is_written_plainly_in_paths():
+    [(path, msg)] = problems(MINIMAL + "politeness: {rate_limits: {XHOST: {per_second: 0}}}\n")
+    assert (path, msg) == ("politeness.rate_limits.XHOST.per_second", "must be > 0")
+
+
+@pytest.mark.parametrize("statuses,ok", [
+    ([100, 599], True), ([99], False), ([600], False), ([True], False), ("429", False),
+    ([429, "x"], False),
+])
+def test_statuses_are_http_status_codes(statuses, ok):
+    text = MINIMAL + f"thresholds: {{retryable_statuses: {statuses!r}, terminal_statuses: []}}\n"
+    if ok:
+        assert load_plan_text(text).thresholds.retryable_statuses == tuple(statuses)
+    else:
+        assert problems(text) == [("thresholds.retryable_statuses",
+                                   "must be a list of HTTP status codes (100-599)")]
+
+
+def test_plan_errors_list_every_fault_after_their_source():
+    e = PlanError([("a.b", "must be >= 1"), ("c", ": unknown x"), ("", "whole")], source="p.yaml")
+    assert str(e) == "p.yaml: a.b must be >= 1; c: unknown x; whole"
+    assert e.source == "p.yaml"
+    assert str(PlanError([("a", "is bad")], source="")) == "a is bad"
+    assert str(PlanError([("a", "is bad")])) == "plan: a is bad"
+
+
+def test_replace_marks_its_values_as_overrides_and_names_the_plan_in_faults():
+    plan = load_plan_text("name: mine\n" + MINIMAL, env={"FALLBACK_KIT_EMAIL": "a@b.org"})
+    new = plan.replace(**{"budgets.total_attempts": 4})
+    origins = {path: origin for path, _, origin in new.describe_sources()}
+    assert origins["budgets.total_attempts"] == "override"
+    assert origins["politeness.email"] == "env" and origins["name"] == "yaml"
+    with pytest.raises(PlanError) as info:
+        plan.replace(**{"budgets.total_attempts": 0})
+    assert str(info.value) == "mine: budgets.total_attempts must be >= 1"
+
+
+def test_a_value_set_on_a_whole_section_is_the_origin_of_its_keys():
+    """An override of `sources.unpaywall` (a mapping) is where each of its keys comes from;
+    a key the plan never set is a default."""
+    plan = load_plan_text(MINIMAL, overrides={"sources.unpaywall": {"timeout_ms": 5000}})
+    origins = {path: origin for path, _, origin in plan.describe_sources()}
+    assert origins["sources.unpaywall.timeout_ms"] == "override"
+    assert origins["sources.unpaywall.retries_max"] == "override"
+    assert origins["tiers[0].parallel"] == "default" and origins["tiers[0].name"] == "yaml"
+    tiers = load_plan_text(MINIMAL, overrides={"tiers": [{"name": "b", "sources": ["arxiv"]}]})
+    origins = {path: origin for path, _, origin in tiers.describe_sources()}
+    assert origins["tiers[0].parallel"] == "override"
+
+
+def test_the_written_plan_keeps_every_non_default_section():
+    """to_yaml writes what differs from the defaults (thresholds, politeness, cache, accept,
+    a tier's hedge), in the plan's own order, so that it reads back equal."""
+    text = MINIMAL + (
+        "  - {name: b, sources: [arxiv], hedge_after_ms: 300}\n"
+        "thresholds: {retryable_statuses: [503], terminal_statuses: [404]}\n"
+        "politeness: {email: me@lab.org}\ncache: {max_age: 0}\n"
+        "accept: {licenses: [CC-BY], check_paper: false}\n")
+    plan = load_plan_text(text)
+    data = plan.to_dict()
+    assert list(data) == ["name", "budgets", "tiers", "sources", "gates", "thresholds",
+                          "politeness", "cache", "accept"]
+    assert data["thresholds"] == {"retryable_statuses": [503], "terminal_statuses": [404]}
+    assert data["politeness"] == {"email": "me@lab.org"}
+    assert data["cache"] == {"max_age": 0} and data["accept"]["licenses"] == ["cc-by"]
+    assert [t.get("hedge_after_ms") for t in data["tiers"]] == [None, 300]
+    assert data["sources"]["unpaywall"] == {  # timeout_ms unset: the budget's
+        "retries_max": 1, "robots_respect": False, "backoff_base_ms": 250, "backoff_cap_ms": 5000}
+    assert load_plan_text(plan.to_yaml()) == plan
+    assert "cache" not in load_plan_text(MINIMAL).to_dict()
+    assert "accept" not in load_plan_text(MINIMAL).to_dict()
+    assert "politeness" not in load_plan_text(MINIMAL).to_dict()
+
+
+def test_the_written_plan_is_readable_yaml():
+    """Keys in the plan's order, short lists on one line, long text wrapped near 100."""
+    plan = load_plan_text("description: xxx" + " word" * 40 + "\n" + MINIMAL)
+    text = plan.to_yaml()
+    assert text.startswith("name: plan\ndescription: xxx word")
+    assert "tiers:\n- name: a\n  parallel: 1\n  sources: [unpaywall]\n" in text
+    assert len(text.splitlines()[1]) == 101  # broken at the first space past column 100
+
+
+def test_each_section_has_the_documented_defaults():
+    """The defaults the README and docs promise, read from a plan that sets nothing."""
+    plan = load_plan_text(MINIMAL)
+    assert plan.gates == GatePolicy(skip_if_breaker_open=True, offline=False,
+                                    offline_behavior="metadata_only",
+                                    skip_if_rate_wait_exceeds_ms=5_000)
+    assert plan.gates.breaker == BreakerPolicy(failure_threshold=5, window_ms=30_000,
+                                               cooldown_ms=15_000, half_open_probes=1)
+    assert plan.policy("unpaywall") == SourcePolicy(timeout_ms=None, retries_max=1,
+                                                    robots_respect=False, backoff_base_ms=250,
+                                                    backoff_cap_ms=5_000)
+    assert (plan.name, plan.description, plan.cache.max_age) == ("plan", "", 86_400)
+
+
+def test_an_unreadable_plan_file_is_one_line(tmp_path):
+    """A folder or a file that is not UTF-8 names the file and why, without a traceback."""
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: \xe9\n".encode("latin-1"))
+    for path, why in ((tmp_path, "Is a directory"),
+                      (latin, "'utf-8' codec can't decode byte 0xe9 in position 6: invalid "
+                              "continuation byte")):
+        with pytest.raises(PlanError) as info:
+            load_plan(path, env={})
+        assert str(info.value) == f"{path}: cannot read plan file: {why}"
+
+
+def test_a_rate_that_is_no_number_names_its_type():
+    """Like every fault: the path, what was expected and what was given."""
+    text = MINIMAL + "politeness: {rate_limits: {a.org: {per_second: abc}}}\n"
+    assert problems(text) == [('politeness.rate_limits["a.org"].per_second',
+                               "must be a number, got a string 'abc'")]

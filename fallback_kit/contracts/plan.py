@@ -237,9 +237,6 @@ class Plan:
         to know to say what this plan can reach)."""
         return frozenset(s for s in self.source_names if not self.policy(s).robots_respect)
 
-    def tier_of(self, source: str) -> Tier | None:
-        return next((t for t in self.tiers if source in t.sources), None)
-
     def to_dict(self) -> dict[str, Any]:
         """The effective plan as plain data (what `to_yaml` writes)."""
         return _plan_to_dict(self)
@@ -346,7 +343,7 @@ def load_plan_text(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())  # one line
         kind = "refused" if isinstance(exc, YamlRefused) else "syntax error"
         raise PlanError([("", f"YAML {kind} at {where}{problem}")], source=source) from None
     if data is None:
@@ -460,6 +457,10 @@ def _origin_of(path: str, origins: Mapping[str, str]) -> str:
 
 
 class _Reader:
+    """Reads one value each; `integer`, `number`, `boolean` and `statuses` are only called
+    for a key that is there (an absent key keeps its default before), and give `default`
+    back with a fault when the value is bad."""
+
     def __init__(self) -> None:
         self.problems: list[tuple[str, str]] = []
 
@@ -480,11 +481,7 @@ class _Reader:
     def integer(
         self, raw: Mapping[str, Any], key: str, path: str, default: int | None, minimum: int = 1
     ) -> int | None:
-        value = raw.get(key, default)
-        if value is None:
-            if default is not None:  # null where a number is needed: not "the default"
-                self.fail(_join(path, key), "must be an integer, got null")
-            return default
+        value = raw[key]
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(_join(path, key), f"must be an integer, got {_type_name(value)} {value!r}")
             return default
@@ -497,7 +494,7 @@ class _Reader:
         return value
 
     def number(self, raw: Mapping[str, Any], key: str, path: str, default: float) -> float:
-        value = raw.get(key, default)
+        value = raw[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(_join(path, key), f"must be a number, got {_type_name(value)} {value!r}")
             return default
@@ -511,7 +508,7 @@ class _Reader:
         return float(value)
 
     def boolean(self, raw: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
-        value = raw.get(key, default)
+        value = raw[key]
         if not isinstance(value, bool):
             self.fail(_join(path, key), f"must be true or false, got {value!r}")
             return default
@@ -538,7 +535,7 @@ class _Reader:
     def statuses(
         self, raw: Mapping[str, Any], key: str, path: str, default: tuple[int, ...]
     ) -> tuple[int, ...]:
-        value = raw.get(key, list(default))
+        value = raw[key]
         if not isinstance(value, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599 for v in value
         ):
