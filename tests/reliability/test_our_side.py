@@ -405,7 +405,8 @@ async def test_the_manifest_records_the_winners_file(tmp_path):
 
     async with Sandbox(world, time_scale=0.0) as sb:
         async with httpx.AsyncClient(transport=sb.transport()) as client:
-            accept = _downloader(store, tmp_path / "pdfs", True, manifest)
+            accept = _downloader(store, tmp_path / "pdfs", True, manifest,
+                                 max_bytes=PLAN.accept.max_pdf_bytes)
             sources = {"unpaywall": FakeSource("unpaywall", [Step(0, success(a))]),
                        "pmc": FakeSource("pmc", [Step(0, success(b))])}
             orch = Orchestrator(plan, client=client, sink=manifest, run_id=store.run_id,
