@@ -1001,3 +1001,76 @@ async def test_the_system_resolver_gives_plain_addresses_once_each():
 def test_reserved_ipv6_is_unsafe(address):
     """IPv6 space the IETF reserves (not private, so `is_global` passes it) is refused."""
     assert is_unsafe_ip(ipaddress.ip_address(address))
+
+
+# ---------------------------------------------------------------- DOI redirects
+
+
+async def test_resolve_location_stops_at_the_first_url_off_the_resolver():
+    """resolve_location follows the resolver's own redirects (any host case) and returns
+    the first URL elsewhere, without requesting it; it is metadata (metadata_only lets
+    it through)."""
+    r = Router()
+    r.add("https://doi.org/10.1/x", 302, location="https://DX.doi.org/10.1/x")
+    r.add("https://dx.doi.org/10.1/x", 302, location="https://pub.example.org/a")
+    f = make_fetcher(r, offline="metadata_only")
+    assert await f.resolve_location("https://doi.org/10.1/x") == "https://pub.example.org/a"
+    assert r.urls() == ["https://doi.org/10.1/x", "https://dx.doi.org/10.1/x"]
+
+
+@pytest.mark.parametrize(("status", "raises"), [(404, False), (200, False), (400, True),
+                                                (403, True), (405, True), (503, True)])
+async def test_resolve_location_raises_on_errors_but_404(status, raises):
+    """A resolver answer that ends the chain is None when 404 (no such DOI) or not an
+    error; any other 4xx/5xx raises HttpStatusError naming the URL and Retry-After."""
+    r = Router()
+    r.add("https://doi.org/10.1/x", 302, location="https://doi.org/10.1/y")
+    r.add("https://doi.org/10.1/y", status, "", retry_after="9")
+    f = make_fetcher(r)
+    if not raises:
+        assert await f.resolve_location("https://doi.org/10.1/x") is None
+        return
+    with pytest.raises(HttpStatusError) as info:
+        await f.resolve_location("https://doi.org/10.1/x")
+    assert (info.value.status, info.value.url, info.value.retry_after_s) == (
+        status, "https://doi.org/10.1/y", 9.0)
+
+
+@pytest.mark.looptime
+async def test_requests_waiting_on_a_robots_fetch_share_it():
+    """Requests to a host that arrive while its robots.txt is being fetched wait for that
+    fetch instead of sending their own."""
+    calls = []
+
+    async def robots(request):
+        calls.append(request)
+        await asyncio.sleep(1)
+        return httpx.Response(200, text="User-agent: *\nDisallow: /pdf/\n")
+
+    r = Router(routes={"https://pub.example.org/robots.txt": robots})
+    r.add("https://pub.example.org/a.pdf", 200, PDF)
+    f = make_fetcher(r, robots=RobotsCache(), robots_respect=True)
+    urls = ["https://pub.example.org/a.pdf", "https://pub.example.org/pdf/1"] * 2
+    results = await asyncio.gather(*(f.check_pdf(u) for u in urls), return_exceptions=True)
+    assert [getattr(x, "ok", None) or getattr(x, "reason", None) for x in results] == [
+        True, "robots", True, "robots"]
+    assert len(calls) == 1
+
+
+async def test_each_verdict_counts_only_its_own_bytes():
+    """A check's bytes_read is what this check read (robots.txt included), not what the
+    Edge read before it: for an ok file and for a redirect loop alike."""
+    robots_txt = "User-agent: *\nAllow: /\n"
+    r = Router()
+    r.add("https://api.example.org/x", 200, "[1, 2, 3]")
+    r.add("https://pub.example.org/robots.txt", 200, robots_txt)
+    r.add("https://pub.example.org/a.pdf", 200, PDF)
+    r.add("https://loop.example.org/robots.txt", 200, robots_txt)
+    r.add("https://loop.example.org/1", 302, location="https://loop.example.org/2")
+    r.add("https://loop.example.org/2", 302, location="https://loop.example.org/1")
+    f = make_fetcher(r, robots=RobotsCache(), robots_respect=True)
+    await f.get_json("https://api.example.org/x")
+    ok = await f.check_pdf("https://pub.example.org/a.pdf")
+    loop = await f.check_pdf("https://loop.example.org/1")
+    assert (ok.bytes_read, loop.reason, loop.bytes_read) == (
+        len(robots_txt) + len(PDF), "redirect_loop", len(robots_txt))
