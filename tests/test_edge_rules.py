@@ -335,6 +335,16 @@ async def test_get_html_returns_status_headers_and_text_in_its_charset():
     assert not resp.truncated and not resp.is_pdf
 
 
+@pytest.mark.parametrize("ctype", ["text/plain;charset=Shift_JIS",
+                                   'text/plain; format=flowed; charset="Shift_JIS"'])
+async def test_the_charset_parameter_is_found_however_written(ctype):
+    """The charset is read from its own parameter, with or without blanks or quotes,
+    after other parameters."""
+    r = Router()
+    r.add("https://pub.example.org/t", 200, "論文".encode("shift_jis"), content_type=ctype)
+    assert (await make_fetcher(r).get_text("https://pub.example.org/t")).text == "論文"
+
+
 async def test_get_html_sends_its_accept_and_params():
     """get_html asks for HTML first; get_text asks for anything; both merge params."""
     r = Router()
@@ -445,15 +455,20 @@ async def test_every_content_encoding_is_decoded(encoding, pack):
         assert await got.read(100_000) == text
 
 
-async def test_a_body_that_does_not_decode_is_dropped_at_once():
-    """A body that is not what its Content-Encoding says is not guessed at: nothing of it
-    is kept and no more than the first piece is read; a download raises BadResponse."""
-    junk = b"this is not gzip at all " * 4000
+@pytest.mark.parametrize("junk", [
+    b"this is not gzip at all " * 4000,
+    _deflate(b"deflate, not gzip " * 8000),
+    _deflate(b"raw deflate, not gzip " * 8000, raw=True),
+], ids=["text", "zlib-deflate", "raw-deflate"])
+async def test_a_body_that_does_not_decode_is_dropped_at_once(junk):
+    """A body that is not what its Content-Encoding says is not guessed at (deflate sent
+    as gzip included): nothing of it is kept and no more than the first piece is read;
+    a download raises BadResponse."""
     r = Router()
     r.add("https://pub.example.org/a", 200, junk, content_encoding="gzip")
     f = make_fetcher(r)
     resp = await f.get_html("https://pub.example.org/a")
-    assert resp.text == "" and f.bytes_read == 16_384
+    assert resp.text == "" and f.bytes_read == min(16_384, len(junk))
     with pytest.raises(BadResponse, match="Content-Encoding") as info:
         async with f.stream("https://pub.example.org/a") as got:
             await got.read(100_000)
@@ -711,6 +726,18 @@ async def test_fetch_pdf_of_a_whole_file_without_eof_is_truncated():
     r = Router()
     r.add(U, 200, BIG[:15_000])
     assert (await make_fetcher(r).fetch_pdf(U, max_bytes=100_000)).reason == "truncated_pdf"
+
+
+async def test_fetch_pdf_of_a_300_reads_only_the_probe():
+    """A 300 Multiple Choices is no file, even with PDF bytes: only the probe is read,
+    and the check counts only its own bytes."""
+    r = Router()
+    r.add("https://api.example.org/x", 200, "[1]")
+    r.add(U, 300, BIG)
+    f = make_fetcher(r)
+    await f.get_json("https://api.example.org/x")
+    check = await f.fetch_pdf(U, max_bytes=1_000_000)
+    assert (check.reason, check.bytes_read) == ("http_300", 4096)
 
 
 @pytest.mark.parametrize("status", [300, 403, 503])
