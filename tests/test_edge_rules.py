@@ -369,9 +369,18 @@ async def test_get_html_returns_refusal_pages(status):
 async def test_get_html_raises_on_other_statuses(status):
     """Other statuses outside ok_statuses raise HttpStatusError."""
     r = Router()
-    r.add("https://pub.example.org/a", status, "<p>no</p>")
-    with pytest.raises(HttpStatusError):
+    r.add("https://pub.example.org/a", status, "<p>no</p>", retry_after="4")
+    with pytest.raises(HttpStatusError) as info:
         await make_fetcher(r).get_html("https://pub.example.org/a")
+    assert (info.value.status, info.value.url, info.value.retry_after_s) == (
+        status, "https://pub.example.org/a", 4.0)
+
+
+async def test_a_404_without_json_has_no_data():
+    """A 404 whose body is not JSON (an HTML error page) returns data None."""
+    r = Router()
+    r.add("https://api.example.org/x", 404, "<html><body>Not Found</body></html>")
+    assert (await make_fetcher(r).get_json("https://api.example.org/x")).data is None
 
 
 async def test_get_text_honours_ok_statuses():
@@ -392,9 +401,12 @@ async def test_get_html_sniffs_a_pdf_after_its_first_kib():
     body = b"\n" + b"%PDF-1.4\n" + b"x" * 50_000 + b"\n%%EOF\n"
     r = Router()
     r.add("https://pub.example.org/p", 200, body)
+    r.add("https://pub.example.org/q", 200, body[1:])
     f = make_fetcher(r)
     resp = await f.get_html("https://pub.example.org/p", sniff_pdf=True)
     assert resp.is_pdf and resp.truncated and f.bytes_read == 1029
+    resp = await f.get_html("https://pub.example.org/q", sniff_pdf=True)
+    assert resp.is_pdf and resp.truncated and f.bytes_read == 2 * 1029
     whole = make_fetcher(r)
     resp = await whole.get_html("https://pub.example.org/p")
     assert resp.is_pdf and not resp.truncated and whole.bytes_read == len(body)
