@@ -229,7 +229,6 @@ class _Hop:
     headers: httpx.Headers
     body: bytes
     complete: bool  # the whole body was read (the stream ended before the cap)
-    raw_bytes: int
 
 
 # --------------------------------------------------------------------------- helpers
@@ -654,10 +653,9 @@ class Edge:
         a 416 falls back to a plain GET. `%PDF-` must appear in the first KiB; a
         complete small body must end with %%EOF, and when the server honoured the
         range on a larger file its last KiB is fetched to check %%EOF as well.
-        Never raises for what the server sent; gates and transport errors propagate.
+        Never raises for what the server sent; gates and transport errors propagate
+        (offline `metadata_only` refuses the first hop, as for every PDF request).
         """
-        if self.settings.offline == "metadata_only":
-            raise GateClosed("offline_metadata_only", host_of(url))
         probe = self.settings.pdf_probe_bytes
         headers = {
             "Accept": _PDF_ACCEPT,
@@ -880,9 +878,8 @@ class Edge:
         """Refuse a host that is, or resolves to, an address no public fetch may reach."""
         if host in self._safe_hosts:
             return
-        bare = host.strip("[]")
-        try:
-            ip = ipaddress.ip_address(bare)
+        try:  # httpx gives an IPv6 literal's host without its brackets
+            ip = ipaddress.ip_address(host)
         except ValueError:
             ip = None
         if ip is not None:
@@ -893,7 +890,7 @@ class Edge:
         port = url.port or (443 if url.scheme == "https" else 80)
         resolver = self.settings.resolver or system_resolver
         try:
-            addresses = await resolver(bare, port)
+            addresses = await resolver(host, port)
         except OSError as exc:
             raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from None
         for address in addresses:
@@ -909,24 +906,20 @@ class Edge:
         cap: int,
         metadata: bool,
         headers: Mapping[str, str],
-        check_robots: bool = True,
     ) -> _Hop:
         """One gated request, no redirects followed; the body read up to `cap` bytes."""
-        async with self._send(
-            url, metadata=metadata, headers=headers, check_robots=check_robots
-        ) as response:
-            return await self._hop(response, cap)
+        async with self._send(url, metadata=metadata, headers=headers) as response:
+            return await self._hop(response, cap, sniff_pdf=False, small_body=0)
 
     async def _hop(
-        self, response: httpx.Response, cap: int, *, sniff_pdf: bool = False,
-        small_body: int = 0,
+        self, response: httpx.Response, cap: int, *, sniff_pdf: bool, small_body: int
     ) -> _Hop:
         """Read a response's body up to `cap` decoded bytes (a whole small body)."""
         if small_body and response.status_code == 200:
             cap = max(cap, _small_length(response.headers, small_body))
-        body, complete, raw = await self._read(response, cap, sniff_pdf=sniff_pdf)
+        body, complete = await self._read(response, cap, sniff_pdf=sniff_pdf)
         return _Hop(response.status_code, str(response.request.url), response.headers, body,
-                    complete, raw)
+                    complete)
 
     @asynccontextmanager
     async def _send(
@@ -996,16 +989,16 @@ class Edge:
         return hit
 
     async def _read(
-        self, response: httpx.Response, cap: int, *, sniff_pdf: bool = False
-    ) -> tuple[bytes, bool, int]:
-        """At most `cap` decoded bytes; (body, complete, raw bytes read). `sniff_pdf` stops
-        after the first KiB of a PDF."""
+        self, response: httpx.Response, cap: int, *, sniff_pdf: bool
+    ) -> tuple[bytes, bool]:
+        """At most `cap` decoded bytes; (body, complete). `sniff_pdf` stops after the first
+        KiB of a PDF."""
         if cap <= 0 or response.status_code in _REDIRECT_STATUSES:
-            return b"", False, 0
+            return b"", False
         if response.is_stream_consumed:  # a transport that built the body in memory (mocks)
             content = response.content
             self.bytes_read += min(len(content), cap)
-            return content[:cap], len(content) <= cap, min(len(content), cap)
+            return content[:cap], len(content) <= cap
         decoder = _BoundedDecoder(response.headers.get("content-encoding"))
         parts: list[bytes] = []
         got = 0
@@ -1034,7 +1027,7 @@ class Edge:
             length = response.headers.get("content-length", "")
             identity = response.headers.get("content-encoding", "identity") == "identity"
             complete = identity and length.isdigit() and int(length) == got
-        return b"".join(parts), complete, raw
+        return b"".join(parts), complete
 
 
 async def _read_pdf_body(got: Stream, max_bytes: int, probe: int) -> bytes:
