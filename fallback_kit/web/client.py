@@ -136,13 +136,23 @@ def make_client(
 
 
 #: httpx releases whose client keeps its jar in `_cookies` and reads it there on every
-#: response (tests/test_politeness.py checks it on the installed release)
-_HTTPX_COOKIES_KNOWN = ((0, 27), (0, 29))  # from, up to (excluded)
+#: response (tests/test_politeness.py checks it on the installed release); 0.29.0 read:
+#: the same `Client._cookies` and `Cookies` as 0.28.1
+_HTTPX_COOKIES_KNOWN = ((0, 27), (0, 30))  # from, up to (excluded)
 
 
 def _release(version: str) -> tuple[int, int]:
     major, minor = (version.split(".") + ["0"])[:2]
     return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+def cookies_hook_known(version: str | None = None) -> bool:
+    """Whether `install_lazy_cookies` knows this httpx release's private `_cookies`."""
+    try:
+        release = _release(version or httpx.__version__)
+    except ValueError:
+        return False
+    return _HTTPX_COOKIES_KNOWN[0] <= release < _HTTPX_COOKIES_KNOWN[1]
 
 
 def install_lazy_cookies(client: httpx.AsyncClient) -> bool:
@@ -155,12 +165,8 @@ def install_lazy_cookies(client: httpx.AsyncClient) -> bool:
     holds a `Cookies`. Elsewhere the client keeps httpx's own jar (correct, a little
     slower).
     """
-    try:
-        known = _HTTPX_COOKIES_KNOWN[0] <= _release(httpx.__version__) < _HTTPX_COOKIES_KNOWN[1]
-    except ValueError:
-        known = False
     current = getattr(client, "_cookies", None)
-    if not known or type(current) is not httpx.Cookies:
+    if not cookies_hook_known() or type(current) is not httpx.Cookies:
         return False
     lazy = _Cookies()
     for cookie in current.jar:  # the cookies the client was given (the user's, if any)
