@@ -91,9 +91,11 @@ def test_default_plan_is_the_four_tier_plan():
     )
     assert plan.thresholds.retryable_statuses == (429, 502, 503, 504)
     assert plan.thresholds.terminal_statuses == (400, 401, 403, 404, 405, 410)
-    for name in plan.source_names:
-        assert 6000 <= plan.timeout_ms(name) <= 12000
-        assert 1 <= plan.policy(name).retries_max <= 3
+    assert {n: (plan.timeout_ms(n), plan.policy(n).retries_max) for n in plan.source_names} == {
+        "unpaywall": (8000, 2), "arxiv": (10000, 2), "pmc": (10000, 2),
+        "doi_redirect": (10000, 1), "landing_scrape": (12000, 1), "europe_pmc": (8000, 2),
+        "wayback": (12000, 3),
+    }
 
 
 def test_precedence_yaml_env_override():
