@@ -994,3 +994,39 @@ async def test_a_backoff_cut_by_the_deadline_is_a_timeout_not_a_siblings_win():
     a = sink.attempts[0]
     assert (a.outcome, a.reason, a.meta["last"], a.meta["requests"]) == (
         Outcome.TIMEOUT, "work_deadline", "http_503", 2)
+
+
+async def test_a_status_errors_retry_after_sets_the_wait_before_the_retry():
+    """A Retry-After carried by the edge's status error (not only a source's own
+    result) is honoured: the retry waits for it, not for the short backoff."""
+    src = FetchingSource("unpaywall", [Step(0, exc=HttpStatusError(503, URL, retry_after_s=7)),
+                                       Step(0, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     sources={"unpaywall": {"retries_max": 1, "backoff_base_ms": 1}})
+    o = Orchestrator(plan, sources={"unpaywall": src}, sink=ListSink(),
+                     fetcher_factory=lambda policy: CountingEdge())
+    assert (await o.resolve(WORK)).status is ResolutionStatus.RESOLVED
+    assert src.calls[1] - src.calls[0] == pytest.approx(7, abs=0.01)
+
+
+async def test_a_status_error_without_an_address_names_no_host():
+    src = FetchingSource("unpaywall", [Step(0, exc=HttpStatusError(500, ""))])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}])
+    sink = ListSink()
+    o = Orchestrator(plan, sources={"unpaywall": src}, sink=sink,
+                     fetcher_factory=lambda policy: CountingEdge())
+    await o.resolve(WORK)
+    a = sink.attempts[0]
+    assert (a.outcome, a.reason, a.url, a.host) == (Outcome.NONRETRYABLE, "http_500", None, None)
+
+
+async def test_our_sides_error_text_is_cut_to_300_characters():
+    """A long OSError message of the accept step is kept, cut to 300 characters."""
+    found = FakeSource("unpaywall", [Step(1, ok())])
+
+    async def accept(work, source, result, edge):
+        raise OSError("x" * 1000)
+
+    o, sink = orch(make_plan([{"name": "t1", "sources": ["unpaywall"]}]), [found], accept=accept)
+    await o.resolve(WORK)
+    assert sink.attempts[0].meta["error"] == ("OSError: " + "x" * 1000)[:300]

@@ -21,6 +21,9 @@ def test_plan_repr_lists_tiers_and_budgets():
     assert html.startswith("<table>") and f"{plan.budgets.total_attempts} attempts" in html
     for tier in plan.tiers:
         assert f"<td>{tier.name}</td>" in html
+        assert f"<td>{', '.join(tier.sources)}</td>" in html
+    for column in ("tier", "sources", "parallel", "hedge after ms"):
+        assert f"<th>{column}</th>" in html
 
 
 def test_resolution_repr_never_dumps_the_tried_urls():

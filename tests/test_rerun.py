@@ -76,8 +76,11 @@ async def test_the_previous_winner_tries_first_and_wins_again():
     res = await o.resolve(WORK)
     assert res.status is ResolutionStatus.RESOLVED and res.source == "unpaywall"
     assert beaten.calls == []
+    assert sorted(a.source for a in sink.attempts) == ["arxiv", "unpaywall"]  # one each
     skipped = next(a for a in sink.attempts if a.source == "arxiv")
     assert (skipped.outcome, skipped.reason) == (Outcome.CANCELLED, "not_started")
+    # it never started: its Attempt begins and ends when the winner's verdict came
+    assert skipped.t_start_ms == skipped.t_end_ms == pytest.approx(2000, abs=1)
 
 
 @pytest.mark.looptime

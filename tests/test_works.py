@@ -443,3 +443,15 @@ def test_a_list_of_identifiers_has_no_key_column(tmp_path):
     for source in (["10.1000/a"], f):
         with pytest.raises(WorksFileError, match="a list of identifiers has no key column 'x'"):
             read_works(source, key="x")
+
+
+def test_a_csv_rows_overlong_or_empty_key_is_named_by_its_row(tmp_path):
+    """With --key on a CSV, a row whose key is empty or over 2000 characters is a bad
+    row named by its line, and the other rows are kept."""
+    f = tmp_path / "w.csv"
+    f.write_text(f"key,doi\nk1,10.1000/a\n{'k' * 2001},10.1000/b\n,10.1000/c\n", encoding="utf-8")
+    report = read_works(f, key="key")
+    assert [w.work_id for w in report] == ["k1"]
+    assert [str(e) for e in report.errors] == [
+        "row 3: key is 2,001 characters long (at most 2000)",
+        "row 4: no value in the key column 'key'"]

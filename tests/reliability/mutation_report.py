@@ -9,7 +9,10 @@ so the figures in RELIABILITY.md can be redone from a finished run without rerun
 
 A survivor whose only change is inside a log call or the message of a raised exception
 is sorted as `message`; every other survivor is `open` until a test kills it or
-`mutation_explained.txt` says why no test can (an equivalent mutant).
+`mutation_explained.txt` says why no test can (an equivalent mutant). Each explanation
+keeps the changed line it was written for: mutmut numbers a function's mutants in
+order, so an edit of the function gives the name to another change, and the old
+explanation is then reported `stale` (open), not silently reused.
 """
 
 from __future__ import annotations
@@ -19,24 +22,37 @@ import ast
 import json
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from mutmut.stats import status_by_exit_code
 
 LOG_NAMES = {"log", "logger", "_log", "LOG", "logging", "warnings"}
 
-# Survivors no test can kill (equivalent mutants), one per line: `<mutant> | <why>`,
-# under a `# <module>` header; written by hand after studying each with `mutmut show`.
+# Survivors no test can kill (equivalent mutants), one per line:
+# `<mutant> | <why> | <changed line, as --survivors prints it>`, under a `# <module>`
+# header; written by hand after studying each with `mutmut show`.
 EXPLAINED_FILE = Path(__file__).with_name("mutation_explained.txt")
 
 
-def explained(path: Path = EXPLAINED_FILE) -> dict[str, str]:
-    """Mutant name -> why no test can tell it from the original."""
+@dataclass(frozen=True)
+class Explanation:
+    """Why a survivor is equivalent, and the changed line that reason was written for."""
+
+    why: str
+    change: str
+
+
+def explained(path: Path = EXPLAINED_FILE) -> dict[str, Explanation]:
+    """Mutant name -> its explanation (the changed line may itself hold ` | `: it is last)."""
     out = {}
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, _, why = line.partition(" | ")
-            out[name.strip()] = why.strip()
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = [field.strip() for field in line.split(" | ", 2)]
+        if len(fields) != 3:
+            raise ValueError(f"{path.name}:{number}: want `<mutant> | <why> | <changed line>`")
+        out[fields[0]] = Explanation(why=fields[1], change=fields[2])
     return out
 
 
@@ -114,9 +130,10 @@ def classify(functions: dict[str, ast.AST], key: str) -> tuple[str, str]:
     return ("message" if textual else "open"), changed
 
 
-def survivors(root: Path) -> list[dict[str, str]]:
-    """Every surviving mutant with its module, category and changed line."""
-    rows, known = [], explained()
+def survivors(root: Path, known: dict[str, Explanation] | None = None) -> list[dict[str, str]]:
+    """Every surviving mutant with its module, category, changed line and explanation."""
+    rows = []
+    known = explained() if known is None else known
     for meta_path in sorted(root.rglob("*.py.meta")):
         meta = json.loads(meta_path.read_text())
         source = meta_path.with_suffix("")
@@ -125,16 +142,19 @@ def survivors(root: Path) -> list[dict[str, str]]:
             if status_of(code) != "survived":
                 continue
             category, line = classify(functions, key)
+            why = ""
             if key in known:
-                category, line = "equivalent", known[key]
+                fits = known[key].change == line
+                category = "equivalent" if fits else "stale"
+                why = known[key].why if fits else f"written for: {known[key].change}"
             rows.append({"mutant": key, "module": str(source.relative_to(root)),
-                         "category": category, "change": line})
+                         "category": category, "change": line, "why": why})
     return rows
 
 
-def report(root: Path) -> dict[str, dict]:
+def report(root: Path, known: dict[str, Explanation] | None = None) -> dict[str, dict]:
     """Per module: the status counts, the kill rate, and survivors by category."""
-    sorted_out = Counter((row["module"], row["category"]) for row in survivors(root))
+    sorted_out = Counter((row["module"], row["category"]) for row in survivors(root, known))
     out = {}
     for meta_path in sorted(root.rglob("*.py.meta")):
         module = str(meta_path.with_suffix("").relative_to(root))
@@ -155,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.survivors:
         for row in survivors(args.mutants):
-            print(f"{row['category']:10} {row['mutant']}  |  {row['change']}")
+            why = f"  |  {row['why']}" if row["why"] else ""
+            print(f"{row['category']:10} {row['mutant']}  |  {row['change']}{why}")
     else:
         print(json.dumps(report(args.mutants), indent=2))
     return 0
