@@ -371,3 +371,61 @@ def test_part_files_of_live_or_unknown_writers_are_left_alone(tmp_path: Path) ->
         (tmp_path / name).write_bytes(b"%PDF-")
     assert clean_stale_parts(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
+
+
+@pytest.mark.parametrize("lead", [1020, 1024])
+async def test_bytes_already_read_get_the_downloads_verdict(tmp_path: Path, lead: int) -> None:
+    """`%PDF-` may follow up to a KiB of blank bytes: the gate and a download keep such a
+    file, and so must save_pdf_bytes (it judged only the first 1,024 bytes, so the
+    right-paper check's bytes were refused as not_pdf or empty_body)."""
+    body = b"\n" * lead + VALID
+    async with client_for(body) as client:
+        streamed = await download_pdf(edge(client), URL, tmp_path / "streamed")
+    saved = save_pdf_bytes(body, tmp_path / "saved", url=URL)
+    assert (streamed.ok, streamed.reason) == (saved.ok, saved.reason) == (True, "")
+    assert saved.sha256 == streamed.sha256
+
+
+def test_refused_bytes_say_their_address_and_size(tmp_path: Path) -> None:
+    """A refusal of bytes already read names the URL they came from and their size;
+    without a URL it names none."""
+    junk = b"<html>not a pdf</html>" * 100
+    refused = save_pdf_bytes(junk, tmp_path, url=URL)
+    assert (refused.ok, refused.reason, refused.url, refused.bytes) == (
+        False, "html_instead_of_pdf", URL, len(junk))
+    assert save_pdf_bytes(junk, tmp_path).url == ""
+
+
+def test_a_live_writers_part_file_is_kept_and_the_writer_left_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking a writer is alive sends it no signal (signal 0): the live process keeps
+    running. Its pid is what comes before the first '-'; every dead writer's file goes,
+    and a folder that is not there has nothing to clean."""
+    import os
+    import subprocess
+    import sys
+
+    signals: list[int] = []
+    real_kill = os.kill
+
+    def kill(pid: int, sig: int) -> None:
+        signals.append(sig)
+        real_kill(pid, 0)  # whatever was asked: this test never signals a process
+
+    monkeypatch.setattr(os, "kill", kill)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        kept = [f".{live.pid}-00aa.part", f".{live.pid}-11-bb.part", f".{os.getpid()}-44ee.part"]
+        for name in [*kept, f".{dead.pid}-22cc.part", f".{dead.pid}-33dd.part"]:
+            (tmp_path / name).write_bytes(b"%PDF-")
+        assert clean_stale_parts(tmp_path) == 2
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+        assert signals and set(signals) == {0}  # asked, never signalled
+    finally:
+        monkeypatch.undo()  # os.kill is the real one again: end the live writer
+        live.kill()
+        live.wait()
+    assert clean_stale_parts(tmp_path / "missing") == 0

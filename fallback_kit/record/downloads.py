@@ -228,7 +228,7 @@ def save_pdf_bytes(
     part = _part_path(dest)
     try:
         part.write_bytes(body)
-        reason = validate_pdf_file(part, head=body[:1024], tail=body[-_TAIL:], size=len(body),
+        reason = validate_pdf_file(part, head=body[:_HEAD], tail=body[-_TAIL:], size=len(body),
                                    min_bytes=min_bytes)
         if reason:
             return DownloadResult(ok=False, reason=reason, url=url, bytes=len(body))
