@@ -353,3 +353,37 @@ def test_a_database_without_the_run_tables_is_no_run_store(tmp_path: Path) -> No
     with pytest.raises(StoreError, match=r"not a fallback_kit run store \(missing tables"
                                          r" attempts, resolutions"):
         RunStore.open(tmp_path)
+
+
+@pytest.mark.parametrize(("free", "full"), [((1 << 20) - 1, True), (1 << 20, False)])
+def test_a_failed_write_on_a_nearly_full_disk_says_the_disk_is_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, free: int, full: bool
+) -> None:
+    """SQLite often reports a full disk as a mere I/O error: with less than 1 MiB free
+    in the store's folder, the error says the disk is full (errno ENOSPC); with 1 MiB
+    free it is the store's plain I/O error (errno EIO)."""
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    from fallback_kit.record import store as store_module
+
+    usage = namedtuple("usage", "total used free")
+    seen: list[Path] = []
+
+    def disk_usage(where: Path) -> tuple[int, int, int]:
+        seen.append(Path(where))
+        return usage(10 << 30, 0, free)
+
+    monkeypatch.setattr(shutil, "disk_usage", disk_usage)
+    path = tmp_path / "run" / "run.sqlite"
+    err = store_module._write_error(path, sqlite3.OperationalError("disk I/O error"))
+    assert seen == [path.parent]
+    if full:
+        assert err.errno == errno.ENOSPC
+        assert str(err) == (f"{path}: the disk is full (disk I/O error); every finished work"
+                            " is kept: free some space and run again to resume")
+    else:
+        assert err.errno == errno.EIO
+        assert str(err) == f"{path}: cannot write the run store (disk I/O error)"
+    assert store_module._why(sqlite3.OperationalError("disk I/O error")) == "disk I/O error"
