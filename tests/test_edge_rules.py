@@ -844,6 +844,30 @@ async def test_a_416_is_asked_again_without_range():
     assert check.ok and [("range" in q.headers) for q in r.seen] == [True, False]
 
 
+async def test_the_plain_get_after_a_416_asks_as_the_probe_did_and_reads_a_small_body_whole():
+    """The GET that follows a 416 keeps the probe's other headers (the PDF Accept, no
+    encoding, the referer) and its small-body rule: a small file cut short is caught."""
+    cut = (b"%PDF-1.4\n" + b"z" * 7000)[:6000]  # no %%EOF: a truncated small file
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "range" in request.headers:
+            return httpx.Response(416)
+        return httpx.Response(200, content=cut, headers={"content-length": str(len(cut))})
+
+    r = Router(routes={U: handler})
+    check = await make_fetcher(r, pdf_small_body_bytes=6000).check_pdf(U, referer="https://journal.example.org/article/1")
+    assert check.reason == "truncated_pdf"
+    first, again = r.seen
+    for name in ("accept", "accept-encoding", "referer"):
+        assert again.headers[name] == first.headers[name], name
+    assert again.headers["accept-encoding"] == "identity" and again.headers["referer"] == "https://journal.example.org/article/1"
+
+
+async def test_a_bad_url_is_named_in_its_verdict():
+    check = await make_fetcher(Router()).check_pdf("http://[::1/a.pdf")
+    assert (check.reason, check.url) == ("bad_url", "http://[::1/a.pdf")
+
+
 def _partial(body: bytes, *, total: str | None = None, tail: bytes | None = None,
              tail_total: str | None = None):
     """A server that honours Range: the probe's first bytes, and the last KiB."""
