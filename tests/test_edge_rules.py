@@ -22,6 +22,7 @@ from fallback_kit.web.edge import (
     RedirectLoop,
     ResponseTooLarge,
     RobotsCache,
+    _BoundedDecoder,
     classify_pdf_bytes,
     host_of,
     is_unsafe_ip,
@@ -1137,3 +1138,40 @@ async def test_each_verdict_counts_only_its_own_bytes():
     loop = await f.check_pdf("https://loop.example.org/1")
     assert (ok.bytes_read, loop.reason, loop.bytes_read) == (
         len(robots_txt) + len(PDF), "redirect_loop", len(robots_txt))
+
+
+async def test_a_robots_fetch_cancelled_midway_is_done_again_by_the_request_waiting_for_it():
+    """Two requests to one host share one robots.txt fetch; when the fetching one is
+    cancelled (its try ended), the waiting one fetches the file itself rather than
+    going ahead unchecked."""
+    from types import SimpleNamespace
+
+    calls: list[str] = []
+
+    class Fetcher:
+        async def _follow(self, url: httpx.URL, **_: object) -> SimpleNamespace:
+            calls.append(str(url))
+            if len(calls) == 1:
+                await asyncio.Event().wait()  # hangs until its try is cancelled
+            return SimpleNamespace(status=200, url=str(url),
+                                   body=b"User-agent: *\nDisallow: /\n")
+
+    robots, fetcher = RobotsCache(), Fetcher()
+    first = asyncio.create_task(robots.allowed(U, fetcher))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(robots.allowed(U, fetcher))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert await second is False
+    assert calls == ["https://files.example.org/robots.txt"] * 2
+
+
+def test_a_deflate_body_that_is_neither_zlib_nor_raw_deflate_fails_once():
+    """A body labelled deflate is tried as zlib, then as raw deflate, then refused (not
+    retried for ever)."""
+    decoder = _BoundedDecoder("deflate")
+    assert decoder.decode(b"\xff" * 64, 100) == b"" and decoder.failed
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    body = raw.compress(b"raw deflate") + raw.flush()
+    ok = _BoundedDecoder("deflate")
+    assert ok.decode(body, 100) == b"raw deflate" and not ok.failed
