@@ -476,3 +476,23 @@ def test_a_rate_that_is_no_number_names_its_type():
     text = MINIMAL + "politeness: {rate_limits: {a.org: {per_second: abc}}}\n"
     assert problems(text) == [('politeness.rate_limits["a.org"].per_second',
                                "must be a number, got a string 'abc'")]
+
+
+def test_a_plan_file_is_read_as_utf8_whatever_the_locale(tmp_path):
+    """A plan written in UTF-8 (a description with accents) loads on a machine whose
+    locale is plain ASCII (a bare C locale, as in many containers and cron jobs)."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "accents.yaml"
+    src.write_text(load_plan("default").to_yaml().replace(
+        "\ndescription:", "\ndescription: Résumé des sources — ", 1), encoding="utf-8")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
+           "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": "utf-8"}
+    code = ("import sys; from fallback_kit.contracts.plan import load_plan; "
+            "print(load_plan(sys.argv[1]).description)")
+    out = subprocess.run([sys.executable, "-c", code, str(src)], env=env, capture_output=True,
+                         text=True, encoding="utf-8", check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Résumé des sources — ")
