@@ -346,6 +346,17 @@ async def test_the_charset_parameter_is_found_however_written(ctype):
     assert (await make_fetcher(r).get_text("https://pub.example.org/t")).text == "論文"
 
 
+@pytest.mark.parametrize("charset", ["no-such-charset", "rot13", "idna"])
+async def test_a_charset_that_is_no_text_encoding_falls_back_to_utf8_with_replacements(charset):
+    """An unknown charset, or a codec that is no text encoding, is read as UTF-8, and
+    a bad byte in it is replaced, never raised."""
+    r = Router()
+    r.add("https://pub.example.org/t", 200, "Résumé ".encode() + b"\xff",
+          content_type=f"text/html; charset={charset}")
+    text = (await make_fetcher(r).get_html("https://pub.example.org/t")).text
+    assert text == "Résumé \ufffd"
+
+
 async def test_get_html_sends_its_accept_and_params():
     """get_html asks for HTML first; get_text asks for anything; both merge params."""
     r = Router()

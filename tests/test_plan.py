@@ -496,3 +496,18 @@ def test_a_plan_file_is_read_as_utf8_whatever_the_locale(tmp_path):
                          text=True, encoding="utf-8", check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("Résumé des sources — ")
+
+
+@pytest.mark.parametrize(("text", "env", "overrides", "expected"), [
+    ("- a\n- b\n", None, None, "mine.yaml: the plan must be a YAML mapping at the top level"),
+    ("name: x\ntiers: 3\n", None, {"tiers[0].name": "t"},
+     "mine.yaml: tiers[0].name cannot be overridden: "),
+    ("name: x\nbudgets: 3\n", {"FALLBACK_KIT_BUDGETS__TOTAL_ATTEMPTS": "4"}, None,
+     "mine.yaml: budgets.total_attempts cannot be set from the environment: "),
+])
+def test_a_plan_error_before_validation_names_the_plan_file(text, env, overrides, expected):
+    """Faults found before validation (not a mapping, an override or a variable that
+    cannot be set) name the file they are in, as validation's faults do."""
+    with pytest.raises(PlanError) as err:
+        load_plan_text(text, env=env, overrides=overrides, source="mine.yaml")
+    assert str(err.value).startswith(expected) and err.value.source == "mine.yaml"
