@@ -1186,3 +1186,17 @@ def test_a_deflate_body_that_is_neither_zlib_nor_raw_deflate_fails_once():
     body = raw.compress(b"raw deflate") + raw.flush()
     ok = _BoundedDecoder("deflate")
     assert ok.decode(body, 100) == b"raw deflate" and not ok.failed
+
+
+async def test_a_refused_redirect_counts_only_the_bytes_of_its_own_fetch():
+    """A fetch ended by a redirect loop reads no body: its verdict says 0 bytes, even
+    on an edge that has read other files before."""
+    r = Router()
+    r.add(U, 200, PDF)
+    loop = "https://files.example.org/loop.pdf"
+    r.add(loop, 302, location=loop + "?x=1")
+    r.add(loop + "?x=1", 302, location=loop)
+    f = make_fetcher(r)
+    assert (await f.fetch_pdf(U, max_bytes=100_000)).ok and f.bytes_read == len(PDF)
+    refused = await f.fetch_pdf(loop, max_bytes=100_000)
+    assert (refused.reason, refused.bytes_read) == ("redirect_loop", 0)
