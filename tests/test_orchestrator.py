@@ -545,8 +545,20 @@ async def test_one_work_at_a_time_is_allowed_and_none_is_not():
     works = [Work(work_id="w1", doi="10.1000/x")] * 2
     assert len([r async for r in o.resolve_many(works, concurrency=1)]) == 2
     assert src.max_running == 1
-    with pytest.raises(ValueError, match="concurrency must be >= 1"):
+    with pytest.raises(ValueError, match="^concurrency must be >= 1$"):
         [r async for r in o.resolve_many(works, concurrency=0)]
+
+
+async def test_leaving_resolve_many_early_ends_the_works_still_in_flight():
+    """A caller that stops reading (a notebook cell interrupted, a `break`) gets back
+    only when every work still in flight has been cancelled and has stopped."""
+    src = PerWork("unpaywall", [])
+    o, _ = orch(make_plan([{"name": "t1", "sources": ["unpaywall"]}]), [src])
+    works = [Work(work_id=w, doi="10.1000/x") for w in ("w1", "w9", "w9")]
+    results = o.resolve_many(works, concurrency=3)
+    assert (await anext(results)).work_id == "w1"
+    await results.aclose()
+    assert src.running == 0  # both w9 works stopped before aclose returned
 
 
 @pytest.mark.parametrize(("exc", "expected"), [
