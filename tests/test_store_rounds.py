@@ -117,3 +117,18 @@ def test_a_store_of_a_later_schema_is_refused_in_one_line(tmp_path):
     db.close()
     with pytest.raises(StoreError, match="schema version 9, this fallback_kit reads 1 and 2"):
         RunStore.open(old)
+
+
+def test_a_retry_writes_each_reopened_work_once_and_no_other(tmp_path):
+    """In a retry, a second resolution of a work already redone in this session is
+    refused, and so is one of a work the retry did not reopen (its status not asked)."""
+    old = _old_store(tmp_path / "old")
+    store = RunStore.open_or_create(old, plan_yaml=PLAN)
+    assert store.redo(["not_found"]) == 1
+    again = Resolution(run_id="old", work_id="w2", status=ResolutionStatus.NOT_FOUND)
+    store.emit(again)  # round 2 of the not_found work
+    with pytest.raises(StoreError, match="'w2' already has a resolution in this run"):
+        store.emit(again)
+    with pytest.raises(StoreError, match="'w1' already has a resolution in this run"):
+        store.emit(Resolution(run_id="old", work_id="w1", status=ResolutionStatus.RESOLVED))
+    store.close()
