@@ -387,3 +387,48 @@ def test_a_failed_write_on_a_nearly_full_disk_says_the_disk_is_full(
         assert err.errno == errno.EIO
         assert str(err) == f"{path}: cannot write the run store (disk I/O error)"
     assert store_module._why(sqlite3.OperationalError("disk I/O error")) == "disk I/O error"
+
+
+@pytest.mark.parametrize(("free", "code", "why"), [
+    (0, "ENOSPC", "the disk is full (disk I/O error)"),
+    (10 << 30, "EIO", "disk I/O error"),
+])
+def test_a_store_that_cannot_be_created_says_why_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, free: int, code: str, why: str
+) -> None:
+    """SQLite failing while the new store is built: one StoreWriteError naming the
+    folder, errno ENOSPC when the folder's disk is (nearly) full, EIO otherwise."""
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    from fallback_kit.record.store import StoreWriteError
+
+    def connect(*args: object, **kwargs: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda where: usage(10 << 30, 0, free))
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    with pytest.raises(StoreWriteError) as err:
+        RunStore.create(tmp_path, plan_yaml=PLAN)
+    assert err.value.errno == getattr(errno, code)
+    assert str(err.value) == f"{tmp_path}: cannot create the run store: {why}"
+
+
+@pytest.mark.parametrize("left", [("-wal",), ("-wal", "-shm")])
+def test_a_new_store_that_cannot_be_opened_leaves_no_run_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, left: tuple[str, ...]
+) -> None:
+    """Built, but not opened (no room for its WAL): the store file and whatever WAL
+    files the open left are removed (one missing is fine), and the open's StoreError
+    is raised."""
+    def fail_open(cls: type, directory: Path, **_: object) -> RunStore:
+        for suffix in left:
+            (Path(directory) / f"{DB_NAME}{suffix}").write_bytes(b"")
+        raise StoreError(f"{directory}: no room for the WAL")
+
+    monkeypatch.setattr(RunStore, "open", classmethod(fail_open))
+    with pytest.raises(StoreError, match="no room for the WAL"):
+        RunStore.create(tmp_path, plan_yaml=PLAN)
+    assert sorted(p.name for p in tmp_path.iterdir() if DB_NAME in p.name) == []
