@@ -358,3 +358,17 @@ def test_an_unusable_cache_is_one_clear_line_exit_2(tmp_path, capsys, bad):
     assert code == 2 and len(err) == 1 and f"cache {target}" in err[0]
     assert bad == "file" or f"delete {bad}" in err[0]
     assert "Traceback" not in err[0]
+
+
+async def test_a_pdf_probe_of_a_cached_address_is_sent_not_answered_from_the_cache(tmp_path):
+    """The cache is asked with the request's own headers: a probe (a Range request)
+    of an address whose JSON answer is stored is sent, never answered with the JSON."""
+    r = Router()
+    r.add(API, 200, UNPAYWALL, content_type="application/json")
+    async with make_client(NetSettings(), transport=httpx.MockTransport(r),
+                           cache=_cache(tmp_path)) as client:
+        await _fetcher(client, Gates()).get_json(API)
+        probe = _fetcher(client, Gates())
+        check = await probe.check_pdf(API)
+    assert (probe.requests, len(r.seen), check.reason) == (1, 2, "not_pdf")
+    assert "range" in r.seen[1].headers

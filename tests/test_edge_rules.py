@@ -395,6 +395,15 @@ async def test_a_404_without_json_has_no_data():
     assert (await make_fetcher(r).get_json("https://api.example.org/x")).data is None
 
 
+async def test_a_200_that_is_not_json_is_a_bad_response_naming_its_address():
+    r = Router()
+    r.add("https://api.example.org/x", 200, "<html><body>Service page</body></html>")
+    with pytest.raises(BadResponse) as info:
+        await make_fetcher(r).get_json("https://api.example.org/x")
+    assert str(info.value) == "the body is not JSON (https://api.example.org/x)"
+    assert info.value.url == "https://api.example.org/x"
+
+
 async def test_get_text_honours_ok_statuses():
     """get_text passes ok_statuses on: a listed status returns, 200 then raises."""
     r = Router()

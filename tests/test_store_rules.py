@@ -432,3 +432,26 @@ def test_a_new_store_that_cannot_be_opened_leaves_no_run_behind(
     with pytest.raises(StoreError, match="no room for the WAL"):
         RunStore.create(tmp_path, plan_yaml=PLAN)
     assert sorted(p.name for p in tmp_path.iterdir() if DB_NAME in p.name) == []
+
+
+def test_a_store_opens_from_its_folder_or_its_file_and_from_nothing_else(tmp_path: Path) -> None:
+    """`open` takes the run folder or its run.sqlite; any other file is no run."""
+    RunStore.create(tmp_path, plan_yaml=PLAN).close()
+    with RunStore.open(tmp_path / DB_NAME, read_only=True) as store:
+        assert store.dir == tmp_path
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    with pytest.raises(StoreError, match="no run here"):
+        RunStore.open(notes, read_only=True)
+
+
+def test_a_closed_store_says_so(tmp_path: Path) -> None:
+    """Closing twice is fine; a write after closing is refused as such, and its repr
+    says closed (it does not query a closed file)."""
+    store = RunStore.create(tmp_path, plan_yaml=PLAN)
+    store.close()
+    store.close()
+    with pytest.raises(StoreError, match="the store is closed"):
+        store.emit(Resolution(run_id="r", work_id="w", status=ResolutionStatus.NOT_FOUND))
+    assert repr(store) == f"RunStore({str(tmp_path)!r}, closed)"
+

@@ -399,16 +399,8 @@ class RobotsCache:
     host for a flaky robots.txt). Concurrent first requests to a host share one fetch.
     """
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient | None = None,
-        *,
-        agent: str = ROBOTS_AGENT,
-        max_bytes: int = 512_000,
-    ) -> None:
-        # robots.txt is fetched through the asking Fetcher (so its gates and counters
-        # apply); `client` is accepted for callers that build the cache next to it
-        self.client = client
+    def __init__(self, *, agent: str = ROBOTS_AGENT, max_bytes: int = 512_000) -> None:
+        # robots.txt is fetched through the asking Fetcher, so its gates and counters apply
         self.agent = agent
         self.max_bytes = max_bytes
         self._rules: dict[str, Protego | None] = {}
