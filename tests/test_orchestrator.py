@@ -1042,3 +1042,54 @@ async def test_our_sides_error_text_is_cut_to_300_characters():
     o, sink = orch(make_plan([{"name": "t1", "sources": ["unpaywall"]}]), [found], accept=accept)
     await o.resolve(WORK)
     assert sink.attempts[0].meta["error"] == ("OSError: " + "x" * 1000)[:300]
+
+
+async def test_a_source_queued_in_a_tier_that_another_tier_beat_was_not_started():
+    """A source waiting for its tier's slot when a hedged later tier wins is cancelled
+    as not_started (the win stopped it, not the deadline)."""
+    slow = FakeSource("unpaywall", [Step(10, ok())])
+    queued = FakeSource("pmc", [Step(1, ok())])
+    later = FakeSource("arxiv", [Step(1, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "pmc"], "parallel": 1,
+                       "hedge_after_ms": 1000},
+                      {"name": "t2", "sources": ["arxiv"]}])
+    o, sink = orch(plan, [slow, queued, later])
+    assert (await o.resolve(WORK)).source == "arxiv"
+    by_source = {a.source: (a.outcome, a.reason) for a in sink.attempts}
+    assert by_source["pmc"] == (Outcome.CANCELLED, "not_started") and queued.calls == []
+    assert by_source["unpaywall"] == (Outcome.CANCELLED, "sibling_won")
+
+
+async def test_the_backoff_is_drawn_from_the_orchestrators_own_random_source():
+    """Given the same seeded `rng`, two runs wait the same jittered backoffs (a benchmark
+    or a test can replay a run), whatever else uses the global random module."""
+    import random
+
+    gaps = []
+    for _ in range(2):
+        flaky = FakeSource("unpaywall", [Step(0, transient(503)), Step(0, ok())])
+        plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                         sources={"unpaywall": {"retries_max": 1, "backoff_base_ms": 4000,
+                                                "backoff_cap_ms": 4000}})
+        o, _ = orch(plan, [flaky], rng=random.Random(7))
+        random.random()  # someone else draws from the global generator meanwhile
+        await o.resolve(WORK)
+        gaps.append(flaky.calls[1] - flaky.calls[0])
+    assert gaps[0] == gaps[1] and 0 < gaps[0] <= 4
+
+
+async def test_a_retry_a_gate_skips_keeps_what_the_try_before_it_met():
+    """A 503 whose retry the rate gate skips: the Attempt is the skip, with the 503 it
+    followed, and the work is transient, named by both."""
+    src = FakeSource("unpaywall", [
+        Step(0, transient(503)),
+        Step(0, exc=GateClosed("rate_wait", "api.unpaywall.org", "wait over the cap"))])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     sources={"unpaywall": {"retries_max": 1}})
+    o, sink = orch(plan, [src])
+    res = await o.resolve(WORK)
+    (a,) = sink.attempts
+    assert (a.outcome, a.reason, a.meta["last"], a.meta["last_outcome"], a.meta["last_status"]) \
+        == (Outcome.SKIPPED, "rate_wait", "http_503", "retryable", 503)
+    assert (res.status, res.reason) == (
+        ResolutionStatus.TRANSIENT, "transient: retryable:http_503, then rate_wait (unpaywall)")
