@@ -177,7 +177,10 @@ async def test_cache_only_answers_from_the_cache_and_refuses_the_rest(tmp_path):
             await offline.get_json("https://api.crossref.org/works/10.1/none")
         with pytest.raises(GateClosed) as pdf:
             await offline.check_pdf("https://arxiv.org/pdf/2101.00001")
+        assert offline.requests == 0  # refused before any rate-limit turn or request
     assert missing.value.reason == pdf.value.reason == "offline_not_cached"
+    assert (missing.value.host, pdf.value.host) == ("api.crossref.org", "arxiv.org")
+    assert "https://api.crossref.org/works/10.1/none" in str(missing.value)
     assert len(r.seen) == 1
 
 

@@ -511,3 +511,14 @@ def test_a_plan_error_before_validation_names_the_plan_file(text, env, overrides
     with pytest.raises(PlanError) as err:
         load_plan_text(text, env=env, overrides=overrides, source="mine.yaml")
     assert str(err.value).startswith(expected) and err.value.source == "mine.yaml"
+
+
+@pytest.mark.parametrize(("value", "ok"), [(10**12, True), (10**12 + 1, False), (1, True),
+                                           (0, False)])
+def test_a_whole_number_is_taken_from_its_minimum_up_to_10_to_the_12(value, ok):
+    text = MINIMAL + f"budgets: {{total_attempts: {value}}}\n"
+    if ok:
+        assert load_plan_text(text).budgets.total_attempts == value
+    else:
+        [(path, _)] = problems(text)
+        assert path == "budgets.total_attempts"

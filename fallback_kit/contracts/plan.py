@@ -479,7 +479,7 @@ class _Reader:
         return raw
 
     def integer(
-        self, raw: Mapping[str, Any], key: str, path: str, default: int | None, minimum: int = 1
+        self, raw: Mapping[str, Any], key: str, path: str, default: int | None, *, minimum: int
     ) -> int | None:
         value = raw[key]
         if isinstance(value, bool) or not isinstance(value, int):
