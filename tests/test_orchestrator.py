@@ -12,6 +12,7 @@ from fakes import WORK, FakeSource, Step, fake_factory, make_plan, no_pdf, ok, t
 from fallback_kit.contracts.events import ListSink, Outcome, ResolutionStatus
 from fallback_kit.contracts.works import Work
 from fallback_kit.engine.orchestrator import Orchestrator
+from fallback_kit.sources.base import SourceResult
 from fallback_kit.web.edge import HttpStatusError
 from fallback_kit.web.gates import GateClosed
 
@@ -1057,6 +1058,7 @@ async def test_a_source_queued_in_a_tier_that_another_tier_beat_was_not_started(
     assert (await o.resolve(WORK)).source == "arxiv"
     by_source = {a.source: (a.outcome, a.reason) for a in sink.attempts}
     assert by_source["pmc"] == (Outcome.CANCELLED, "not_started") and queued.calls == []
+    assert next(a for a in sink.attempts if a.source == "pmc").retries == 0
     assert by_source["unpaywall"] == (Outcome.CANCELLED, "sibling_won")
 
 
@@ -1093,3 +1095,156 @@ async def test_a_retry_a_gate_skips_keeps_what_the_try_before_it_met():
         == (Outcome.SKIPPED, "rate_wait", "http_503", "retryable", 503)
     assert (res.status, res.reason) == (
         ResolutionStatus.TRANSIENT, "transient: retryable:http_503, then rate_wait (unpaywall)")
+
+
+# ---------------------------------------------------------------- what each record says
+
+
+class ContextSpy(FakeSource):
+    """Keeps the SourceContext each try is given."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.contexts = []
+
+    async def find(self, work, ctx):
+        self.contexts.append(ctx)
+        return await super().find(work, ctx)
+
+
+async def test_a_try_is_given_the_plans_email_its_options_and_the_work():
+    spy = ContextSpy("arxiv", [Step(0, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["arxiv"]}],
+                     politeness={"email": "me@example.org"},
+                     sources={"arxiv": {"options": {"use_api": True}}})
+    o, _ = orch(plan, [spy])
+    await o.resolve(WORK)
+    (ctx,) = spy.contexts
+    assert (ctx.email, dict(ctx.options), ctx.work) == ("me@example.org", {"use_api": True}, WORK)
+
+
+async def test_times_are_counted_from_the_works_own_start_and_bytes_are_kept():
+    """A work started late still records its first try from 0 ms; a try's bytes are
+    kept in its Attempt."""
+    from dataclasses import replace
+
+    src = FakeSource("unpaywall", [Step(2, replace(no_pdf(), bytes=1234))])
+    o, sink = orch(make_plan([{"name": "t1", "sources": ["unpaywall"]}]), [src])
+    await asyncio.sleep(100)
+    await o.resolve(WORK)
+    (a,) = sink.attempts
+    assert (a.t_start_ms, a.t_end_ms, a.bytes) == (0, 2000, 1234)
+
+
+@pytest.mark.parametrize(("needs", "reason"), [
+    (("arxiv_id",), "needs arxiv_id"), (("arxiv_id", "pmcid"), "needs arxiv_id or pmcid"),
+    ((), "needs an identifier")])
+async def test_a_source_that_does_not_apply_says_what_it_needs(needs, reason):
+    src = FakeSource("arxiv", [Step(0, ok())], needs=needs)
+    src.applicable = lambda work: False  # type: ignore[method-assign]
+    o, sink = orch(make_plan([{"name": "t1", "sources": ["arxiv"]}]), [src])
+    await o.resolve(WORK)
+    assert (sink.attempts[0].outcome, sink.attempts[0].reason) == (
+        Outcome.NOT_APPLICABLE, reason)
+
+
+async def test_a_work_cut_by_the_attempt_budget_says_so_and_counts_every_attempt():
+    srcs = [FakeSource(n, [Step(1, no_pdf())]) for n in ("unpaywall", "arxiv")]
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]},
+                      {"name": "t2", "sources": ["arxiv"]}], budgets={"total_attempts": 1})
+    o, sink = orch(plan, srcs)
+    res = await o.resolve(WORK)
+    assert (res.status, res.reason) == (ResolutionStatus.BUDGET_EXHAUSTED, "attempts")
+    assert res.attempts == len(sink.attempts) == 2
+
+
+async def test_a_winner_without_an_address_resolves_without_one():
+    from dataclasses import replace
+
+    src = FakeSource("unpaywall", [Step(0, replace(ok(), url=None))])
+    o, _ = orch(make_plan([{"name": "t1", "sources": ["unpaywall"]}]), [src])
+    res = await o.resolve(WORK)
+    assert (res.status, res.pdf_url) == (ResolutionStatus.RESOLVED, None)
+
+
+async def test_the_resolution_counts_the_attempts_of_the_siblings_a_win_cancelled():
+    """Every cancelled sibling has its Attempt before the Resolution is made."""
+    srcs = [FakeSource("unpaywall", [Step(1, ok())]), FakeSource("arxiv", [Step(9, ok())]),
+            FakeSource("pmc", [Step(9, ok())])]
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "arxiv", "pmc"], "parallel": 3}],
+                     budgets={"max_concurrent": 3})
+    o, sink = orch(plan, srcs)
+    res = await o.resolve(WORK)
+    assert res.attempts == len(sink.attempts) == 3
+    assert sink.events[-1] is res
+
+
+async def test_a_try_cancelled_after_a_retry_counts_the_requests_of_both_tries():
+    flaky = FetchingSource("unpaywall", [Step(0, transient(503)), Step(30, ok())])
+    winner = FakeSource("arxiv", [Step(5, ok())])
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "arxiv"], "parallel": 2}],
+                     sources={"unpaywall": {"retries_max": 1, "backoff_base_ms": 1}})
+    sink = ListSink()
+    o = Orchestrator(plan, sources={"unpaywall": flaky, "arxiv": winner}, sink=sink,
+                     fetcher_factory=lambda policy: CountingEdge())
+    await o.resolve(WORK)
+    a = next(a for a in sink.attempts if a.source == "unpaywall")
+    assert (a.outcome, a.reason, a.retries, a.meta["requests"]) == (
+        Outcome.CANCELLED, "sibling_won", 1, 2)
+
+
+def test_the_orchestrator_names_its_run_and_refuses_a_plan_it_cannot_run():
+    import re
+
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall", "arxiv"]}])
+    o = Orchestrator(plan, sources={"unpaywall": FakeSource("unpaywall", []),
+                                    "arxiv": FakeSource("arxiv", [])},
+                     fetcher_factory=fake_factory)
+    assert re.fullmatch(r"[0-9a-f]{12}", o.run_id)
+    with pytest.raises(ValueError, match="^no implementation for sources: arxiv$"):
+        Orchestrator(plan, sources={"unpaywall": FakeSource("unpaywall", [])},
+                     fetcher_factory=fake_factory)
+
+
+def test_the_gates_get_the_default_host_rates_and_the_users_quota():
+    """Hosts the plan does not list get the shipped rates (web.client), and the daily
+    quota book given to the orchestrator is the one its gates consult."""
+    from fallback_kit.web.client import DEFAULT_HOST_RATE, DEFAULT_RATE_LIMITS
+
+    quota = object()
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}])
+    o = Orchestrator(plan, sources={"unpaywall": FakeSource("unpaywall", [])},
+                     fetcher_factory=fake_factory, quota=quota)
+    assert o.gates.quota is quota
+    assert o.gates.default_rate.per_second == DEFAULT_HOST_RATE.per_second
+    assert set(DEFAULT_RATE_LIMITS) <= set(o.gates.rate_limits)
+
+
+async def test_a_users_key_from_the_environment_is_hidden_in_every_record(monkeypatch):
+    """The CORE key the plan's source would send is hidden in its Attempts and the
+    Resolution, whatever the source put it in."""
+    secret = "s3cr3t-t0ken-value"
+    monkeypatch.setenv("FALLBACK_KIT_CORE_KEY", secret)
+    src = FakeSource("core", [Step(0, SourceResult(
+        outcome=Outcome.NO_PDF, reason=f"refused for {secret}",
+        url=f"https://api.core.ac.uk/v3/x?k={secret}", requests=1))])
+    plan = make_plan([{"name": "t1", "sources": ["core"]}])
+    o, sink = orch(plan, [src])
+    res = await o.resolve(WORK)
+    assert secret not in repr(sink.attempts) and secret not in repr(res)
+    assert "refused for" in sink.attempts[0].reason
+
+
+async def test_a_try_still_in_its_accept_step_at_the_deadline_is_timed_out_by_the_work():
+    found = FakeSource("unpaywall", [Step(1, ok())])
+
+    async def accept(work, source, result, edge):
+        await asyncio.sleep(60)  # a download that outlasts the work
+
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     budgets={"total_timeout_ms": 5000})
+    o, sink = orch(plan, [found], accept=accept)
+    res = await o.resolve(WORK)
+    (a,) = sink.attempts
+    assert (a.outcome, a.reason, a.t_end_ms) == (Outcome.TIMEOUT, "work_deadline", 5000)
+    assert (res.status, res.reason) == (ResolutionStatus.BUDGET_EXHAUSTED, "deadline")

@@ -522,3 +522,47 @@ def test_a_whole_number_is_taken_from_its_minimum_up_to_10_to_the_12(value, ok):
     else:
         [(path, _)] = problems(text)
         assert path == "budgets.total_attempts"
+
+
+@pytest.mark.parametrize(("yaml_text", "path"), [
+    ("accept: {bogus: 1}", "accept.bogus"),
+    ("accept: {versions: 3}", "accept.versions"),
+    ("accept: {versions: [1, 2]}", "accept.versions"),
+    ("accept: {licenses: 3}", "accept.licenses"),
+    ("accept: {max_pdf_bytes: x}", "accept.max_pdf_bytes"),
+    ("gates: {breaker: {bogus: 1}}", "gates.breaker.bogus"),
+    ("sources: {bogus: {}}", "sources.bogus"),
+    ("politeness: {bogus: 1}", "politeness.bogus"),
+    ("politeness: {email: 3}", "politeness.email"),
+    ("bogus: 1", "bogus"),
+    ("name: 3", "name"),
+    ("thresholds: {retryable_statuses: [503], terminal_statuses: [503]}", "thresholds"),
+])
+def test_each_sections_fault_is_named_by_its_own_yaml_path(yaml_text, path):
+    """Every section names its faults from its own place in the YAML (a fault in
+    `accept` is `accept.<key>`, never another section's or a bare key)."""
+    assert [p for p, _ in problems(MINIMAL + yaml_text + "\n")] == [path]
+
+
+def test_a_plan_that_sets_nothing_gets_every_documented_default():
+    from fallback_kit.contracts.plan import AcceptPolicy
+
+    plan = load_plan_text(MINIMAL, env=None)
+    assert (plan.budgets, plan.gates, plan.politeness, plan.thresholds, plan.accept) == (
+        Budgets(), GatePolicy(), Politeness(), Thresholds(), AcceptPolicy())
+
+
+def test_nested_and_list_settings_are_kept():
+    """The breaker inside gates, the accepted versions and licences are read, not
+    left at their defaults."""
+    plan = load_plan_text(MINIMAL + "gates: {breaker: {failure_threshold: 7}}\n"
+                          "accept: {versions: [acceptedVersion], licenses: [CC-BY]}\n")
+    assert plan.gates.breaker.failure_threshold == 7
+    assert (plan.accept.versions, plan.accept.licenses) == (("acceptedVersion",), ("cc-by",))
+
+
+def test_a_plan_error_is_named_plan_unless_its_source_is_given():
+    from fallback_kit.contracts.plan import plan_from_dict
+
+    with pytest.raises(PlanError, match=r"^plan: tiers must list at least one tier$"):
+        plan_from_dict({"tiers": []})

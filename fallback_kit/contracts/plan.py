@@ -650,10 +650,10 @@ def _read_value(r: _Reader, f: Field[Any], raw: Mapping[str, Any], path: str) ->
     return value
 
 
-def _read_section(r: _Reader, cls: type, raw: Any, path: str, **nested: Any) -> Any:
+def _read_section(r: _Reader, cls: type, raw: Any, path: str) -> Any:
     """A section that is one dataclass: its keys checked, its ruled fields read."""
     given = r.mapping(raw, path, _keys(cls))
-    return cls(**_read_fields(r, cls, given, path), **nested)
+    return cls(**_read_fields(r, cls, given, path))
 
 
 def _read_policies(

@@ -123,7 +123,10 @@ def classify(functions: dict[str, ast.AST], key: str) -> tuple[str, str]:
         return "open", "(function not found)"
     pairs = [(a, b) for a, b in zip(_statements(orig), _statements(mutant), strict=False)
              if _line(a) != _line(b)]
-    if not pairs:
+    if not pairs:  # a default argument changed: the signature tells
+        args = ast.unparse(mutant.args)  # type: ignore[attr-defined]
+        if args != ast.unparse(orig.args):  # type: ignore[attr-defined]
+            return "open", f"def ({args})"[:160]
         return "open", "(no statement differs: see `mutmut show`)"
     changed = _line(pairs[0][1]).splitlines()[0][:160]
     textual = all(_is_message(a) and _without_strings(a) == _without_strings(b) for a, b in pairs)

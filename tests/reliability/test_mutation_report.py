@@ -39,6 +39,11 @@ def x_cap__mutmut_4(n):
     if n > 10:
         raise ValueError("too many")
     return None
+
+def x_cap__mutmut_7(n=2):
+    if n > 10:
+        raise ValueError("too many")
+    return n
 '''
 
 VERDICTS = {
@@ -48,6 +53,7 @@ VERDICTS = {
     "pkg.mod.x_cap__mutmut_4": KILLED,
     "pkg.mod.x_cap__mutmut_5": TIMEOUT,
     "pkg.mod.x_cap__mutmut_6": NOT_CHECKED,
+    "pkg.mod.x_cap__mutmut_7": KILLED,
 }
 
 
@@ -68,9 +74,9 @@ def _explanations(tmp_path: Path, text: str) -> dict[str, mr.Explanation]:
 
 def test_the_kill_rate_counts_timeouts_as_kills_and_leaves_out_the_unchecked(mutants):
     stats = mr.report(mutants, known={})["pkg/mod.py"]
-    assert stats["killed"] == 1 and stats["timeout"] == 1 and stats["survived"] == 3
-    assert stats["not checked"] == 1 and stats["total"] == 6
-    assert stats["kill_rate"] == 0.4  # 2 caught of the 5 checked
+    assert stats["killed"] == 2 and stats["timeout"] == 1 and stats["survived"] == 3
+    assert stats["not checked"] == 1 and stats["total"] == 7
+    assert stats["kill_rate"] == 0.5  # 3 caught of the 6 checked
 
 
 def test_a_change_only_in_a_raised_message_is_sorted_as_a_message(mutants):
@@ -79,6 +85,11 @@ def test_a_change_only_in_a_raised_message_is_sorted_as_a_message(mutants):
     assert rows["pkg.mod.x_cap__mutmut_2"]["category"] == "open"
     assert rows["pkg.mod.x_cap__mutmut_2"]["change"] == "if n >= 10:"
     assert "pkg.mod.x_cap__mutmut_4" not in rows  # killed: not a survivor
+
+
+def test_a_changed_default_argument_is_shown_by_the_signature():
+    functions = mr._functions(__import__("ast").parse(MUTANTS_PY))
+    assert mr.classify(functions, "pkg.mod.x_cap__mutmut_7") == ("open", "def (n=2)")
 
 
 def test_an_explanation_holds_only_for_the_change_it_was_written_for(tmp_path, mutants):
