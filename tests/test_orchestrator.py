@@ -1220,15 +1220,23 @@ def test_the_gates_get_the_default_host_rates_and_the_users_quota():
     assert set(DEFAULT_RATE_LIMITS) <= set(o.gates.rate_limits)
 
 
-async def test_a_users_key_from_the_environment_is_hidden_in_every_record(monkeypatch):
-    """The CORE key the plan's source would send is hidden in its Attempts and the
-    Resolution, whatever the source put it in."""
+@pytest.mark.parametrize(("variable", "options"), [
+    ("FALLBACK_KIT_CORE_KEY", {}), ("MY_CORE_KEY", {"key_env": "MY_CORE_KEY"})])
+async def test_a_users_key_from_the_environment_is_hidden_in_every_record(
+    monkeypatch, variable, options
+):
+    """The CORE key the plan's source would send (from its usual variable, or the one
+    its `key_env` option names) is hidden in its Attempts and the Resolution, whatever
+    the source put it in."""
     secret = "s3cr3t-t0ken-value"
-    monkeypatch.setenv("FALLBACK_KIT_CORE_KEY", secret)
+    monkeypatch.delenv("FALLBACK_KIT_CORE_KEY", raising=False)
+    monkeypatch.delenv("CORE_API_KEY", raising=False)
+    monkeypatch.setenv(variable, secret)
     src = FakeSource("core", [Step(0, SourceResult(
         outcome=Outcome.NO_PDF, reason=f"refused for {secret}",
         url=f"https://api.core.ac.uk/v3/x?k={secret}", requests=1))])
-    plan = make_plan([{"name": "t1", "sources": ["core"]}])
+    plan = make_plan([{"name": "t1", "sources": ["core"]}],
+                     sources={"core": {"options": options}})
     o, sink = orch(plan, [src])
     res = await o.resolve(WORK)
     assert secret not in repr(sink.attempts) and secret not in repr(res)
