@@ -1256,3 +1256,49 @@ async def test_a_try_still_in_its_accept_step_at_the_deadline_is_timed_out_by_th
     (a,) = sink.attempts
     assert (a.outcome, a.reason, a.t_end_ms) == (Outcome.TIMEOUT, "work_deadline", 5000)
     assert (res.status, res.reason) == (ResolutionStatus.BUDGET_EXHAUSTED, "deadline")
+
+
+def test_the_gates_carry_the_plans_settings_on_its_time_scale():
+    """make_gates reads the rate-wait cap, the breaker switch and every breaker setting
+    from the plan, on real time unless a time scale is given."""
+    from fallback_kit.engine.orchestrator import make_gates
+
+    plan = make_plan([{"name": "t1", "sources": ["unpaywall"]}],
+                     gates={"skip_if_rate_wait_exceeds_ms": 3000, "skip_if_breaker_open": False,
+                            "breaker": {"failure_threshold": 4, "half_open_probes": 2,
+                                        "window_ms": 60_000, "cooldown_ms": 8000}})
+    gates = make_gates(plan)
+    assert (gates.max_rate_wait_s, gates.skip_if_breaker_open) == (3.0, False)
+    b = gates.breaker_config
+    assert (b.failure_threshold, b.half_open_probes, b.window_ms, b.cooldown_ms) == (
+        4, 2, 60_000, 8000)
+    assert make_gates(plan, time_scale=0.01).max_rate_wait_s == pytest.approx(0.03)
+
+
+class PageSource(FakeSource):
+    """Asks one landing page through the try's edge."""
+
+    async def find(self, work, ctx):
+        await ctx.http.get_html("https://pub.example.org/paper")
+        return no_pdf()
+
+
+@pytest.mark.parametrize(("respect", "outcome"), [(True, Outcome.SKIPPED),
+                                                  (False, Outcome.NO_PDF)])
+async def test_the_live_edge_honours_robots_txt_as_the_plan_says(respect, outcome):
+    """Without a fetcher factory (a live run) each try's edge shares the run's robots.txt
+    cache and follows the source's `robots_respect`."""
+    from _netkit import Router
+
+    r = Router()
+    r.add("https://pub.example.org/robots.txt", 200, "User-agent: *\nDisallow: /\n")
+    r.add("https://pub.example.org/paper", 200, "<html><body>paper</body></html>")
+    plan = make_plan([{"name": "t1", "sources": ["landing_scrape"]}],
+                     sources={"landing_scrape": {"robots_respect": respect}})
+    sink = ListSink()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(r)) as client:
+        o = Orchestrator(plan, client=client, sink=sink, trust_transport=True,
+                         sources={"landing_scrape": PageSource("landing_scrape", [])})
+        await o.resolve(WORK)
+    assert sink.attempts[0].outcome is outcome
+    assert ("https://pub.example.org/robots.txt" in r.urls()) is respect

@@ -132,3 +132,22 @@ def test_a_retry_writes_each_reopened_work_once_and_no_other(tmp_path):
     with pytest.raises(StoreError, match="'w1' already has a resolution in this run"):
         store.emit(Resolution(run_id="old", work_id="w1", status=ResolutionStatus.RESOLVED))
     store.close()
+
+
+def test_an_old_store_shows_an_empty_retries_table_with_the_new_ones_columns(tmp_path):
+    """Read-only, a schema 1 store has no retries table: it reads as an empty one with
+    exactly the columns a new store's table has."""
+    old = _old_store(tmp_path / "old")
+    fresh = RunStore.create(tmp_path / "new", plan_yaml=PLAN)
+    with RunStore.open(old, read_only=True) as store:
+        assert store.table("retries") == (fresh.table("retries")[0], [])
+    fresh.close()
+
+
+def test_a_schema_2_store_without_its_retries_table_is_refused(tmp_path):
+    d = tmp_path / "run"
+    RunStore.create(d, plan_yaml=PLAN).close()
+    with sqlite3.connect(d / DB_NAME) as db:
+        db.execute("DROP TABLE retries")
+    with pytest.raises(StoreError, match="missing table retries"):
+        RunStore.open(d, read_only=True)
