@@ -566,3 +566,23 @@ def test_a_plan_error_is_named_plan_unless_its_source_is_given():
 
     with pytest.raises(PlanError, match=r"^plan: tiers must list at least one tier$"):
         plan_from_dict({"tiers": []})
+
+
+@pytest.mark.parametrize(("tiers", "expected"), [
+    ("tiers: 3", [("tiers", "must be a list of tiers, got int")]),
+    ("tiers:\n  - 3\n  - {name: b, sources: [bogus]}",
+     ["tiers[0]", "tiers[1].sources[0]"]),
+    ("tiers:\n  -\n  - {name: b, sources: [bogus]}",
+     ["tiers[0]", "tiers[1].sources[0]"]),
+    ("tiers:\n  - {name: a, sources: [unpaywall], bogus: 1}\n  - {name: 3, sources: [arxiv]}",
+     ["tiers[0].bogus", "tiers[1].name", "tiers[1].name"]),
+    ("tiers:\n  - {name: a, sources: [unpaywall]}\n  - {name: a, sources: [arxiv]}",
+     [("tiers[1].name", "'a' is used by another tier")]),
+])
+def test_every_faulty_tier_is_named_by_its_place(tiers, expected):
+    """A fault in one tier does not hide the next tier's; each names its own path."""
+    found = problems(tiers + "\n")
+    if isinstance(expected[0], tuple):
+        assert found == expected
+    else:
+        assert [path for path, _ in found] == expected
